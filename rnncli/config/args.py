@@ -1,0 +1,323 @@
+"""Argument declarations: the single source of truth for every config key.
+
+Each ``Arg`` states a key's name, kind, default, allowed values or range and help text. The validator
+(``rnncli.config.validate``), the defaults filled into resolved configs, and the generated config reference
+(``rnncli.config.reference``) all read these declarations. Nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+REQUIRED = object()  # sentinel default: the key must be given
+
+ACTIVATIONS = ("tanh", "sigmoid", "hard_sigmoid", "relu", "linear", "softmax", "softplus", "softsign", "elu")
+INITIALIZERS = (
+    "uniform",
+    "normal",
+    "glorot_uniform",
+    "glorot_normal",
+    "lecun_uniform",
+    "he_normal",
+    "he_uniform",
+    "orthogonal",
+    "identity",
+    "zero",
+    "one",
+)
+# Keras 1 initializers that take a `scale` argument, with their default scale.
+INITIALIZER_SCALES = {"uniform": 0.05, "normal": 0.05, "orthogonal": 1.1, "identity": 1.0}
+CONSUME_LESS = ("cpu", "mem", "gpu")
+MERGE_MODES = ("concat", "sum", "mul", "ave")
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One config key.
+
+    kind is one of: ``int``, ``float``, ``bool``, ``str``, ``choice`` (one of ``choices``), ``activation``,
+    ``initializer`` (a name or ``{name, scale}``), ``regularizer`` (``{l1, l2}`` or null), ``shape`` (a list of
+    positive ints or nulls), ``path`` (a file relative to the config), ``layer`` (a nested layer mapping),
+    ``list`` (a list of strings from ``choices`` when given), ``any``.
+    """
+
+    name: str
+    kind: str
+    default: Any = REQUIRED
+    help: str = ""
+    choices: tuple = ()
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    nullable: bool = False
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    def describe_range(self) -> str:
+        """The allowed values in words, for messages and docs."""
+        if self.kind == "choice":
+            return "one of " + ", ".join(f"`{c}`" for c in self.choices)
+        if self.kind == "activation":
+            return "one of " + ", ".join(f"`{c}`" for c in ACTIVATIONS)
+        if self.kind == "initializer":
+            return "one of " + ", ".join(f"`{c}`" for c in INITIALIZERS) + " (or `{name: ..., scale: ...}`)"
+        if self.low is None and self.high is None:
+            return ""
+        left = "(" if self.low_open else "["
+        right = ")" if self.high_open else "]"
+        low = "-inf" if self.low is None else _fmt(self.low)
+        high = "inf" if self.high is None else _fmt(self.high)
+        return f"in {left}{low}, {high}{right}"
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _positive_int(name: str, help: str, default: Any = REQUIRED, nullable: bool = False) -> Arg:
+    return Arg(name, "int", default, help, low=1, nullable=nullable)
+
+
+def _rate(name: str, help: str, default: float = 0.0) -> Arg:
+    return Arg(name, "float", default, help, low=0.0, high=1.0, high_open=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Layers
+# ---------------------------------------------------------------------------------------------------------------
+
+COMMON_ARGS = (
+    Arg("name", "str", None, "Layer name; default: the lower-cased type plus a counter (`lstm_1`).", nullable=True),
+    Arg("trainable", "bool", True, "Whether the optimizer updates this layer's weights."),
+    Arg(
+        "input_shape",
+        "shape",
+        None,
+        "Input shape without the batch axis, e.g. `[T, D]`; `null` for an unknown length. First layer only.",
+        nullable=True,
+    ),
+    Arg(
+        "batch_input_shape",
+        "shape",
+        None,
+        "Input shape with the batch axis, e.g. `[25, null, 1]`; wins over `input_shape`. Needed by stateful layers.",
+        nullable=True,
+    ),
+)
+
+INPUT_DIM_ARGS = (
+    Arg("input_dim", "int", None, "Size of the last input axis; with `input_length`, a shortcut for `input_shape`.",
+        low=1, nullable=True),
+    Arg("input_length", "int", None, "Number of timesteps, when fixed (needed by `unroll` and a later `Flatten`).",
+        low=1, nullable=True),
+)
+
+REGULARIZER_HELP = "Weight penalty `{l1: 0.0, l2: 0.01}` added to the training loss, or null."
+
+
+def _recurrent_args(layer: str) -> tuple[Arg, ...]:
+    gated = layer in ("GRU", "LSTM")
+    args = [
+        _positive_int("output_dim", "Number of units (u): size of the output and of each state."),
+        Arg("init", "initializer", "glorot_uniform", "Initializer of the input kernel W (per gate in cpu/mem mode)."),
+        Arg("inner_init", "initializer", "orthogonal",
+            "Initializer of the recurrent kernel U (Keras 1 orthogonal has gain 1.1)."),
+    ]
+    if layer == "LSTM":
+        args.append(Arg("forget_bias_init", "initializer", "one", "Initializer of the forget-gate bias b_f."))
+    args.append(Arg("activation", "activation", "tanh", "Activation of the candidate/output (phi)."))
+    if gated:
+        args.append(Arg("inner_activation", "activation", "hard_sigmoid",
+                        "Gate activation; Keras 1 hard_sigmoid is clip(0.2x + 0.5, 0, 1)."))
+    args += [
+        Arg("W_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
+        Arg("U_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
+        Arg("b_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
+        _rate("dropout_W", "Variational dropout rate on the inputs, in [0, 1)."),
+        _rate("dropout_U", "Variational dropout rate on the recurrent state, in [0, 1)."),
+        Arg("weights", "path", None,
+            "`.npz` (relative to the config) holding the Keras 1 weight list: fused `[W, U, b]` or per gate.",
+            nullable=True),
+        Arg("return_sequences", "bool", False, "Return the whole output sequence (B, T, u) instead of the last (B, u)."),
+        Arg("go_backwards", "bool", False, "Process the input backwards; outputs come in processing order."),
+        Arg("stateful", "bool", False,
+            "Carry the final states of batch k into batch k+1 (needs a fixed batch size)."),
+        Arg("unroll", "bool", False, "Unroll the time loop in the graph (needs a known number of timesteps)."),
+        Arg("consume_less", "choice", "cpu",
+            "Execution mode: `cpu` precomputes input projections, `mem` per-gate matmuls, `gpu` fused matmuls.",
+            choices=CONSUME_LESS),
+    ]
+    return tuple(args) + INPUT_DIM_ARGS + COMMON_ARGS
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """What a layer type accepts and how it treats masks."""
+
+    type: str
+    doc: str
+    args: tuple[Arg, ...]
+    supports_masking: bool = False
+    recurrent: bool = False
+    wrapper: bool = False
+    arg_index: dict = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "arg_index", {a.name: a for a in self.args})
+
+
+LAYER_SPECS: dict[str, LayerSpec] = {
+    spec.type: spec
+    for spec in (
+        LayerSpec("SimpleRNN", "Fully connected RNN: h_t = phi(x_t W + b + h_{t-1} U).", _recurrent_args("SimpleRNN"),
+                  supports_masking=True, recurrent=True),
+        LayerSpec("GRU", "Gated recurrent unit, Keras 1 math (reset gate applied before U_h).", _recurrent_args("GRU"),
+                  supports_masking=True, recurrent=True),
+        LayerSpec("LSTM", "Long short-term memory, Keras 1 math (no peepholes).", _recurrent_args("LSTM"),
+                  supports_masking=True, recurrent=True),
+        LayerSpec(
+            "Embedding",
+            "Turns positive integer indices (B, T) into dense vectors (B, T, output_dim).",
+            (
+                _positive_int("input_dim", "Vocabulary size: largest index + 1."),
+                _positive_int("output_dim", "Size of each embedding vector."),
+                Arg("init", "initializer", "uniform", "Initializer of the embedding matrix."),
+                Arg("mask_zero", "bool", False, "Treat index 0 as padding: emit a mask that later layers honour."),
+                Arg("input_length", "int", None, "Sequence length, when fixed.", low=1, nullable=True),
+                _rate("dropout", "Drops whole embedding rows (word types) per batch, in [0, 1)."),
+                Arg("W_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
+                Arg("weights", "path", None, "`.npz` with one array (input_dim, output_dim).", nullable=True),
+            )
+            + COMMON_ARGS,
+        ),
+        LayerSpec(
+            "Masking",
+            "Masks timesteps whose features all equal `mask_value`; masked steps become zeros.",
+            (Arg("mask_value", "float", 0.0, "The padding value."),) + COMMON_ARGS,
+            supports_masking=True,
+        ),
+        LayerSpec(
+            "Dense",
+            "y = activation(x W + b) on the last axis (2-D or 3-D input).",
+            (
+                _positive_int("output_dim", "Number of output units."),
+                Arg("init", "initializer", "glorot_uniform", "Initializer of W."),
+                Arg("activation", "activation", "linear", "Activation applied to the output."),
+                Arg("W_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
+                Arg("b_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
+                Arg("bias", "bool", True, "Whether to add a bias b."),
+                Arg("weights", "path", None, "`.npz` with `[W, b]` (or `[W]` without bias).", nullable=True),
+                Arg("input_dim", "int", None, "Input size, for a first layer.", low=1, nullable=True),
+            )
+            + COMMON_ARGS,
+        ),
+        LayerSpec(
+            "TimeDistributed",
+            "Applies `layer` to every timestep of a (B, T, ...) input.",
+            (Arg("layer", "layer", REQUIRED, "The wrapped layer, e.g. `{type: Dense, output_dim: 1}`."),) + COMMON_ARGS,
+            supports_masking=True,
+            wrapper=True,
+        ),
+        LayerSpec(
+            "Dropout",
+            "Inverted dropout during training only.",
+            (_rate("p", "Fraction of inputs to drop, in [0, 1)."),) + COMMON_ARGS,
+            supports_masking=True,
+        ),
+        LayerSpec("Flatten", "Flattens (B, ...) to (B, prod(...)); needs a fully known shape.", COMMON_ARGS),
+        LayerSpec(
+            "RepeatVector",
+            "Repeats a (B, F) input n times: (B, n, F).",
+            (_positive_int("n", "Number of repetitions."),) + COMMON_ARGS,
+        ),
+        LayerSpec(
+            "Activation",
+            "Applies an activation function.",
+            (Arg("activation", "activation", REQUIRED, "The activation."),) + COMMON_ARGS,
+            supports_masking=True,
+        ),
+        LayerSpec(
+            "Bidirectional",
+            "Runs a recurrent `layer` forwards and a copy backwards and merges their outputs.",
+            (
+                Arg("layer", "layer", REQUIRED, "The recurrent layer, e.g. `{type: LSTM, output_dim: 64}`."),
+                Arg("merge_mode", "choice", "concat", "How to merge the two directions.", choices=MERGE_MODES),
+            )
+            + COMMON_ARGS,
+            supports_masking=True,
+            wrapper=True,
+        ),
+    )
+}
+
+# Layers that may sit inside TimeDistributed (applied to one timestep at a time).
+TIME_DISTRIBUTABLE = ("Dense", "Activation", "Dropout")
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data and training sections
+# ---------------------------------------------------------------------------------------------------------------
+
+DATA_ARGS = (
+    Arg("train", "path", REQUIRED, "Training data: `.npz` with arrays `x` and `y`, or `x.npy` whose `y` is "
+        "`y_path`; `.csv` (last column is y)."),
+    Arg("y_train", "path", None, "Targets `.npy` when `train` is an `x` `.npy` file.", nullable=True),
+    Arg("validation", "path", None, "Validation data, same formats as `train`.", nullable=True),
+    Arg("y_validation", "path", None, "Targets `.npy` when `validation` is an `x` `.npy` file.", nullable=True),
+    Arg("validation_split", "float", 0.0, "Hold out this last fraction of `train` (unshuffled, as Keras 1).",
+        low=0.0, high=1.0, high_open=True),
+    Arg("remainder", "choice", "error",
+        "Stateful models: what to do with samples that do not fill a whole batch.", choices=("error", "drop")),
+)
+
+CALLBACK_ARGS = {
+    "early_stopping": (
+        Arg("monitor", "str", "val_loss", "Quantity to watch (`loss`, `val_loss`, `val_acc`, ...)."),
+        Arg("patience", "int", 0, "Epochs without improvement before stopping.", low=0),
+        Arg("min_delta", "float", 0.0, "Smallest change that counts as an improvement.", low=0.0),
+        Arg("mode", "choice", "auto", "Whether the monitored value should go down (`min`) or up (`max`).",
+            choices=("auto", "min", "max")),
+    ),
+    "reduce_lr_on_plateau": (
+        Arg("monitor", "str", "val_loss", "Quantity to watch."),
+        Arg("factor", "float", 0.1, "New lr = lr * factor.", low=0.0, high=1.0, low_open=True, high_open=True),
+        Arg("patience", "int", 10, "Epochs without improvement before reducing.", low=0),
+        Arg("min_lr", "float", 0.0, "Lower bound of the learning rate.", low=0.0),
+        Arg("epsilon", "float", 1e-4, "Threshold for measuring a new optimum.", low=0.0),
+        Arg("cooldown", "int", 0, "Epochs to wait after a reduction.", low=0),
+        Arg("mode", "choice", "auto", "`min`, `max` or `auto`.", choices=("auto", "min", "max")),
+    ),
+}
+
+CHECKPOINT_ARGS = (
+    Arg("keep", "int", 3, "How many recent checkpoints to keep.", low=1),
+    Arg("save_best_only", "bool", False, "Only write a checkpoint when `monitor` improves."),
+    Arg("monitor", "str", "val_loss", "Quantity that decides the best checkpoint (`loss` without validation)."),
+    Arg("mode", "choice", "auto", "`min`, `max` or `auto`.", choices=("auto", "min", "max")),
+)
+
+TRAINING_ARGS = (
+    Arg("loss", "str", REQUIRED, "Keras 1 objective name, e.g. `mse`, `categorical_crossentropy`."),
+    Arg("optimizer", "any", "rmsprop", "Optimizer name, or a mapping `{name: adam, lr: 0.001, ...}`."),
+    Arg("metrics", "list", [], "Metrics to report: `accuracy` and any loss name."),
+    _positive_int("batch_size", "Samples per batch (a stateful model's batch size comes from batch_input_shape).", 32),
+    _positive_int("nb_epoch", "Number of epochs.", 10),
+    Arg("shuffle", "bool", True, "Shuffle the training samples every epoch (refused for stateful models)."),
+    Arg("reset_states", "any", "epoch",
+        "Stateful models: `epoch`, `never`, or `{every_n_batches: N}`: when the states are zeroed."),
+    Arg("callbacks", "any", None, "`early_stopping` and `reduce_lr_on_plateau` settings.", nullable=True),
+    Arg("checkpoint", "any", None, "`keep`, `save_best_only`, `monitor`, `mode`.", nullable=True),
+    Arg("jit_compile", "choice", "auto", "Compile the training step with XLA: `auto`, `true` or `false`.",
+        choices=("auto", "true", "false")),
+    Arg("deterministic", "bool", True, "Enable TensorFlow op determinism (identical runs for the same seed)."),
+)
+
+TOP_LEVEL_ARGS = (
+    Arg("seed", "int", 1337, "Seed of every random draw (initializers, dropout, shuffling).", low=0, high=2**31 - 1),
+    Arg("model", "any", REQUIRED, "`layers:` list, or a Keras 1 `model.to_yaml()` document."),
+    Arg("data", "any", None, "Training data (needed by `train`).", nullable=True),
+    Arg("training", "any", None, "Loss, optimizer and loop settings (needed by `train`).", nullable=True),
+)

@@ -1,0 +1,261 @@
+"""Shape inference for a validated layer stack, in pure Python (no TensorFlow).
+
+A ``ModelPlan`` says, for every layer, its resolved arguments, input and output shapes (batch axis first, ``None``
+where unknown), whether a mask flows in and out, and its parameter count. ``validate`` builds it; ``summary`` prints
+it; ``rnncli.model`` builds the TensorFlow layers from it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+Shape = tuple  # tuple[int | None, ...], batch axis first
+
+GATES = {"SimpleRNN": 1, "GRU": 3, "LSTM": 4}
+# Keras 1 per-gate weight-list order, and the fused block order it maps to.
+PER_GATE_STORAGE = {"SimpleRNN": ("",), "GRU": ("z", "r", "h"), "LSTM": ("i", "c", "f", "o")}
+FUSED_ORDER = {"SimpleRNN": ("",), "GRU": ("z", "r", "h"), "LSTM": ("i", "f", "c", "o")}
+
+
+class ShapeProblem(Exception):
+    """A layer cannot accept its input; ``key`` names the argument to point at (or None for the layer)."""
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
+
+
+@dataclass
+class LayerPlan:
+    """One layer with its resolved arguments and inferred shapes."""
+
+    config: dict
+    input_shape: Shape
+    output_shape: Shape
+    params: int
+    mask_in: bool
+    mask_out: bool
+    inner: "LayerPlan | None" = None
+
+    @property
+    def type(self) -> str:
+        return self.config["type"]
+
+    @property
+    def name(self) -> str:
+        return self.config["name"]
+
+
+@dataclass
+class ModelPlan:
+    """The whole stack: first input shape and dtype, every layer, and derived facts."""
+
+    input_shape: Shape
+    input_dtype: str
+    layers: list[LayerPlan] = field(default_factory=list)
+
+    @property
+    def batch_size(self) -> int | None:
+        return self.input_shape[0]
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.layers[-1].output_shape if self.layers else self.input_shape
+
+    @property
+    def output_mask(self) -> bool:
+        return bool(self.layers) and self.layers[-1].mask_out
+
+    @property
+    def params(self) -> int:
+        return sum(layer.params for layer in self.layers)
+
+    @property
+    def trainable_params(self) -> int:
+        return sum(layer.params for layer in self.layers if layer.config.get("trainable", True))
+
+    @property
+    def stateful(self) -> bool:
+        return any(_is_stateful(layer) for layer in self.layers)
+
+    def stateful_layers(self) -> list[LayerPlan]:
+        return [layer for layer in self.layers if _is_stateful(layer)]
+
+
+def _is_stateful(layer: LayerPlan) -> bool:
+    if layer.inner is not None:
+        return _is_stateful(layer.inner)
+    return bool(layer.config.get("stateful"))
+
+
+def fmt_shape(shape: Shape) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def recurrent_params(kind: str, input_dim: int, units: int) -> int:
+    return GATES[kind] * (input_dim * units + units * units + units)
+
+
+def infer_layer(config: dict, input_shape: Shape, mask_in: bool) -> LayerPlan:
+    """Output shape, mask and parameter count of one layer; raises ``ShapeProblem``."""
+    kind = config["type"]
+    handler = _HANDLERS[kind]
+    return handler(config, input_shape, mask_in)
+
+
+def _need_ndim(config: dict, shape: Shape, ndims: tuple[int, ...], what: str) -> None:
+    if len(shape) not in ndims:
+        want = " or ".join(f"{n}-D" for n in ndims)
+        raise ShapeProblem(
+            f"layer `{config['name']}` ({config['type']}) expects {want} input {what}, got shape {fmt_shape(shape)}"
+        )
+
+
+def _recurrent(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
+    kind = config["type"]
+    _need_ndim(config, shape, (3,), "(batch, timesteps, features)")
+    batch, steps, features = shape
+    units = config["output_dim"]
+    if features is None:
+        raise ShapeProblem(f"layer `{config['name']}`: the number of input features is unknown")
+    if config.get("stateful") and batch is None:
+        raise ShapeProblem(
+            f"layer `{config['name']}` is stateful, so it needs a fixed batch size: give the first layer "
+            f"`batch_input_shape: [B, T, D]` (T may be null)",
+            "stateful",
+        )
+    if config.get("unroll") and steps is None:
+        raise ShapeProblem(
+            f"layer `{config['name']}` has `unroll: true` but the number of timesteps is unknown: give the first "
+            f"layer `input_shape: [T, D]`, `batch_input_shape: [B, T, D]` or `input_length: T`",
+            "unroll",
+        )
+    for key, init in (("init", config.get("init")), ("inner_init", config.get("inner_init"))):
+        name = init["name"] if isinstance(init, dict) else init
+        rows = features if key == "init" else units
+        if name == "identity" and rows != units:
+            raise ShapeProblem(
+                f"layer `{config['name']}`: `{key}: identity` needs a square matrix, but "
+                f"{'W' if key == 'init' else 'U'} is {rows}x{units}", key)
+    out = (batch, steps, units) if config["return_sequences"] else (batch, units)
+    mask_out = mask_in and config["return_sequences"]
+    return LayerPlan(config, shape, out, recurrent_params(kind, features, units), mask_in, mask_out)
+
+
+def _embedding(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
+    _need_ndim(config, shape, (2,), "(batch, timesteps) of integer indices")
+    out = shape + (config["output_dim"],)
+    return LayerPlan(config, shape, out, config["input_dim"] * config["output_dim"], mask_in,
+                     bool(config["mask_zero"]) or mask_in)
+
+
+def _masking(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
+    _need_ndim(config, shape, (3,), "(batch, timesteps, features)")
+    return LayerPlan(config, shape, shape, 0, mask_in, True)
+
+
+def _dense(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
+    if len(shape) < 2:
+        raise ShapeProblem(f"layer `{config['name']}` (Dense) expects at least 2-D input, got {fmt_shape(shape)}")
+    features = shape[-1]
+    if features is None:
+        raise ShapeProblem(f"layer `{config['name']}`: the number of input features is unknown")
+    units = config["output_dim"]
+    params = features * units + (units if config["bias"] else 0)
+    return LayerPlan(config, shape, shape[:-1] + (units,), params, mask_in, False)
+
+
+def _time_distributed(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
+    _need_ndim(config, shape, (3,), "(batch, timesteps, features)")
+    inner = infer_layer(config["layer"], (shape[0],) + shape[2:], False)
+    out = shape[:2] + inner.output_shape[1:]
+    return LayerPlan(config, shape, out, inner.params, mask_in, mask_in, inner=inner)
+
+
+def _dropout_like(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
+    return LayerPlan(config, shape, shape, 0, mask_in, mask_in)
+
+
+def _flatten(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
+    if len(shape) < 3:
+        raise ShapeProblem(f"layer `{config['name']}` (Flatten) expects at least 3-D input, got {fmt_shape(shape)}")
+    if any(d is None for d in shape[1:]):
+        raise ShapeProblem(
+            f"layer `{config['name']}` (Flatten) needs a fully known input shape, got {fmt_shape(shape)}: give the "
+            f"first layer a fixed number of timesteps (`input_shape: [T, D]` or `input_length: T`)"
+        )
+    return LayerPlan(config, shape, (shape[0], math.prod(shape[1:])), 0, mask_in, False)
+
+
+def _repeat_vector(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
+    _need_ndim(config, shape, (2,), "(batch, features)")
+    return LayerPlan(config, shape, (shape[0], config["n"], shape[1]), 0, mask_in, False)
+
+
+def _bidirectional(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
+    inner = infer_layer(config["layer"], shape, mask_in)
+    out = inner.output_shape
+    if config["merge_mode"] == "concat":
+        out = out[:-1] + (out[-1] * 2,)
+    return LayerPlan(config, shape, out, 2 * inner.params, mask_in, inner.mask_out, inner=inner)
+
+
+_HANDLERS = {
+    "SimpleRNN": _recurrent,
+    "GRU": _recurrent,
+    "LSTM": _recurrent,
+    "Embedding": _embedding,
+    "Masking": _masking,
+    "Dense": _dense,
+    "TimeDistributed": _time_distributed,
+    "Dropout": _dropout_like,
+    "Activation": _dropout_like,
+    "Flatten": _flatten,
+    "RepeatVector": _repeat_vector,
+    "Bidirectional": _bidirectional,
+}
+
+
+def expected_weight_shapes(plan: LayerPlan) -> list[list[tuple[int, ...]]]:
+    """The accepted layouts of a layer's Keras 1 weight list (each a list of array shapes)."""
+    config = plan.config
+    kind = config["type"]
+    if kind in GATES:
+        return _recurrent_layouts(kind, plan.input_shape[-1], config["output_dim"])
+    if kind == "Dense":
+        w = (plan.input_shape[-1], config["output_dim"])
+        return [[w, (config["output_dim"],)]] if config["bias"] else [[w]]
+    if kind == "Embedding":
+        return [[(config["input_dim"], config["output_dim"])]]
+    if kind == "Bidirectional":
+        one = expected_weight_shapes(plan.inner)
+        return [a + b for a in one for b in one if len(a) == len(b)]
+    return [[]]
+
+
+def _recurrent_layouts(kind: str, features: int, units: int) -> list[list[tuple[int, ...]]]:
+    gates = GATES[kind]
+    fused = [(features, gates * units), (units, gates * units), (gates * units,)]
+    if gates == 1:
+        return [fused]
+    per_gate = [(features, units), (units, units), (units,)] * gates
+    return [fused, per_gate]
+
+
+def weights_to_fused(kind: str, arrays: list[Any]) -> list[Any]:
+    """Convert a Keras 1 weight list (fused or per gate) into fused ``[W, U, b]`` with blocks in compute order.
+
+    LSTM per-gate storage order is i, c, f, o; the fused blocks are i, f, c, o. GRU is z, r, h in both.
+    """
+    import numpy as np
+
+    gates = GATES[kind]
+    if len(arrays) == 3:
+        return list(arrays)
+    storage = PER_GATE_STORAGE[kind]
+    by_gate = {g: arrays[3 * i: 3 * i + 3] for i, g in enumerate(storage)}
+    order = FUSED_ORDER[kind]
+    assert len(arrays) == 3 * gates
+    return [np.concatenate([by_gate[g][part] for g in order], axis=-1) for part in range(3)]

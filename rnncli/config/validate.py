@@ -1,0 +1,479 @@
+"""Validate a config file completely before TensorFlow is touched.
+
+``load_config(path)`` returns a ``Config`` (resolved arguments with defaults, and a ``ModelPlan`` with every shape),
+or raises ``ConfigError`` holding *all* problems, each located at ``FILE:LINE:COL``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rnncli.config.args import (
+    CALLBACK_ARGS,
+    CHECKPOINT_ARGS,
+    DATA_ARGS,
+    LAYER_SPECS,
+    TIME_DISTRIBUTABLE,
+    TOP_LEVEL_ARGS,
+    TRAINING_ARGS,
+    Arg,
+)
+from rnncli.config.keras1 import is_keras1_document, keras1_to_layers
+from rnncli.config.plan import LayerPlan, ModelPlan, ShapeProblem, expected_weight_shapes, fmt_shape, infer_layer
+from rnncli.config.values import (
+    INVALID,
+    Diagnostics,
+    check_unknown_keys,
+    check_value,
+    show,
+    suggest,
+    type_name,
+    where,
+)
+from rnncli.config.yaml_loader import MarkedDict, load_yaml
+from rnncli.errors import ConfigError
+
+
+@dataclass
+class Config:
+    """A validated config: resolved sections with defaults filled in, and the model plan."""
+
+    path: Path
+    seed: int
+    model: ModelPlan
+    data: dict | None = None
+    training: dict | None = None
+    layer_sources: list = field(default_factory=list, repr=False)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def resolved(self) -> dict:
+        """Plain data for ``config.resolved.yaml`` in a run directory (paths made absolute)."""
+        return {
+            "seed": self.seed,
+            "model": {"layers": [_plain(layer.config) for layer in self.model.layers]},
+            "data": _plain(self.data),
+            "training": _plain(self.training),
+        }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def load_config(path: str | Path, *, require_training: bool = False) -> Config:
+    """Load and validate ``path``; raise ``ConfigError`` with every problem found."""
+    path = Path(path)
+    raw = load_yaml(path)
+    diags = Diagnostics(str(path))
+    config = _validate_document(raw, path, diags, require_training)
+    if diags.items:
+        raise ConfigError(diags.items)
+    assert config is not None
+    return config
+
+
+def _validate_document(raw: Any, path: Path, diags: Diagnostics, require_training: bool) -> Config | None:
+    if not isinstance(raw, dict):
+        diags.add(raw, None, f"the top level must be a mapping with a `model:` section, got {type_name(raw)}")
+        return None
+    if is_keras1_document(raw):
+        wrapped = MarkedDict(model=raw)
+        wrapped.mark, wrapped.marks = where(raw), {"model": where(raw)}
+        raw = wrapped
+    top = {a.name: a for a in TOP_LEVEL_ARGS}
+    check_unknown_keys(diags, raw, list(top), "config", "the top level")
+    seed = raw.get("seed", top["seed"].default)
+    seed = check_value(diags, top["seed"], seed, raw, "seed", "")
+    if "model" not in raw:
+        diags.add(raw, None, "missing the `model:` section (a `layers:` list)")
+        return None
+    plan, sources = _validate_model(raw["model"], raw, path, diags)
+    data = _validate_data(raw, path, diags, require_training)
+    training = _validate_training(raw, diags, require_training, plan)
+    if plan is None or seed is INVALID:
+        return None
+    return Config(path=path, seed=seed, model=plan, data=data, training=training, layer_sources=sources)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# model
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _validate_model(model: Any, parent: dict, path: Path, diags: Diagnostics) -> tuple[ModelPlan | None, list]:
+    if isinstance(model, dict) and is_keras1_document(model):
+        layers = keras1_to_layers(model, diags)
+        if layers is None:
+            return None, []
+        container, key = model, "config"
+    elif isinstance(model, dict):
+        check_unknown_keys(diags, model, ["layers"], "model", "the model section")
+        if "layers" not in model:
+            diags.add(parent, "model", "model: missing `layers:` (a list of layer mappings)")
+            return None, []
+        layers = model["layers"]
+        container, key = model, "layers"
+    else:
+        diags.add(parent, "model", f"model must be a mapping with `layers:`, got {type_name(model)}")
+        return None, []
+    if not isinstance(layers, list) or not layers:
+        diags.add(container, key, "model.layers must be a non-empty list of layer mappings")
+        return None, []
+    counters: dict[str, int] = {}
+    resolved: list[dict | None] = []
+    for index, item in enumerate(layers):
+        resolved.append(_resolve_layer(item, layers, index, f"model.layers[{index}]", path, diags, counters))
+    names: dict[str, int] = {}
+    for index, cfg in enumerate(resolved):
+        if cfg is None:
+            continue
+        if cfg["name"] in names:
+            diags.add(layers[index], "name", f"model.layers[{index}]: duplicate layer name `{cfg['name']}` "
+                      f"(also used by model.layers[{names[cfg['name']]}])")
+        names[cfg["name"]] = index
+    if any(cfg is None for cfg in resolved):
+        return None, []
+    return _plan_shapes(resolved, layers, path, diags), list(layers)
+
+
+def _resolve_layer(item: Any, container: Any, key: Any, where_text: str, path: Path, diags: Diagnostics,
+                   counters: dict[str, int], nested: bool = False) -> dict | None:
+    """Check one layer mapping's keys and values; return it resolved with defaults, or None."""
+    if not isinstance(item, dict):
+        diags.add(container, key, f"{where_text} must be a mapping with `type:`, got {type_name(item)}")
+        return None
+    kind = item.get("type")
+    if kind is None:
+        diags.add(container, key, f"{where_text}: missing `type:` (one of {', '.join(LAYER_SPECS)})")
+        return None
+    if kind not in LAYER_SPECS:
+        diags.add(item, "type", f"{where_text}.type: unknown layer type {show(kind)}"
+                  f"{suggest(kind, list(LAYER_SPECS))}; expected one of {', '.join(LAYER_SPECS)}")
+        return None
+    spec = LAYER_SPECS[kind]
+    check_unknown_keys(diags, item, ["type"] + list(spec.arg_index), where_text, f"a {kind} layer")
+    before = len(diags.items)
+    result: dict[str, Any] = {"type": kind}
+    ok = True
+    for arg in spec.args:
+        if arg.name in item:
+            value = item[arg.name]
+            if arg.kind == "layer":
+                value = _resolve_layer(value, item, arg.name, f"{where_text}.layer", path, diags, counters, True)
+                if value is None:
+                    ok = False
+                else:
+                    _check_wrapped(kind, value, item, where_text, diags)
+            else:
+                value = check_value(diags, arg, value, item, arg.name, where_text)
+                if arg.kind == "path" and value not in (INVALID, None):
+                    value = _check_path(value, path, item, arg.name, f"{where_text}.{arg.name}", diags)
+                    ok = ok and value is not None
+        elif arg.required:
+            diags.add(container, key, f"{where_text}: missing required key `{arg.name}` for {kind} ({arg.help})")
+            value = INVALID
+        else:
+            value = copy.deepcopy(arg.default)
+        ok = ok and value is not INVALID
+        result[arg.name] = value
+    if not ok or len(diags.items) > before:
+        return None
+    if result.get("name") is None:
+        counters[kind] = counters.get(kind, 0) + 1
+        result["name"] = f"{kind.lower()}_{counters[kind]}"
+    return result
+
+
+def _check_wrapped(wrapper: str, inner: dict, item: dict, where_text: str, diags: Diagnostics) -> None:
+    if wrapper == "TimeDistributed" and inner["type"] not in TIME_DISTRIBUTABLE:
+        diags.add(item, "layer", f"{where_text}.layer: TimeDistributed can wrap {', '.join(TIME_DISTRIBUTABLE)}, "
+                  f"not {inner['type']}")
+    if wrapper == "Bidirectional" and not LAYER_SPECS[inner["type"]].recurrent:
+        diags.add(item, "layer", f"{where_text}.layer: Bidirectional wraps a recurrent layer (SimpleRNN, GRU, LSTM), "
+                  f"not {inner['type']}")
+
+
+def _check_path(value: str, path: Path, container: dict, key: str, full: str, diags: Diagnostics) -> str | None:
+    target = (path.parent / value).resolve()
+    if not target.exists():
+        diags.add(container, key, f"{full}: file not found: {value} (looked for {target})")
+        return None
+    return str(target)
+
+
+def _declared_input(cfg: dict) -> tuple | None:
+    """The input shape (with batch axis) a layer declares, following Keras 1's precedence; None if none."""
+    if cfg.get("batch_input_shape") is not None:
+        return tuple(cfg["batch_input_shape"])
+    if cfg.get("input_shape") is not None:
+        return (None,) + tuple(cfg["input_shape"])
+    kind = cfg["type"]
+    if kind == "Embedding":
+        return (None, cfg.get("input_length"))
+    if cfg.get("input_dim") is not None:
+        if LAYER_SPECS[kind].recurrent:
+            return (None, cfg.get("input_length"), cfg["input_dim"])
+        return (None, cfg["input_dim"])
+    if cfg.get("layer") is not None:
+        return _declared_input(cfg["layer"])
+    return None
+
+
+def _plan_shapes(layers: list[dict], sources: list, path: Path, diags: Diagnostics) -> ModelPlan | None:
+    first = layers[0]
+    declared = _declared_input(first)
+    if declared is None:
+        diags.add(sources, 0, "model.layers[0]: the first layer must define its input: add `input_shape: [T, D]`, "
+                  "`batch_input_shape: [B, T, D]` or `input_dim: D` (with `input_length: T`)")
+        return None
+    dtype = "int32" if first["type"] == "Embedding" else "float32"
+    plan = ModelPlan(input_shape=declared, input_dtype=dtype)
+    shape, mask = declared, False
+    for index, cfg in enumerate(layers):
+        source = sources[index]
+        where_text = f"model.layers[{index}]"
+        if index > 0:
+            if cfg["type"] == "Embedding":
+                diags.add(sources, index, f"{where_text}: Embedding must be the first layer (it takes integer indices)")
+                return None
+            _check_later_declaration(cfg, shape, source, where_text, diags)
+        if mask and not LAYER_SPECS[cfg["type"]].supports_masking:
+            producer = _mask_producer(plan.layers)
+            diags.add(sources, index, f"{where_text}: layer `{cfg['name']}` ({cfg['type']}) does not support masking, "
+                      f"but receives a mask from `{producer}`; fix: set `return_sequences: false` on the last recurrent "
+                      f"layer, wrap it in TimeDistributed, or remove `mask_zero`/Masking")
+            return None
+        try:
+            layer = infer_layer(cfg, shape, mask)
+        except ShapeProblem as problem:
+            key = problem.key if problem.key in source else None
+            if key is None and cfg.get("layer") is not None and isinstance(source.get("layer"), dict):
+                key = "layer"
+            if key is not None:
+                diags.add(source, key, f"{where_text}: {problem}")
+            else:
+                diags.add(sources, index, f"{where_text}: {problem}")
+            return None
+        _check_weights_file(layer, source, where_text, diags)
+        plan.layers.append(layer)
+        shape, mask = layer.output_shape, layer.mask_out
+    return plan
+
+
+def _mask_producer(layers: list[LayerPlan]) -> str:
+    for layer in reversed(layers):
+        if layer.type in ("Embedding", "Masking"):
+            return layer.name
+    return layers[-1].name if layers else "?"
+
+
+def _check_later_declaration(cfg: dict, shape: tuple, source: dict, where_text: str, diags: Diagnostics) -> None:
+    """A non-first layer may repeat its input shape (Keras 1 files do); it must then agree with the inferred one."""
+    declared = _declared_input(cfg) if cfg["type"] != "Embedding" else None
+    if declared is None:
+        return
+    if len(declared) != len(shape) or any(d is not None and s is not None and d != s
+                                          for d, s in zip(declared, shape)):
+        key = next((k for k in ("batch_input_shape", "input_shape", "input_dim") if cfg.get(k) is not None), None)
+        diags.add(source, key, f"{where_text}: declares input {fmt_shape(declared)} but the previous layer "
+                  f"outputs {fmt_shape(shape)}")
+
+
+def _check_weights_file(layer: LayerPlan, source: dict, where_text: str, diags: Diagnostics) -> None:
+    """Check count and shapes of a `weights:` file against the layer's Keras 1 layouts."""
+    holder, holder_source = layer.config, source
+    if layer.inner is not None and layer.config["type"] == "Bidirectional":
+        holder, holder_source = layer.config["layer"], source.get("layer", source)
+    path = holder.get("weights")
+    if not path:
+        return
+    try:
+        arrays = read_weight_arrays(path)
+    except ValueError as exc:
+        diags.add(holder_source, "weights", f"{where_text}.weights: {exc}")
+        return
+    layouts = expected_weight_shapes(layer)
+    message = match_weight_layout(layer.name, arrays, layouts)
+    if message:
+        diags.add(holder_source, "weights", f"{where_text}.weights: {message}")
+
+
+def read_weight_arrays(path: str) -> list:
+    """The arrays of a weights `.npz` in `np.savez(path, *arrays)` order (arr_0, arr_1, ...)."""
+    import zipfile
+
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            names = list(archive.files)
+            if all(n.startswith("arr_") and n[4:].isdigit() for n in names):
+                names.sort(key=lambda n: int(n[4:]))
+            return [np.asarray(archive[n], dtype=np.float32) for n in names]
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise ValueError(f"cannot read {path} as an .npz of float arrays ({exc})") from None
+
+
+def match_weight_layout(name: str, arrays: list, layouts: list[list[tuple]]) -> str | None:
+    """None if ``arrays`` fits one of ``layouts``; else a message naming the index and the shapes."""
+    shapes = [tuple(a.shape) for a in arrays]
+    if shapes in [list(layout) for layout in layouts]:
+        return None
+    counts = sorted({len(layout) for layout in layouts})
+    same_count = [layout for layout in layouts if len(layout) == len(shapes)]
+    if not same_count:
+        return (f"layer `{name}` expects {' or '.join(map(str, counts))} arrays, the file has {len(shapes)} "
+                f"(shapes {shapes})")
+    layout = same_count[0]
+    for index, (want, got) in enumerate(zip(layout, shapes)):
+        if tuple(want) != got:
+            return f"layer `{name}`: array {index} has shape {got}, expected {tuple(want)}"
+    return f"layer `{name}`: shapes {shapes} do not match {layout}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# data and training
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _check_section(section: Any, args: tuple[Arg, ...], parent: dict, key: str, path_text: str, path: Path,
+                   diags: Diagnostics) -> dict | None:
+    """Generic check of a flat mapping against declarations; returns it resolved with defaults."""
+    if not isinstance(section, dict):
+        diags.add(parent, key, f"{path_text} must be a mapping, got {type_name(section)}")
+        return None
+    check_unknown_keys(diags, section, [a.name for a in args], path_text, f"the {path_text} section")
+    result = {}
+    ok = True
+    for arg in args:
+        if arg.name in section:
+            value = check_value(diags, arg, section[arg.name], section, arg.name, path_text)
+            if arg.kind == "path" and value not in (INVALID, None):
+                value = _check_path(value, path, section, arg.name, f"{path_text}.{arg.name}", diags)
+                value = INVALID if value is None else value
+        elif arg.required:
+            diags.add(parent, key, f"{path_text}: missing required key `{arg.name}` ({arg.help})")
+            value = INVALID
+        else:
+            value = copy.deepcopy(arg.default)
+        ok = ok and value is not INVALID
+        result[arg.name] = value
+    return result if ok else None
+
+
+def _validate_data(raw: dict, path: Path, diags: Diagnostics, required: bool) -> dict | None:
+    if raw.get("data") is None:
+        if required:
+            diags.add(raw, None, "missing the `data:` section: `rnncli train` needs `data: {train: FILE}`")
+        return None
+    return _check_section(raw["data"], DATA_ARGS, raw, "data", "data", path, diags)
+
+
+def _validate_training(raw: dict, diags: Diagnostics, required: bool, plan: ModelPlan | None) -> dict | None:
+    from rnncli.training.specs import LOSS_ALIASES, LOSSES, METRICS, OPTIMIZERS
+
+    if raw.get("training") is None:
+        if required:
+            diags.add(raw, None, "missing the `training:` section: `rnncli train` needs at least `training: {loss: mse}`")
+        return None
+    section = raw["training"]
+    result = _check_section(section, TRAINING_ARGS, raw, "training", "training", Path("."), diags)
+    if result is None:
+        return None
+    loss = result["loss"]
+    losses = list(LOSSES) + list(LOSS_ALIASES)
+    if loss not in losses:
+        diags.add(section, "loss", f"training.loss: unknown loss {show(loss)}{suggest(loss, losses)}")
+    for i, metric in enumerate(result["metrics"]):
+        if metric not in METRICS:
+            container = section["metrics"] if isinstance(section["metrics"], list) else section
+            diags.add(container, i if container is not section else "metrics",
+                      f"training.metrics: unknown metric {show(metric)}{suggest(metric, list(METRICS))}")
+    result["optimizer"] = _validate_optimizer(result["optimizer"], section, diags, OPTIMIZERS)
+    result["callbacks"] = _validate_callbacks(result["callbacks"], section, diags)
+    result["checkpoint"] = _check_section(result["checkpoint"] or {}, CHECKPOINT_ARGS, section, "checkpoint",
+                                          "training.checkpoint", Path("."), diags)
+    result["reset_states"] = _validate_reset_states(result["reset_states"], section, diags)
+    if plan is not None and plan.stateful:
+        batch = plan.batch_size
+        if "batch_size" in section and result["batch_size"] != batch:
+            diags.add(section, "batch_size", f"training.batch_size is {result['batch_size']} but the stateful model's "
+                      f"batch_input_shape fixes it to {batch}; remove `batch_size` or make them equal")
+        result["batch_size"] = batch
+        if section.get("shuffle") is True:
+            diags.add(section, "shuffle", "training.shuffle: a stateful model must not shuffle (sample i of batch k+1 "
+                      "continues sample i of batch k); set `shuffle: false`")
+        result["shuffle"] = False
+    elif "reset_states" in section and plan is not None:
+        diags.add(section, "reset_states", "training.reset_states only applies to models with a stateful layer")
+    return result
+
+
+def _validate_optimizer(value: Any, section: dict, diags: Diagnostics, optimizers: dict) -> dict | None:
+    if isinstance(value, str):
+        value = {"name": value}
+        container, key = section, "optimizer"
+    elif isinstance(value, dict):
+        container, key = value, "name"
+    else:
+        diags.add(section, "optimizer", f"training.optimizer must be a name or a mapping, got {type_name(value)}")
+        return None
+    name = value.get("name")
+    if name not in optimizers:
+        target = (container, key) if "name" in value or container is section else (section, "optimizer")
+        diags.add(*target, f"training.optimizer: unknown optimizer {show(name)}"
+                  f"{suggest(name, list(optimizers))}; expected one of {', '.join(optimizers)}")
+        return None
+    declared = optimizers[name]
+    if isinstance(section.get("optimizer"), dict):
+        check_unknown_keys(diags, value, ["name"] + list(declared), "training.optimizer", f"optimizer `{name}`")
+    result = {"name": name}
+    for arg_name, (kind, default, help_text) in declared.items():
+        given = value.get(arg_name, default)
+        if given is None:
+            result[arg_name] = None
+            continue
+        arg = Arg(arg_name, "bool" if kind is bool else "float", default, help_text, low=0.0,
+                  nullable=default is None)
+        checked = check_value(diags, arg, given, value, arg_name, "training.optimizer")
+        result[arg_name] = None if checked is INVALID else checked
+    return result
+
+
+def _validate_callbacks(value: Any, section: dict, diags: Diagnostics) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        diags.add(section, "callbacks", f"training.callbacks must be a mapping, got {type_name(value)}")
+        return {}
+    check_unknown_keys(diags, value, list(CALLBACK_ARGS), "training.callbacks", "callbacks")
+    result = {}
+    for name, args in CALLBACK_ARGS.items():
+        if name in value:
+            checked = _check_section(value[name] or {}, args, value, name, f"training.callbacks.{name}", Path("."),
+                                     diags)
+            if checked is not None:
+                result[name] = checked
+    return result
+
+
+def _validate_reset_states(value: Any, section: dict, diags: Diagnostics) -> Any:
+    if value in ("epoch", "never"):
+        return value
+    if isinstance(value, dict) and set(value) == {"every_n_batches"}:
+        n = value["every_n_batches"]
+        if isinstance(n, int) and not isinstance(n, bool) and n >= 1:
+            return {"every_n_batches": n}
+    diags.add(section, "reset_states", f"training.reset_states must be `epoch`, `never` or `{{every_n_batches: N}}` "
+              f"with N >= 1, got {show(value)}")
+    return "epoch"

@@ -1,0 +1,195 @@
+"""Safe YAML loading that remembers where every key and value came from.
+
+``load_yaml`` returns plain ``dict``/``list`` subclasses (``MarkedDict``/``MarkedList``) whose ``marks`` map each key
+(or index) to the (line, column) of its value, so the validator can point at the offending text. It only ever uses
+``yaml.SafeLoader`` machinery, and additionally:
+
+* rejects duplicate keys (PyYAML silently keeps the last one);
+* reads ``1e-3`` as a float (YAML 1.1 reads it as a string);
+* accepts Keras 1's ``!!python/tuple`` tag (as a list), and nothing else from the ``python/`` namespace;
+* refuses documents whose alias expansion would be huge ("billion laughs") or that nest too deeply, before
+  constructing anything.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from rnncli.errors import ConfigError, Diagnostic
+
+MAX_EXPANDED_NODES = 200_000
+MAX_DEPTH = 64
+MAX_FILE_BYTES = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A 1-based position in a file."""
+
+    line: int
+    column: int
+
+
+class MarkedDict(dict):
+    """A mapping that knows the position of itself (``mark``) and of each value (``marks[key]``)."""
+
+    mark: Mark = Mark(0, 0)
+    marks: dict
+
+    def where(self, key: Any) -> Mark:
+        return getattr(self, "marks", {}).get(key, self.mark)
+
+
+class MarkedList(list):
+    """A sequence that knows the position of itself and of each item."""
+
+    mark: Mark = Mark(0, 0)
+    marks: dict
+
+    def where(self, index: int) -> Mark:
+        return getattr(self, "marks", {}).get(index, self.mark)
+
+
+def _mark(node: Node) -> Mark:
+    return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class MarkedLoader(yaml.SafeLoader):
+    """``SafeLoader`` that records marks and rejects duplicate keys."""
+
+    def construct_marked_mapping(self, node: MappingNode, deep: bool = False) -> MarkedDict:
+        self.flatten_mapping(node)
+        result = MarkedDict()
+        result.mark = _mark(node)
+        result.marks = {}
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a mapping key must be a plain value, not a list or mapping", key_node.start_mark
+                ) from None
+            if key in result:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (it was already set above)", key_node.start_mark
+                )
+            result[key] = self.construct_object(value_node, deep=True)
+            result.marks[key] = _mark(value_node)
+        return result
+
+    def construct_marked_sequence(self, node: SequenceNode, deep: bool = False) -> MarkedList:
+        result = MarkedList(self.construct_object(child, deep=True) for child in node.value)
+        result.mark = _mark(node)
+        result.marks = {i: _mark(child) for i, child in enumerate(node.value)}
+        return result
+
+
+MarkedLoader.add_constructor("tag:yaml.org,2002:map", MarkedLoader.construct_marked_mapping)
+MarkedLoader.add_constructor("tag:yaml.org,2002:seq", MarkedLoader.construct_marked_sequence)
+MarkedLoader.add_constructor("tag:yaml.org,2002:python/tuple", MarkedLoader.construct_marked_sequence)
+MarkedLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _check_size(root: Node) -> None:
+    """Refuse alias bombs and absurd nesting by measuring the expanded tree on the node graph (memoised)."""
+    sizes: dict[int, int] = {}
+
+    def size(node: Node, depth: int) -> int:
+        if depth > MAX_DEPTH:
+            raise _TooBig(f"the document nests deeper than {MAX_DEPTH} levels", node)
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        total = 1
+        if isinstance(node, SequenceNode):
+            for child in node.value:
+                total += size(child, depth + 1)
+                if total > MAX_EXPANDED_NODES:
+                    break
+        elif isinstance(node, MappingNode):
+            for key_node, value_node in node.value:
+                total += size(key_node, depth + 1) + size(value_node, depth + 1)
+                if total > MAX_EXPANDED_NODES:
+                    break
+        if total > MAX_EXPANDED_NODES:
+            raise _TooBig(
+                f"the document expands to more than {MAX_EXPANDED_NODES} values (an alias bomb?); refusing to load it",
+                node,
+            )
+        sizes[id(node)] = total
+        return total
+
+    size(root, 0)
+
+
+class _TooBig(Exception):
+    def __init__(self, message: str, node: Node):
+        super().__init__(message)
+        self.node = node
+
+
+def load_yaml(path: str | Path) -> Any:
+    """Load one YAML document safely with marks; raise ``ConfigError`` with a located one-line message on failure."""
+    name = str(path)
+    file = Path(path)
+    if not file.exists():
+        raise ConfigError([Diagnostic(name, 0, 0, "file not found")])
+    if file.is_dir():
+        raise ConfigError([Diagnostic(name, 0, 0, "is a directory, expected a YAML file")])
+    if file.stat().st_size > MAX_FILE_BYTES:
+        raise ConfigError([Diagnostic(name, 0, 0, f"file is larger than {MAX_FILE_BYTES // 2**20} MiB")])
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Diagnostic(name, 0, 0, f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+    except OSError as exc:
+        raise ConfigError([Diagnostic(name, 0, 0, f"cannot read: {exc.strerror}")]) from None
+    return loads_yaml(text, name)
+
+
+def loads_yaml(text: str, name: str = "<string>") -> Any:
+    """Like ``load_yaml`` for text already in memory."""
+    if not text.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):
+        raise ConfigError([Diagnostic(name, 0, 0, "the file is empty; expected a mapping with a `model:` section")])
+    loader = MarkedLoader(text)
+    old_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old_limit, 10_000))
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise ConfigError([Diagnostic(name, 0, 0, "the file is empty; expected a mapping with a `model:` section")])
+        _check_size(node)
+        return loader.construct_document(node)
+    except _TooBig as exc:
+        mark = _mark(exc.node)
+        raise ConfigError([Diagnostic(name, mark.line, mark.column, str(exc))]) from None
+    except yaml.MarkedYAMLError as exc:
+        problem_mark = exc.problem_mark or exc.context_mark
+        line = problem_mark.line + 1 if problem_mark else 0
+        col = problem_mark.column + 1 if problem_mark else 0
+        message = exc.problem or exc.context or "invalid YAML"
+        if "could not determine a constructor" in message:
+            message = message.replace("could not determine a constructor for the tag", "unsupported YAML tag")
+            message += " (only plain YAML and !!python/tuple are accepted)"
+        raise ConfigError([Diagnostic(name, line, col, f"YAML syntax error: {message}")]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([Diagnostic(name, 0, 0, f"YAML error: {exc}")]) from None
+    except RecursionError:
+        raise ConfigError([Diagnostic(name, 0, 0, "the document nests too deeply to load")]) from None
+    except ValueError as exc:  # e.g. a timestamp or number PyYAML cannot convert
+        raise ConfigError([Diagnostic(name, 0, 0, f"invalid value: {exc}")]) from None
+    finally:
+        sys.setrecursionlimit(old_limit)
+        loader.dispose()

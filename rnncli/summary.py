@@ -1,0 +1,74 @@
+"""A Keras-style ``model.summary()`` table built from a ``ModelPlan`` (no TensorFlow needed)."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from rnncli.config.plan import LayerPlan, ModelPlan, fmt_shape
+
+EXECUTION_PATHS = {
+    "cpu": "input projection of all timesteps in one matmul before the loop; one fused recurrent matmul per step",
+    "mem": "per-gate input and recurrent matmuls inside each step",
+    "gpu": "one fused input and one fused recurrent matmul per step (fewest, largest matmuls)",
+}
+
+
+def describe_layer(layer: LayerPlan) -> str:
+    """Short notes for the summary's last column: mode, activations, flags."""
+    cfg = layer.config
+    inner = layer.inner
+    if cfg["type"] == "Bidirectional" and inner is not None:
+        return f"merge={cfg['merge_mode']}; " + describe_layer(inner)
+    if cfg["type"] == "TimeDistributed" and inner is not None:
+        return f"wraps {inner.type}" + (f" ({describe_layer(inner)})" if describe_layer(inner) else "")
+    notes = []
+    if cfg["type"] in ("SimpleRNN", "GRU", "LSTM"):
+        notes.append(f"consume_less={cfg['consume_less']}")
+        notes.append(f"activation={cfg['activation']}")
+        if "inner_activation" in cfg:
+            notes.append(f"inner_activation={cfg['inner_activation']}")
+        for flag in ("stateful", "go_backwards", "unroll"):
+            if cfg[flag]:
+                notes.append(flag)
+        if cfg["dropout_W"] or cfg["dropout_U"]:
+            notes.append(f"dropout_W={cfg['dropout_W']} dropout_U={cfg['dropout_U']}")
+    elif cfg["type"] in ("Dense", "Activation") and cfg.get("activation") not in (None, "linear"):
+        notes.append(f"activation={cfg['activation']}")
+    elif cfg["type"] == "Embedding" and cfg["mask_zero"]:
+        notes.append("mask_zero")
+    elif cfg["type"] == "Dropout":
+        notes.append(f"p={cfg['p']}")
+    if not cfg.get("trainable", True):
+        notes.append("frozen")
+    if layer.mask_out and cfg["type"] in ("Embedding", "Masking"):
+        notes.append("emits mask")
+    return ", ".join(notes)
+
+
+def summary_table(plan: ModelPlan, title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("Layer (type)")
+    table.add_column("Output shape")
+    table.add_column("Param #", justify="right")
+    table.add_column("Notes")
+    for layer in plan.layers:
+        table.add_row(f"{layer.name} ({layer.type})", fmt_shape(layer.output_shape), f"{layer.params:,}",
+                      describe_layer(layer))
+    return table
+
+
+def summary_footer(plan: ModelPlan, device: str = "cpu") -> list[str]:
+    lines = [
+        f"Total params: {plan.params:,}",
+        f"Trainable params: {plan.trainable_params:,}",
+        f"Non-trainable params: {plan.params - plan.trainable_params:,}",
+        f"Input: {fmt_shape(plan.input_shape)} {plan.input_dtype}",
+        "Stateful: " + (f"yes, batch size {plan.batch_size} (layers: "
+                        f"{', '.join(layer.name for layer in plan.stateful_layers())})" if plan.stateful else "no"),
+    ]
+    for layer in plan.layers:
+        core = layer.inner if layer.type == "Bidirectional" else layer
+        if core is not None and core.type in ("SimpleRNN", "GRU", "LSTM"):
+            mode = core.config["consume_less"]
+            lines.append(f"Execution of {layer.name} on {device}: consume_less={mode}: {EXECUTION_PATHS[mode]}")
+    return lines

@@ -1,0 +1,236 @@
+"""Names and arguments of the Keras 1 (1.2.2) optimizers, objectives and metrics.
+
+The single source of truth for what the ``training:`` section of a config may name. The config validator, the
+generated docs and the TensorFlow code in ``optimizers``, ``losses`` and ``metrics`` all read these tables.
+Pure Python on purpose: importing this module must not import TensorFlow or numpy.
+
+>>> resolve_optimizer({"name": "adam", "lr": 0.01})["beta_2"]
+0.999
+>>> resolve_loss("mse")
+'mean_squared_error'
+>>> metric_key("accuracy"), metric_key("mae")
+('acc', 'mean_absolute_error')
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+# The fuzz factor Keras 1 uses for crossentropy clipping and in msle, mape, kld and poisson (`K.epsilon()`).
+EPSILON = 1e-7
+
+_LR = "Learning rate (>= 0)."
+_DECAY = "Learning rate decay per update: lr / (1 + decay * iterations)."
+_EPS = "Fuzz factor added to the denominator."
+_RHO = "Decay factor of the moving average of squared gradients."
+_BETA_1 = "Decay rate of the first-moment estimate."
+_BETA_2 = "Decay rate of the second-moment estimate."
+_CLIPNORM = "Rescale all gradients together when their global L2 norm exceeds this value (null: off)."
+_CLIPVALUE = "Clip every gradient element to [-clipvalue, clipvalue] (null: off)."
+
+
+def _clipping() -> dict[str, tuple[type, object, str]]:
+    return {"clipnorm": (float, None, _CLIPNORM), "clipvalue": (float, None, _CLIPVALUE)}
+
+
+# name -> {argument -> (python type, Keras 1.2.2 default, help)}; defaults from Keras 1.2.2 `keras/optimizers.py`.
+OPTIMIZERS: dict[str, dict[str, tuple[type, object, str]]] = {
+    "sgd": {
+        "lr": (float, 0.01, _LR),
+        "momentum": (float, 0.0, "Momentum factor (0: plain SGD)."),
+        "decay": (float, 0.0, _DECAY),
+        "nesterov": (bool, False, "Use Nesterov momentum."),
+        **_clipping(),
+    },
+    "rmsprop": {
+        "lr": (float, 0.001, _LR),
+        "rho": (float, 0.9, _RHO),
+        "epsilon": (float, 1e-8, _EPS),
+        "decay": (float, 0.0, _DECAY),
+        **_clipping(),
+    },
+    "adagrad": {
+        "lr": (float, 0.01, _LR),
+        "epsilon": (float, 1e-8, _EPS),
+        "decay": (float, 0.0, _DECAY),
+        **_clipping(),
+    },
+    "adadelta": {
+        "lr": (float, 1.0, _LR + " Keras 1 recommends leaving it at 1.0."),
+        "rho": (float, 0.95, _RHO),
+        "epsilon": (float, 1e-8, _EPS),
+        "decay": (float, 0.0, _DECAY),
+        **_clipping(),
+    },
+    "adam": {
+        "lr": (float, 0.001, _LR),
+        "beta_1": (float, 0.9, _BETA_1),
+        "beta_2": (float, 0.999, _BETA_2),
+        "epsilon": (float, 1e-8, _EPS),
+        "decay": (float, 0.0, _DECAY),
+        **_clipping(),
+    },
+    "adamax": {
+        "lr": (float, 0.002, _LR),
+        "beta_1": (float, 0.9, _BETA_1),
+        "beta_2": (float, 0.999, "Decay rate of the exponentially weighted infinity norm."),
+        "epsilon": (float, 1e-8, _EPS),
+        "decay": (float, 0.0, _DECAY),
+        **_clipping(),
+    },
+    # Keras 1.2.2 Nadam has no `decay`; its momentum warm-up is governed by `schedule_decay`.
+    "nadam": {
+        "lr": (float, 0.002, _LR),
+        "beta_1": (float, 0.9, _BETA_1),
+        "beta_2": (float, 0.999, _BETA_2),
+        "epsilon": (float, 1e-8, _EPS),
+        "schedule_decay": (float, 0.004, "Momentum warm-up: mu_t = beta_1 * (1 - 0.5 * 0.96 ** (t * schedule_decay))."),
+        **_clipping(),
+    },
+}
+
+# Keras 1 class names, accepted as optimizer names too (`optimizer: Adam`).
+_OPTIMIZER_CLASS_NAMES = {"SGD": "sgd", "RMSprop": "rmsprop", "Adagrad": "adagrad", "Adadelta": "adadelta",
+                          "Adam": "adam", "Adamax": "adamax", "Nadam": "nadam"}
+
+# Canonical Keras 1.2.2 objective names (`keras/objectives.py`) -> help text.
+LOSSES: dict[str, str] = {
+    "mean_squared_error": "mean((y_pred - y_true)^2) over the last axis.",
+    "mean_absolute_error": "mean(|y_pred - y_true|) over the last axis.",
+    "mean_absolute_percentage_error": "100 * mean(|y_true - y_pred| / clip(|y_true|, 1e-7, inf)).",
+    "mean_squared_logarithmic_error": "mean((log(clip(y_pred, 1e-7) + 1) - log(clip(y_true, 1e-7) + 1))^2).",
+    "squared_hinge": "mean(max(1 - y_true * y_pred, 0)^2); targets in {-1, 1}.",
+    "hinge": "mean(max(1 - y_true * y_pred, 0)); targets in {-1, 1}.",
+    "binary_crossentropy": "Mean log loss of independent sigmoid outputs, predictions clipped to [1e-7, 1 - 1e-7].",
+    "categorical_crossentropy": "-sum(y_true * log(p)) with p renormalised to sum 1 and clipped; one-hot targets.",
+    "sparse_categorical_crossentropy": "categorical_crossentropy with integer class targets of shape (..., 1).",
+    "kullback_leibler_divergence": "sum(y_true * log(y_true / y_pred)), both clipped to [1e-7, 1].",
+    "poisson": "mean(y_pred - y_true * log(y_pred + 1e-7)).",
+    "cosine_proximity": "-mean(l2_normalize(y_true) * l2_normalize(y_pred)) over the last axis.",
+}
+
+LOSS_ALIASES: dict[str, str] = {
+    "mse": "mean_squared_error",
+    "MSE": "mean_squared_error",
+    "mae": "mean_absolute_error",
+    "MAE": "mean_absolute_error",
+    "mape": "mean_absolute_percentage_error",
+    "MAPE": "mean_absolute_percentage_error",
+    "msle": "mean_squared_logarithmic_error",
+    "MSLE": "mean_squared_logarithmic_error",
+    "kld": "kullback_leibler_divergence",
+    "KLD": "kullback_leibler_divergence",
+    "cosine": "cosine_proximity",
+}
+
+_ACCURACY_HELP = "Accuracy: binary for binary_crossentropy or one output unit, sparse for sparse targets, else argmax."
+ACCURACY_METRICS: dict[str, str] = {
+    "accuracy": _ACCURACY_HELP,
+    "acc": _ACCURACY_HELP,
+    "binary_accuracy": "mean(y_true == round(y_pred)).",
+    "categorical_accuracy": "argmax(y_true) == argmax(y_pred).",
+    "sparse_categorical_accuracy": "integer y_true == argmax(y_pred).",
+}
+
+# Every name accepted in `metrics:` -> help text: the accuracies, then every loss name and alias.
+METRICS: dict[str, str] = {
+    **ACCURACY_METRICS,
+    **LOSSES,
+    **{alias: LOSSES[canonical] for alias, canonical in LOSS_ALIASES.items()},
+}
+
+
+def _unknown(kind: str, name: object, known: list[str]) -> ValueError:
+    close = difflib.get_close_matches(str(name), known, n=1)
+    hint = f"; did you mean `{close[0]}`?" if close else f"; expected one of: {', '.join(known)}"
+    return ValueError(f"unknown {kind} `{name}`{hint}")
+
+
+def resolve_loss(name: str) -> str:
+    """The canonical Keras 1 objective name for ``name`` (a canonical name or an alias such as ``mse``).
+
+    Raises ValueError naming the closest known objective.
+    """
+    if isinstance(name, str):
+        if name in LOSSES:
+            return name
+        if name in LOSS_ALIASES:
+            return LOSS_ALIASES[name]
+    raise _unknown("loss", name, [*LOSSES, *LOSS_ALIASES])
+
+
+def resolve_metric(name: str) -> str:
+    """The canonical metric name: ``accuracy`` for ``acc``, the canonical objective for a loss name or alias."""
+    if isinstance(name, str):
+        if name in ("acc", "accuracy"):
+            return "accuracy"
+        if name in ACCURACY_METRICS:
+            return name
+        if name in LOSSES or name in LOSS_ALIASES:
+            return resolve_loss(name)
+    raise _unknown("metric", name, list(METRICS))
+
+
+def metric_key(name: str) -> str:
+    """The key Keras 1 reports a metric under in logs and history: ``acc`` for ``accuracy``/``acc``, the canonical
+    function name otherwise (``mse`` is reported as ``mean_squared_error``). Validation keys add a ``val_`` prefix."""
+    canonical = resolve_metric(name)
+    return "acc" if canonical == "accuracy" else canonical
+
+
+def resolve_optimizer(spec: str | dict[str, Any]) -> dict[str, Any]:
+    """Validate an optimizer spec and fill in the Keras 1 defaults.
+
+    ``spec`` is a name (``"adam"``; Keras 1 class names such as ``"Adam"`` are accepted too) or a mapping
+    ``{"name": "adam", "lr": 0.01, ...}``. Returns ``{"name": canonical_name, <every argument>: value}``, with ints
+    given for float arguments converted to float. Raises ValueError for an unknown name or argument or a value of
+    the wrong type.
+    """
+    if isinstance(spec, str):
+        name, given = spec, {}
+    elif isinstance(spec, dict):
+        if "name" not in spec:
+            raise ValueError("optimizer mapping needs a `name` key, e.g. {name: adam, lr: 0.001}")
+        given = {k: v for k, v in spec.items() if k != "name"}
+        name = spec["name"]
+    else:
+        raise ValueError(f"optimizer must be a name or a mapping with a `name` key, got {type(spec).__name__}")
+    if not isinstance(name, str):
+        raise ValueError(f"optimizer name must be a string, got {name!r}")
+    canonical = _OPTIMIZER_CLASS_NAMES.get(name, name.lower())
+    if canonical not in OPTIMIZERS:
+        raise _unknown("optimizer", name, list(OPTIMIZERS))
+    args = OPTIMIZERS[canonical]
+    resolved: dict[str, Any] = {"name": canonical}
+    for key in given:
+        if key not in args:
+            if key == "decay" and canonical == "nadam":
+                raise ValueError("optimizer `nadam` has no `decay` argument in Keras 1; use `schedule_decay`")
+            raise ValueError(
+                f"unknown argument `{key}` for optimizer `{canonical}`; expected one of: {', '.join(args)}"
+            )
+    for key, (kind, default, _help) in args.items():
+        value = given.get(key, default)
+        resolved[key] = _check_value(canonical, key, kind, default, value)
+    return resolved
+
+
+def _check_value(optimizer: str, key: str, kind: type, default: object, value: object) -> object:
+    where = f"optimizer `{optimizer}` argument `{key}`"
+    if value is None:
+        if default is None:
+            return None
+        raise ValueError(f"{where} must not be null")
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{where} must be true or false, got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{where} must be a number, got {value!r}")
+    value = float(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{where} must be finite, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{where} must be >= 0, got {value!r}")
+    return value
