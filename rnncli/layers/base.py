@@ -1,0 +1,86 @@
+"""The layer protocol shared by every rnncli layer, and the small helpers they reuse.
+
+Every layer is a ``tf.Module`` whose variables are created in ``__init__`` from the shapes the config plan inferred
+(so optimizers and checkpoints see every variable before the first step), and whose ``call`` maps
+``(x, mask, training, rng) -> (y, mask)``: masks are ``(B, T)`` bool tensors or None.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+
+def module_name(name: str) -> str:
+    """A valid ``tf.Module`` name for a user's layer name."""
+    cleaned = re.sub(r"\W", "_", name)
+    return cleaned if cleaned and not cleaned[0].isdigit() else f"layer_{cleaned}"
+
+
+class Layer(tf.Module):
+    """Base class: variables, regularizers, Keras 1 weight lists."""
+
+    def __init__(self, config: dict):
+        super().__init__(name=module_name(config["name"]))
+        self.config = config
+        self.layer_name: str = config["name"]
+        self.trainable: bool = bool(config.get("trainable", True))
+        self._regularized: list[tuple[tf.Variable, dict]] = []
+
+    def call(self, x: tf.Tensor, mask: tf.Tensor | None, training: bool, rng: tf.random.Generator | None
+             ) -> tuple[tf.Tensor, tf.Tensor | None]:
+        raise NotImplementedError
+
+    def __call__(self, x: tf.Tensor, mask: tf.Tensor | None = None, training: bool = False,
+                 rng: tf.random.Generator | None = None) -> tuple[tf.Tensor, tf.Tensor | None]:
+        return self.call(x, mask, training, rng)
+
+    def make_variable(self, name: str, value: np.ndarray, regularizer: dict | None = None) -> tf.Variable:
+        variable = tf.Variable(value.astype(np.float32), name=name, trainable=self.trainable)
+        if regularizer and (regularizer.get("l1") or regularizer.get("l2")):
+            self._regularized.append((variable, regularizer))
+        return variable
+
+    def regularization_loss(self) -> tf.Tensor:
+        """Sum of l1*sum|w| + l2*sum(w^2) over the regularized variables (a scalar)."""
+        total = tf.constant(0.0)
+        for variable, reg in self._regularized:
+            if reg.get("l1"):
+                total += reg["l1"] * tf.reduce_sum(tf.abs(variable))
+            if reg.get("l2"):
+                total += reg["l2"] * tf.reduce_sum(tf.square(variable))
+        return total
+
+    def weight_variables(self) -> list[tf.Variable]:
+        """The variables in Keras 1 weight-list order (fused layout for recurrent layers)."""
+        return []
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [v.numpy() for v in self.weight_variables()]
+
+    def set_weights(self, arrays: list[Any]) -> None:
+        variables = self.weight_variables()
+        if len(arrays) != len(variables):
+            raise ValueError(f"layer `{self.layer_name}` expects {len(variables)} arrays, got {len(arrays)}")
+        for index, (variable, array) in enumerate(zip(variables, arrays)):
+            if tuple(variable.shape) != tuple(np.shape(array)):
+                raise ValueError(f"layer `{self.layer_name}`: array {index} has shape {tuple(np.shape(array))}, "
+                                 f"expected {tuple(variable.shape)}")
+            variable.assign(np.asarray(array, dtype=np.float32))
+
+    @property
+    def state_variables(self) -> list[tf.Variable]:
+        return []
+
+    def reset_states(self) -> None:
+        for variable in self.state_variables:
+            variable.assign(tf.zeros_like(variable))
+
+
+def dropout_mask(rng: tf.random.Generator, shape: Any, rate: float) -> tf.Tensor:
+    """Inverted-dropout multiplier: 0 with probability ``rate``, else 1/(1-rate)."""
+    keep = tf.cast(rng.uniform(shape) >= rate, tf.float32)
+    return keep / (1.0 - rate)

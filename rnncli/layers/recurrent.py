@@ -1,0 +1,243 @@
+"""SimpleRNN, GRU and LSTM: Keras 1 recurrences written directly with TensorFlow ops.
+
+Weights are always stored fused, as Keras 1 'gpu' mode stores them: ``kernel`` W [D, G*u], ``recurrent_kernel``
+U [u, G*u], ``bias`` b [G*u], with gate blocks i, f, c, o (LSTM), z, r, h (GRU) or a single block (SimpleRNN). So a
+checkpoint does not depend on ``consume_less``, which only changes how the same function is executed:
+
+* ``cpu``: the input projections of all timesteps are one matmul before the loop; one recurrent matmul per step.
+* ``mem``: per-gate input and recurrent matmuls inside the step.
+* ``gpu``: one fused input and one fused recurrent matmul per step.
+
+Dropout masks follow Keras 1 (spec §2.5, with §15's fixes): variational masks drawn once per forward pass,
+constant over time; one mask shared by all gates in ``gpu`` mode, one per gate in ``cpu``/``mem``.
+
+Example::
+
+    layer = LSTM(config, input_dim=3, seed=0)     # config: a resolved LSTM mapping
+    y, mask = layer(tf.zeros([2, 5, 3]))          # y: [2, u] (or [2, 5, u] with return_sequences)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from rnncli.layers.activations import get_activation
+from rnncli.layers.base import Layer, dropout_mask
+from rnncli.layers.initializers import initialize, initialize_blocks
+from rnncli.layers.unroll import unroll
+
+GATE_COUNT = {"SimpleRNN": 1, "GRU": 3, "LSTM": 4}
+
+
+class Recurrent(Layer):
+    """Shared machinery of the three recurrent layers; subclasses define the gate math in ``_gates``."""
+
+    gates = 1
+    num_states = 1
+
+    def __init__(self, config: dict, input_dim: int, rng: np.random.Generator, batch_size: int | None = None):
+        super().__init__(config)
+        units = config["output_dim"]
+        self.units = units
+        self.input_dim = input_dim
+        self.mode = config["consume_less"]
+        self.activation = get_activation(config["activation"])
+        self.inner_activation = get_activation(config.get("inner_activation", "linear"))
+        self.dropout_W = float(config["dropout_W"])
+        self.dropout_U = float(config["dropout_U"])
+        self.return_sequences = bool(config["return_sequences"])
+        self.go_backwards = bool(config["go_backwards"])
+        self.stateful = bool(config["stateful"])
+        self.unrolled = bool(config["unroll"])
+        g = self.gates
+        with self.name_scope:
+            self.kernel = self.make_variable("kernel", self._init_kernel(config["init"], (input_dim, units), rng),
+                                             config["W_regularizer"])
+            self.recurrent_kernel = self.make_variable(
+                "recurrent_kernel", self._init_kernel(config["inner_init"], (units, units), rng),
+                config["U_regularizer"])
+            self.bias = self.make_variable("bias", self._init_bias(config, rng), config["b_regularizer"])
+            if self.stateful:
+                if batch_size is None:
+                    raise ValueError(f"stateful layer `{self.layer_name}` needs a fixed batch size")
+                self.states = [tf.Variable(tf.zeros([batch_size, units]), trainable=False, name=f"state_{i}")
+                               for i in range(self.num_states)]
+                self.steps_since_reset = tf.Variable(0, dtype=tf.int64, trainable=False, name="steps_since_reset")
+        assert self.kernel.shape == (input_dim, g * units)
+
+    # -- initialisation -------------------------------------------------------------------------------------------
+
+    def _init_kernel(self, spec, block: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+        """Per-gate draws in cpu/mem mode (and always for identity), one fused draw in gpu mode (Keras 1)."""
+        name = spec["name"] if isinstance(spec, dict) else spec
+        if self.mode == "gpu" and name != "identity":
+            return initialize(spec, (block[0], self.gates * block[1]), rng)
+        return initialize_blocks(spec, block, self.gates, rng)
+
+    def _init_bias(self, config: dict, rng: np.random.Generator) -> np.ndarray:
+        return np.zeros(self.gates * self.units, np.float32)
+
+    def weight_variables(self) -> list[tf.Variable]:
+        return [self.kernel, self.recurrent_kernel, self.bias]
+
+    @property
+    def state_variables(self) -> list[tf.Variable]:
+        return list(self.states) if self.stateful else []
+
+    def reset_states(self) -> None:
+        super().reset_states()
+        if self.stateful:
+            self.steps_since_reset.assign(0)
+
+    # -- forward --------------------------------------------------------------------------------------------------
+
+    def _draw_masks(self, rng, batch: tf.Tensor, training: bool) -> tuple:
+        """(input masks, recurrent masks): None, one [B, dim] mask (gpu), or a list of one per gate (cpu/mem)."""
+        if not training or rng is None:
+            return None, None
+        count = 1 if self.mode == "gpu" else self.gates
+
+        def draw(rate: float, dim: int):
+            if rate <= 0.0:
+                return None
+            masks = [dropout_mask(rng, tf.stack([batch, dim]), rate) for _ in range(count)]
+            return masks[0] if self.mode == "gpu" else masks
+
+        return draw(self.dropout_W, self.input_dim), draw(self.dropout_U, self.units)
+
+    def _blocks(self, matrix: tf.Tensor) -> list[tf.Tensor]:
+        return tf.split(matrix, self.gates, axis=-1) if self.gates > 1 else [matrix]
+
+    def _project(self, x: tf.Tensor, matrix: tf.Tensor, masks, per_gate: bool) -> tf.Tensor:
+        """x [..., K] times matrix [K, G*u], with dropout masks [B, K] (shared) or a list per gate."""
+        if masks is None and not per_gate:
+            return _matmul(x, matrix)
+        blocks = self._blocks(matrix)
+        if masks is None:
+            return tf.concat([_matmul(x, block) for block in blocks], axis=-1)
+        if not isinstance(masks, list):
+            return _matmul(x * masks, matrix)
+        return tf.concat([_matmul(x * mask, block) for mask, block in zip(masks, blocks)], axis=-1)
+
+    def call(self, x, mask, training, rng):
+        """x: [B, T, D] float; mask: [B, T] bool or None. Returns ([B, T, u] or [B, u], mask or None)."""
+        batch = tf.shape(x)[0]
+        input_masks, recurrent_masks = self._draw_masks(rng, batch, training)
+        x_tbd = tf.transpose(x, [1, 0, 2])
+        if self.mode == "cpu":
+            if isinstance(input_masks, list):
+                # each gate has its own input mask: G projections of the whole sequence, still one matmul each
+                sequence = tf.concat([_matmul(x_tbd * m, w) for m, w in
+                                      zip(input_masks, self._blocks(self.kernel))], axis=-1) + self.bias
+            else:
+                sequence = _matmul(x_tbd, self.kernel) + self.bias
+            project_input = None
+        else:
+            sequence = x_tbd
+            kernel, bias, per_gate = self.kernel, self.bias, self.mode == "mem"
+
+            def project_input(x_t):
+                return self._project(x_t, kernel, input_masks, per_gate) + bias
+
+        if self.stateful:
+            initial = [tf.convert_to_tensor(v) for v in self.states]
+        else:
+            zeros = tf.zeros(tf.stack([batch, self.units]), dtype=x.dtype)
+            initial = [zeros] * self.num_states
+
+        def step(inputs_t, states):
+            projected = inputs_t if project_input is None else project_input(inputs_t)
+            return self._gates(projected, states, recurrent_masks)
+
+        time_mask = None if mask is None else tf.transpose(mask, [1, 0])
+        last, outputs, final_states = unroll(step, sequence, initial, time_mask, self.go_backwards, self.unrolled,
+                                             self.return_sequences)
+        if self.stateful:
+            for variable, value in zip(self.states, final_states):
+                variable.assign(value)
+            self.steps_since_reset.assign_add(tf.cast(tf.shape(x)[1], tf.int64))
+        if self.return_sequences:
+            out_mask = mask
+            if mask is not None and self.go_backwards:
+                out_mask = tf.reverse(mask, axis=[1])  # lines up with the outputs (rnncli fixes Keras 1 here)
+            return tf.transpose(outputs, [1, 0, 2]), out_mask
+        return last, None
+
+    def _gates(self, projected: tf.Tensor, states: list[tf.Tensor], recurrent_masks) -> tuple:
+        raise NotImplementedError
+
+
+def _matmul(x: tf.Tensor, matrix: tf.Tensor) -> tf.Tensor:
+    """[..., K] @ [K, N] -> [..., N] (rank 2 or 3)."""
+    if x.shape.rank == 2:
+        return tf.matmul(x, matrix)
+    return tf.einsum("tbk,kn->tbn", x, matrix)
+
+
+class SimpleRNN(Recurrent):
+    """h_t = activation(x_t W + b + h_{t-1} U). Output h_t, states [h]."""
+
+    gates, num_states = 1, 1
+
+    def _gates(self, projected, states, recurrent_masks):
+        h = states[0]
+        h_in = h if recurrent_masks is None else h * (recurrent_masks if not isinstance(recurrent_masks, list)
+                                                      else recurrent_masks[0])
+        output = self.activation(projected + tf.matmul(h_in, self.recurrent_kernel))
+        return output, [output]
+
+
+class GRU(Recurrent):
+    """Keras 1 GRU (gates z, r, h; reset applied to h before U_h; no recurrent bias). States [h]."""
+
+    gates, num_states = 3, 1
+
+    def _gates(self, projected, states, recurrent_masks):
+        h = states[0]
+        u = self.units
+        U = self.recurrent_kernel
+        x_z, x_r, x_h = tf.split(projected, 3, axis=-1)
+        if isinstance(recurrent_masks, list):
+            m_z, m_r, m_h = recurrent_masks
+            rec_z = tf.matmul(h * m_z, U[:, :u])
+            rec_r = tf.matmul(h * m_r, U[:, u:2 * u])
+        else:
+            m_h = recurrent_masks
+            h_in = h if m_h is None else h * m_h
+            if self.mode == "mem":
+                rec_z, rec_r = tf.matmul(h_in, U[:, :u]), tf.matmul(h_in, U[:, u:2 * u])
+            else:
+                rec_z, rec_r = tf.split(tf.matmul(h_in, U[:, :2 * u]), 2, axis=-1)
+        z = self.inner_activation(x_z + rec_z)
+        r = self.inner_activation(x_r + rec_r)
+        reset_h = r * h if m_h is None else r * h * m_h
+        candidate = self.activation(x_h + tf.matmul(reset_h, U[:, 2 * u:]))
+        output = z * h + (1.0 - z) * candidate
+        return output, [output]
+
+
+class LSTM(Recurrent):
+    """Keras 1 LSTM (gates i, f, c, o; no peepholes; forget bias from ``forget_bias_init``). States [h, c]."""
+
+    gates, num_states = 4, 2
+
+    def _init_bias(self, config: dict, rng: np.random.Generator) -> np.ndarray:
+        u = self.units
+        forget = initialize(config["forget_bias_init"], (u,), rng)
+        return np.concatenate([np.zeros(u), forget, np.zeros(u), np.zeros(u)]).astype(np.float32)
+
+    def _gates(self, projected, states, recurrent_masks):
+        h, c = states
+        per_gate = self.mode == "mem"
+        z = projected + self._project(h, self.recurrent_kernel, recurrent_masks, per_gate)
+        z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
+        i = self.inner_activation(z_i)
+        f = self.inner_activation(z_f)
+        c_new = f * c + i * self.activation(z_c)
+        o = self.inner_activation(z_o)
+        h_new = o * self.activation(c_new)
+        return h_new, [h_new, c_new]
+
+
+RECURRENT_LAYERS = {"SimpleRNN": SimpleRNN, "GRU": GRU, "LSTM": LSTM}

@@ -1,0 +1,89 @@
+"""The one loop over time shared by every recurrent core (Sonnet's core/unroll split).
+
+``unroll`` runs ``step(x_t, states) -> (output_t, new_states)`` over a time-major input and owns everything about
+sequences: ``go_backwards``, masking (a masked step keeps the previous states and repeats the previous output,
+zeros before the first valid step), a Python-unrolled loop for a known length or a ``tf.while_loop`` that reads
+timesteps through a ``TensorArray``, and whether the whole output sequence is kept.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import tensorflow as tf
+
+Step = Callable[[tf.Tensor, list[tf.Tensor]], tuple[tf.Tensor, list[tf.Tensor]]]
+
+
+def unroll(
+    step: Step,
+    inputs: tf.Tensor,
+    initial_states: Sequence[tf.Tensor],
+    mask: tf.Tensor | None = None,
+    go_backwards: bool = False,
+    unrolled: bool = False,
+    return_sequences: bool = True,
+) -> tuple[tf.Tensor, tf.Tensor | None, list[tf.Tensor]]:
+    """Run ``step`` over time.
+
+    Args:
+      step: one time step; ``output_t`` has the shape of ``states[0]`` ([B, u]).
+      inputs: time-major [T, B, F] (any per-step features, e.g. precomputed projections).
+      initial_states: list of [B, u] tensors.
+      mask: [T, B] bool (time-major) or None.
+      go_backwards: process t = T-1 .. 0; outputs stay in processing order.
+      unrolled: use a Python loop (needs a static T) instead of ``tf.while_loop``.
+      return_sequences: also return the stacked outputs.
+
+    Returns:
+      ``(last_output [B, u], outputs [T, B, u] in processing order or None, final_states)``.
+    """
+    if go_backwards:
+        inputs = tf.reverse(inputs, axis=[0])
+        if mask is not None:
+            mask = tf.reverse(mask, axis=[0])
+    states = list(initial_states)
+    previous_output = tf.zeros_like(states[0])
+
+    def masked_step(x_t: tf.Tensor, m_t: tf.Tensor | None, prev_out: tf.Tensor, prev_states: list[tf.Tensor]):
+        output, new_states = step(x_t, prev_states)
+        if m_t is None:
+            return output, list(new_states)
+        keep = tf.expand_dims(m_t, -1)
+        output = tf.where(keep, output, prev_out)
+        new_states = [tf.where(keep, new, old) for new, old in zip(new_states, prev_states)]
+        return output, new_states
+
+    if unrolled:
+        steps = inputs.shape[0]
+        if steps is None:
+            raise ValueError("unroll=True needs a known number of timesteps")
+        outputs = []
+        for t in range(steps):
+            previous_output, states = masked_step(inputs[t], None if mask is None else mask[t], previous_output,
+                                                  states)
+            if return_sequences:
+                outputs.append(previous_output)
+        stacked = tf.stack(outputs) if return_sequences else None
+        return previous_output, stacked, states
+
+    steps = tf.shape(inputs)[0]
+    input_ta = tf.TensorArray(inputs.dtype, size=steps, element_shape=inputs.shape[1:]).unstack(inputs)
+    mask_ta = None
+    if mask is not None:
+        mask_ta = tf.TensorArray(tf.bool, size=steps, element_shape=mask.shape[1:]).unstack(mask)
+    output_ta = tf.TensorArray(previous_output.dtype, size=steps if return_sequences else 0,
+                               element_shape=previous_output.shape)
+
+    def body(t, prev_out, out_ta, *prev_states):
+        m_t = None if mask_ta is None else mask_ta.read(t)
+        output, new_states = masked_step(input_ta.read(t), m_t, prev_out, list(prev_states))
+        if return_sequences:
+            out_ta = out_ta.write(t, output)
+        return (t + 1, output, out_ta, *new_states)
+
+    loop_vars = (tf.constant(0), previous_output, output_ta, *states)
+    results = tf.while_loop(lambda t, *_: t < steps, body, loop_vars, maximum_iterations=steps)
+    last_output, output_ta, final_states = results[1], results[2], list(results[3:])
+    stacked = output_ta.stack() if return_sequences else None
+    return last_output, stacked, final_states

@@ -1,0 +1,137 @@
+"""Build a ``Sequential`` model of rnncli layers from a validated ``ModelPlan``.
+
+The model owns the layers (variables created eagerly, initial values drawn in numpy from the config seed, then
+overwritten by ``weights:`` files), propagates masks, sums regularization losses, and exposes the state variables of
+stateful layers.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import tensorflow as tf
+
+from rnncli.config.plan import LayerPlan, ModelPlan, weights_to_fused
+from rnncli.config.validate import read_weight_arrays
+from rnncli.errors import ConfigError, Diagnostic
+from rnncli.layers.base import Layer
+from rnncli.layers.core import Activation, Dense, Dropout, Embedding, Flatten, Masking, RepeatVector
+from rnncli.layers.recurrent import RECURRENT_LAYERS
+from rnncli.layers.wrappers import Bidirectional, TimeDistributed
+
+_SIMPLE = {"Masking": Masking, "Dropout": Dropout, "Activation": Activation, "Flatten": Flatten,
+           "RepeatVector": RepeatVector}
+
+
+class Sequential(tf.Module):
+    """A stack of rnncli layers. ``model(x, training)`` returns ``(y, mask)``; mask is [B, T] bool or None."""
+
+    def __init__(self, plan: ModelPlan, seed: int = 1337):
+        super().__init__(name="sequential")
+        self.plan = plan
+        self.layers: list[Layer] = [build_layer(layer, plan.batch_size, _layer_rng(seed, i))
+                                    for i, layer in enumerate(plan.layers)]
+
+    def __call__(self, x: tf.Tensor, training: bool = False, rng: tf.random.Generator | None = None,
+                 mask: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor | None]:
+        for layer in self.layers:
+            x, mask = layer(x, mask, training, rng)
+        return x, mask
+
+    def regularization_loss(self) -> tf.Tensor:
+        total = tf.constant(0.0)
+        for layer in self.layers:
+            total += layer.regularization_loss()
+        return total
+
+    @property
+    def state_variables(self) -> list[tf.Variable]:
+        return [v for layer in self.layers for v in layer.state_variables]
+
+    def stateful_layers(self) -> list[Layer]:
+        return [layer for layer in self.layers if layer.state_variables]
+
+    def reset_states(self, layer_name: str | None = None) -> list[str]:
+        """Zero the states of every stateful layer (or only ``layer_name``); returns the names reset."""
+        reset = []
+        for layer in self.stateful_layers():
+            if layer_name is None or layer.layer_name == layer_name:
+                layer.reset_states()
+                reset.append(layer.layer_name)
+        return reset
+
+    def trainable_by_path(self) -> dict[str, tf.Variable]:
+        """Trainable variables keyed by a stable path such as ``lstm_1__kernel`` (used for optimizer slots)."""
+        result: dict[str, tf.Variable] = {}
+        for layer in self.layers:
+            for path, variable in _variable_paths(layer, layer.layer_name):
+                if variable.trainable:
+                    result[path] = variable
+        return result
+
+
+def _variable_paths(module: tf.Module, prefix: str):
+    from rnncli.layers.base import module_name
+
+    for attr in ("kernel", "recurrent_kernel", "bias", "embeddings"):
+        variable = getattr(module, attr, None)
+        if isinstance(variable, tf.Variable):
+            yield f"{module_name(prefix)}__{attr}", variable
+    for attr in ("inner", "forward", "backward"):
+        child = getattr(module, attr, None)
+        if isinstance(child, tf.Module):
+            yield from _variable_paths(child, f"{prefix}__{attr}")
+
+
+def _layer_rng(seed: int, index: int) -> np.random.Generator:
+    return np.random.default_rng([seed, index])
+
+
+def build_layer(layer: LayerPlan, batch_size: int | None, rng: np.random.Generator) -> Layer:
+    """One TensorFlow layer for a planned layer, with its `weights:` file applied."""
+    config = layer.config
+    kind = config["type"]
+    if kind in RECURRENT_LAYERS:
+        built: Layer = RECURRENT_LAYERS[kind](config, layer.input_shape[-1], rng, batch_size)
+    elif kind == "Dense":
+        built = Dense(config, layer.input_shape[-1], rng)
+    elif kind == "Embedding":
+        built = Embedding(config, rng)
+    elif kind == "TimeDistributed":
+        built = TimeDistributed(config, build_layer(layer.inner, batch_size, rng))
+    elif kind == "Bidirectional":
+        forward = build_layer(layer.inner, batch_size, rng)
+        backward_config = copy.deepcopy(layer.inner.config)
+        backward_config["go_backwards"] = not backward_config["go_backwards"]
+        backward_config["name"] = f"{backward_config['name']}_backward"
+        backward_config["weights"] = None
+        backward_plan = LayerPlan(backward_config, layer.inner.input_shape, layer.inner.output_shape,
+                                  layer.inner.params, layer.inner.mask_in, layer.inner.mask_out)
+        built = Bidirectional(config, forward, build_layer(backward_plan, batch_size, rng))
+    else:
+        built = _SIMPLE[kind](config)
+    _apply_weights_file(built, layer)
+    return built
+
+
+def _apply_weights_file(built: Layer, layer: LayerPlan) -> None:
+    config = layer.config
+    source = config["layer"] if config["type"] == "Bidirectional" else config
+    path = source.get("weights")
+    if not path or (config["type"] != "Bidirectional" and config["type"] == "TimeDistributed"):
+        return
+    arrays = read_weight_arrays(path)
+    kind = source["type"]
+    try:
+        if kind in RECURRENT_LAYERS:
+            if config["type"] == "Bidirectional":
+                half = len(arrays) // 2
+                built.forward.set_weights(weights_to_fused(kind, arrays[:half]))
+                built.backward.set_weights(weights_to_fused(kind, arrays[half:]))
+            else:
+                built.set_weights(weights_to_fused(kind, arrays))
+        else:
+            built.set_weights(arrays)
+    except ValueError as exc:
+        raise ConfigError([Diagnostic(path, 0, 0, f"weights: {exc}")]) from None
