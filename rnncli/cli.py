@@ -107,5 +107,260 @@ def summary(config_path: Path, device: str) -> None:
         stdout.print(line, markup=False)
 
 
+
+def check_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """--device callback: validate without importing TensorFlow."""
+    from rnncli.device import DeviceError, parse_device_spec
+
+    try:
+        parse_device_spec(value)
+    except DeviceError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value.strip().lower()
+
+
+device_option = click.option("--device", default="auto", show_default=True, metavar="auto|cpu|gpu|gpu:N",
+                             callback=check_device, help="Where to run: auto picks GPU 0 when TensorFlow can use one.")
+
+
+@main.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", "run_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run directory (default: runs/<config name>).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override training.nb_epoch.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Override training.batch_size.")
+@click.option("--seed", type=click.IntRange(min=0, max=2**31 - 1), default=None, help="Override seed.")
+@device_option
+@click.option("--resume", is_flag=True, help="Continue the run in RUN_DIR from its last checkpoint.")
+@click.option("--force", is_flag=True, help="Overwrite a non-empty run directory / resume a changed config.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+              help="Override a config value, e.g. --set training.optimizer.lr=0.01 (repeatable).")
+@click.option("--mixed-precision", is_flag=True, help="float16 compute with float32 variables (GPU only).")
+@click.option("--progress/--no-progress", default=None, help="Live progress bar (default: when on a terminal).")
+@handle_errors
+def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_size: int | None, seed: int | None,
+          device: str, resume: bool, force: bool, overrides: tuple[str, ...], mixed_precision: bool,
+          progress: bool | None) -> None:
+    """Train a model described by CONFIG; checkpoints, history and provenance go to the run directory.
+
+    \b
+    Example:
+      rnncli train configs/stateful_cosine.yaml -o runs/cosine --epochs 2
+      rnncli train configs/stateful_cosine.yaml -o runs/cosine --resume --epochs 4
+    Ctrl-C keeps the last complete checkpoint; continue with --resume.
+    """
+    from rnncli.reporting import ConsoleReporter, curves, history_table
+    from rnncli.workflows import train as train_run
+
+    sets = list(overrides)
+    if epochs is not None:
+        sets.append(f"training.nb_epoch={epochs}")
+    if batch_size is not None:
+        sets.append(f"training.batch_size={batch_size}")
+    if seed is not None:
+        sets.append(f"seed={seed}")
+    run_dir = run_dir or Path("runs") / config_path.stem
+    if mixed_precision:
+        from rnncli.device import enable_mixed_precision, resolve_device
+        from rnncli.workflows import prepare_tensorflow
+
+        prepare_tensorflow(False)
+        enable_mixed_precision(resolve_device(device))
+    reporter = ConsoleReporter(stderr, progress)
+    try:
+        result = train_run(config_path, run_dir, overrides=sets, resume=resume, force=force, device_spec=device,
+                           reporter=reporter, argv=sys.argv)
+    except KeyboardInterrupt:
+        stderr.print(f"interrupted: the last complete checkpoint in {run_dir} is intact; continue with:\n"
+                     f"  rnncli train {config_path} -o {run_dir} --resume", markup=False)
+        sys.exit(130)
+    if result.rows:
+        stderr.print(history_table(result.rows, "Training summary"))
+        for line in curves(result.rows):
+            stderr.print(line, markup=False)
+    stderr.print(f"run directory: {result.run_dir}", markup=False)
+
+
+@main.command()
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("--input", "-i", "input_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Input .npy, .npz (array x) or .csv.")
+@click.option("--output", "-o", "output_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write outputs to .npy or .csv (default: a table on stdout).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None)
+@click.option("--checkpoint", type=click.Choice(["latest", "best"]), default="latest", show_default=True)
+@click.option("--no-save-states", is_flag=True, help="Stateful runs: do not write the final states back.")
+@device_option
+@handle_errors
+def predict(source: Path, input_path: Path, output_path: Path | None, batch_size: int | None, checkpoint: str,
+            no_save_states: bool, device: str) -> None:
+    """Run inference with a run directory (trained weights) or a config file (its `weights:`/seeded init).
+
+    \b
+    Example:
+      rnncli predict runs/cosine --input chunk.npy --output y.npy
+      rnncli predict model.yaml --input x.npy --output y.csv
+    Stateful runs start from their saved states and save the final ones back (unless --no-save-states).
+    """
+    from rnncli.workflows import predict as run_predict
+    from rnncli.workflows import write_output
+
+    outputs, notes = run_predict(source, input_path, batch_size=batch_size, checkpoint=checkpoint,
+                                 save_states=not no_save_states, device_spec=device)
+    for note in notes:
+        stderr.print(f"note: {note}", markup=False)
+    if output_path is not None:
+        write_output(outputs, output_path)
+        stderr.print(f"wrote {output_path} {outputs.shape}", markup=False)
+    else:
+        flat = outputs.reshape(len(outputs), -1)
+        for row in flat:
+            stdout.print(" ".join(f"{v:.6g}" for v in row), markup=False)
+
+
+@main.command()
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("--data", "data_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Evaluate on this file instead of the run's validation data.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@device_option
+@handle_errors
+def evaluate(source: Path, data_path: Path | None, as_json: bool, device: str) -> None:
+    """Loss and metrics of a run on its validation data or on --data.
+
+    \b
+    Example:
+      rnncli evaluate runs/addition --data datasets/addition_val.npz --json
+    """
+    import json
+
+    from rich.table import Table
+
+    from rnncli.workflows import evaluate as run_evaluate
+
+    results = run_evaluate(source, data_path, device)
+    if as_json:
+        click.echo(json.dumps(results))
+        return
+    table = Table(title=f"Evaluation of {source}", title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in results.items():
+        table.add_row(key, f"{value:.6g}")
+    stdout.print(table)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@handle_errors
+def history(run_dir: Path) -> None:
+    """Show the per-epoch history of a run, with sparkline curves.
+
+    \b
+    Example:
+      rnncli history runs/cosine
+    """
+    from rnncli.reporting import curves, history_table
+    from rnncli.run_dir import RunDir
+
+    run = RunDir(run_dir)
+    run.require_run()
+    rows = run.read_history()
+    if not rows:
+        stderr.print(f"{run_dir}: no completed epoch yet", markup=False)
+        return
+    stdout.print(history_table(rows, f"History of {run_dir}"))
+    for line in curves(rows):
+        stdout.print(line, markup=False)
+
+
+@main.command("reset-states")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--layer", default=None, help="Only this stateful layer.")
+@handle_errors
+def reset_states_command(run_dir: Path, layer: str | None) -> None:
+    """Zero the saved states of a stateful run (all layers or --layer); weights and optimizer are kept.
+
+    \b
+    Example:
+      rnncli reset-states runs/cosine --layer lstm_1
+    """
+    from rnncli.workflows import reset_states
+
+    for name in reset_states(run_dir, layer):
+        stdout.print(f"reset {name}", markup=False)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@handle_errors
+def states(run_dir: Path) -> None:
+    """Show each stateful layer's state shapes, norms and steps since the last reset.
+
+    \b
+    Example:
+      rnncli states runs/cosine
+    """
+    from rich.table import Table
+
+    from rnncli.workflows import describe_states
+
+    table = Table(title=f"States of {run_dir}", title_justify="left")
+    for column in ("layer", "state", "shape", "norm", "steps since reset"):
+        table.add_column(column)
+    for row in describe_states(run_dir):
+        table.add_row(row["layer"], row["state"], str(tuple(row["shape"])), f"{row['norm']:.6g}",
+                      str(row["steps_since_reset"]))
+    stdout.print(table)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["savedmodel"]), default="savedmodel", show_default=True)
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path))
+@handle_errors
+def export(run_dir: Path, fmt: str, output: Path) -> None:
+    """Export a run as a TensorFlow SavedModel (`predict` signature; `reset_states` for stateful models).
+
+    \b
+    Example:
+      rnncli export runs/cosine --format savedmodel -o exported/cosine
+    """
+    from rnncli.workflows import export as run_export
+
+    names = run_export(run_dir, output, fmt)
+    stdout.print(f"exported {output} with signatures: {', '.join(names)}", markup=False)
+
+
+@main.command()
+@click.option("--require-gpu", is_flag=True, help="Exit with status 1 unless at least one GPU runs a test matmul.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout instead of a table.")
+@handle_errors
+def doctor(require_gpu: bool, as_json: bool) -> None:
+    """Show the TensorFlow build (CUDA, cuDNN), the devices it sees, and whether each GPU really computes.
+
+    \b
+    Example:
+      rnncli doctor
+      docker run --rm --gpus all rnncli doctor --require-gpu   # smoke test of the image
+    Exit code 1 with --require-gpu when no GPU works, else 0.
+    """
+    import json
+
+    from rnncli import doctor as doctor_module
+    from rnncli.workflows import prepare_tensorflow
+
+    prepare_tensorflow(False)
+    report = doctor_module.collect()
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        stdout.print(doctor_module.render(report))
+    if require_gpu and not report["gpu_usable"]:
+        reason = report["hints"][0] if report["hints"] else "TensorFlow sees no GPU"
+        stderr.print(f"error: --require-gpu: no usable GPU; {reason}", markup=False)
+        sys.exit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

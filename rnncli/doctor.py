@@ -6,9 +6,9 @@ Example::
 
     >>> from rnncli import doctor
     >>> report = doctor.collect()
-    >>> report["gpu_usable"]
+    >>> report["gpu_usable"]   # on a machine without a GPU
     False
-    >>> rich.print(doctor.render(report))   # what `rnncli doctor` shows
+    >>> rich.print(doctor.render(report))   # what `rnncli doctor` shows (import rich first)
 """
 
 from __future__ import annotations

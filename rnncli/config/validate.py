@@ -34,7 +34,7 @@ from rnncli.config.values import (
     where,
 )
 from rnncli.config.yaml_loader import MarkedDict, load_yaml
-from rnncli.errors import ConfigError
+from rnncli.errors import ConfigError, Diagnostic
 
 
 @dataclass
@@ -70,16 +70,62 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def load_config(path: str | Path, *, require_training: bool = False) -> Config:
-    """Load and validate ``path``; raise ``ConfigError`` with every problem found."""
+def load_config(path: str | Path, *, require_training: bool = False, overrides: list[str] | None = None,
+                base_dir: str | Path | None = None) -> Config:
+    """Load and validate ``path``; raise ``ConfigError`` with every problem found.
+
+    ``overrides`` are ``key.path=value`` strings applied before validation (``training.nb_epoch=4``,
+    ``model.layers.0.output_dim=8``); ``base_dir`` resolves relative file paths (default: the config's folder).
+    """
     path = Path(path)
     raw = load_yaml(path)
     diags = Diagnostics(str(path))
-    config = _validate_document(raw, path, diags, require_training)
+    for override in overrides or []:
+        apply_override(raw, override, str(path))
+    anchor = Path(base_dir) / path.name if base_dir is not None else path
+    config = _validate_document(raw, anchor, diags, require_training)
     if diags.items:
         raise ConfigError(diags.items)
     assert config is not None
+    config.path = path
     return config
+
+
+def apply_override(raw: Any, override: str, file: str) -> None:
+    """Set ``a.b.0.c=value`` in the loaded document (value parsed as YAML)."""
+    import yaml
+
+    from rnncli.config.yaml_loader import MarkedLoader
+
+    where_text = f"--set {override}"
+    if "=" not in override:
+        raise ConfigError([Diagnostic(file, 0, 0, f"{where_text}: expected KEY.PATH=VALUE")])
+    key_path, _, text = override.partition("=")
+    try:
+        value = yaml.load(text, Loader=MarkedLoader) if text.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError([Diagnostic(file, 0, 0, f"{where_text}: invalid value ({exc})")]) from None
+    parts = key_path.strip().split(".")
+    node = raw
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError([Diagnostic(file, 0, 0, f"{where_text}: `{part}` is not an index of a list "
+                                              f"of {len(node)}")])
+            if last:
+                node[int(part)] = value
+            else:
+                node = node[int(part)]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                if node.get(part) is None:
+                    node[part] = MarkedDict()
+                node = node[part]
+        else:
+            raise ConfigError([Diagnostic(file, 0, 0, f"{where_text}: `{'.'.join(parts[:i])}` is not a mapping")])
 
 
 def _validate_document(raw: Any, path: Path, diags: Diagnostics, require_training: bool) -> Config | None:

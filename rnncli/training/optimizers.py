@@ -185,7 +185,9 @@ class Optimizer(tf.Module):
         if not pairs:
             return pairs
         if self.clipnorm is not None and self.clipnorm > 0:
-            norm = tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(tf.cast(g, tf.float64))) for _, g in pairs]))
+            # Summed in key order, so the norm (and the run) does not depend on the order of the dict.
+            squares = [tf.reduce_sum(tf.square(tf.cast(g, tf.float64))) for _, g in sorted(pairs, key=lambda p: p[0])]
+            norm = tf.sqrt(tf.add_n(squares))
             scale = tf.where(norm >= self.clipnorm, self.clipnorm / norm, tf.constant(1.0, tf.float64))
             pairs = [(key, g * tf.cast(scale, g.dtype)) for key, g in pairs]
         if self.clipvalue is not None and self.clipvalue > 0:

@@ -1,0 +1,55 @@
+# syntax=docker/dockerfile:1
+#
+# rnncli with NVIDIA GPU support. Build and smoke-test:
+#   docker build -t rnncli .
+#   docker run --rm --gpus all rnncli doctor --require-gpu
+#
+# Base: plain Python, not tensorflow/tensorflow:2.21.0-gpu. That image ships cuDNN 8.9 while TensorFlow 2.21 needs
+# cuDNN 9, so TensorFlow registers no GPU in it (tensorflow/tensorflow#94593, tensorflow/build#221). Here CUDA and
+# cuDNN come from pip wheels through the `gpu` extra, tensorflow[and-cuda]==2.21.*; the host contributes only the
+# NVIDIA driver, through the NVIDIA Container Toolkit (`--gpus`).
+# tensorflow 2.21.0's METADATA (Requires-Dist, extra == "and-cuda") pins: nvidia-cudnn-cu12 >=9.3.0.75,<10;
+# nvidia-cublas-cu12, -cuda-cupti-cu12, -cuda-nvcc-cu12, -cuda-nvrtc-cu12, -cuda-runtime-cu12 >=12.5.82 (cublas
+# >=12.5.3.2) and -nvjitlink-cu12 >=12.5.82, all <13; -cufft-cu12 >=11.2.3.61,<12; -curand-cu12 >=10.3.6.82,<11;
+# -cusolver-cu12 >=11.6.3.83,<12; -cusparse-cu12 >=12.5.1.3,<13; -nccl-cu12 >=2.27.7,<3. The wheels add ~3.4 GB.
+FROM python:3.11-slim-bookworm
+
+ARG RNNCLI_VERSION=0.1.0
+LABEL org.opencontainers.image.title="rnncli" \
+      org.opencontainers.image.description="Declarative trainer for Keras 1 style RNNs on TensorFlow, with CUDA" \
+      org.opencontainers.image.version="${RNNCLI_VERSION}" \
+      org.opencontainers.image.licenses="MIT"
+
+ENV PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore \
+    TF_CPP_MIN_LOG_LEVEL=2
+
+WORKDIR /opt/rnncli
+COPY pyproject.toml README.md ./
+COPY rnncli ./rnncli
+# The same install a user runs in a venv; the cache mount keeps the CUDA wheels out of the image but reuses them on
+# rebuilds (so no --no-cache-dir). Versions are pinned by pyproject.toml, hence DL3013.
+# hadolint ignore=DL3013
+RUN --mount=type=cache,target=/root/.cache/pip pip install ".[gpu]"
+
+# The RUNPATHs in TensorFlow 2.21.0's shared objects ($ORIGIN/../nvidia/<lib>/lib) name cublas, cuda_cupti,
+# cuda_runtime, cudnn, cufft, cusolver, cusparse and nccl but not curand, nvjitlink or nvrtc (readelf on the wheel),
+# and pip-based images report dlopen failures for such libraries (libnvrtc: tensorflow/tensorflow#62194). So every
+# pip-installed CUDA lib dir is registered with the dynamic linker; the ldconfig that the NVIDIA container hook runs
+# at start reads this file too.
+RUN python -c "import glob, sysconfig; \
+print('\n'.join(sorted(glob.glob(sysconfig.get_path('platlib') + '/nvidia/*/lib'))))" \
+        > /etc/ld.so.conf.d/rnncli-nvidia.conf \
+    && grep -q /nvidia/ /etc/ld.so.conf.d/rnncli-nvidia.conf \
+    && ldconfig
+
+RUN useradd --create-home --uid 1000 --user-group rnncli \
+    && mkdir /data \
+    && chown rnncli:rnncli /data
+USER 1000:1000
+
+# Mount the project here: docker run --gpus all -v "$PWD":/data rnncli train configs/addition.yaml
+WORKDIR /data
+ENTRYPOINT ["rnncli"]
+CMD ["--help"]

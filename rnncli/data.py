@@ -1,0 +1,225 @@
+"""Loading and checking training data before any training starts.
+
+Formats: ``.npz`` with arrays ``x`` and ``y``; an ``x`` ``.npy`` with a ``y`` ``.npy`` beside it (memory-mapped);
+``.csv`` (numeric, last column is y; for 2-D models). Every problem is a ``DataError`` naming the file, the array
+and the shapes. ``allow_pickle=False`` everywhere.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rnncli.config.plan import ModelPlan, fmt_shape
+from rnncli.errors import DataError
+
+
+@dataclass
+class Dataset:
+    """Inputs x [N, ...] and targets y [N, ...] with where they came from (for messages)."""
+
+    x: np.ndarray
+    y: np.ndarray | None
+    source: str
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def slice(self, start: int, stop: int, source: str | None = None) -> "Dataset":
+        return Dataset(self.x[start:stop], None if self.y is None else self.y[start:stop], source or self.source)
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc).lower() or "object" in str(exc).lower():
+            raise DataError(f"{path}: holds Python objects (pickled data), which rnncli never loads; "
+                            f"save numeric arrays instead") from None
+        raise DataError(f"{path}: not a valid .npy file ({exc})") from None
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read ({exc}); is the file truncated?") from None
+
+
+def _load_npz(path: Path, need_y: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            names = set(archive.files)
+            if "x" not in names:
+                raise DataError(f"{path}: no array named `x` (found: {', '.join(sorted(names)) or 'none'}); "
+                                f"save with np.savez(path, x=..., y=...)")
+            if need_y and "y" not in names:
+                raise DataError(f"{path}: no array named `y` (found: {', '.join(sorted(names))})")
+            x = archive["x"]
+            y = archive["y"] if "y" in names else None
+            return x, y
+    except DataError:
+        raise
+    except ValueError as exc:
+        if "pickle" in str(exc).lower() or "object" in str(exc).lower():
+            raise DataError(f"{path}: holds Python objects (pickled data), which rnncli never loads") from None
+        raise DataError(f"{path}: not a valid .npz file ({exc})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: cannot read as .npz ({exc}); is the file truncated?") from None
+
+
+def _load_csv(path: Path, need_y: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    rows: list[list[float]] = []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from None
+    width = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        cells = line.split(",")
+        try:
+            values = [float(c) for c in cells]
+        except ValueError:
+            if not rows and number == 1:
+                continue  # a header line
+            raise DataError(f"{path}:{number}: not a number in row {cells!r}") from None
+        if width is None:
+            width = len(values)
+        elif len(values) != width:
+            raise DataError(f"{path}:{number}: row has {len(values)} columns, the first row has {width}")
+        rows.append(values)
+    if not rows:
+        raise DataError(f"{path}: no data rows")
+    table = np.asarray(rows, dtype=np.float32)
+    if need_y:
+        if table.shape[1] < 2:
+            raise DataError(f"{path}: needs at least 2 columns (features, then the target)")
+        return table[:, :-1], table[:, -1:]
+    return table, None
+
+
+def load_arrays(path: str | Path, y_path: str | Path | None = None, need_y: bool = True) -> Dataset:
+    """Read x (and y) from a data file; raise ``DataError`` for anything unreadable."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        x, y = _load_npz(path, need_y)
+    elif suffix == ".npy":
+        x = _load_npy(path)
+        y = None
+        if y_path is not None:
+            y = _load_npy(Path(y_path))
+        elif need_y:
+            guess = path.with_name(path.name.replace("x", "y", 1)) if "x" in path.name else None
+            if guess is None or guess == path or not guess.exists():
+                raise DataError(f"{path}: an x .npy needs its targets: set `y_train`/`y_validation` to a y .npy")
+            y = _load_npy(guess)
+    elif suffix in (".csv", ".txt"):
+        x, y = _load_csv(path, need_y)
+    else:
+        raise DataError(f"{path}: unsupported data format `{suffix}`; use .npz (x, y), .npy or .csv")
+    return Dataset(x, y, str(path))
+
+
+def check_dataset(data: Dataset, plan: ModelPlan, loss: str | None) -> Dataset:
+    """Check dtypes, shapes, finiteness and label ranges against the model; return float32/int32 copies."""
+    x, y, source = data.x, data.y, data.source
+    if x.dtype == object or (y is not None and y.dtype == object):
+        raise DataError(f"{source}: object arrays are not supported")
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"{source}: x has dtype {x.dtype}, expected numbers")
+    if len(x) == 0:
+        raise DataError(f"{source}: x is empty (0 samples)")
+    expected = plan.input_shape[1:]
+    if x.ndim != len(expected) + 1:
+        raise DataError(f"{source}: x has shape {x.shape} ({x.ndim}-D) but the model expects "
+                        f"{fmt_shape((None,) + tuple(expected))} ({len(expected) + 1}-D)")
+    for axis, (want, got) in enumerate(zip(expected, x.shape[1:]), start=1):
+        if want is not None and want != got:
+            what = "features per step" if axis == x.ndim - 1 and x.ndim == 3 else f"entries on axis {axis}"
+            raise DataError(f"{source}: x has {got} {what} but the first layer expects {want} "
+                            f"(x shape {x.shape}, model input {fmt_shape(plan.input_shape)})")
+    if plan.input_dtype == "int32":
+        if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
+            raise DataError(f"{source}: x contains NaN or Inf")
+        if x.dtype.kind == "f" and not np.all(np.equal(np.mod(x, 1), 0)):
+            raise DataError(f"{source}: x must hold integer indices for the Embedding layer")
+        x = np.asarray(x, dtype=np.int64)
+        vocab = plan.layers[0].config["input_dim"]
+        if x.min() < 0 or x.max() >= vocab:
+            bad = int(x.max()) if x.max() >= vocab else int(x.min())
+            raise DataError(f"{source}: x holds index {bad} but the Embedding has input_dim={vocab} "
+                            f"(valid indices 0..{vocab - 1})")
+        x = x.astype(np.int32)
+    else:
+        x = np.asarray(x, dtype=np.float32)
+        _check_finite(x, source, "x")
+    if y is not None:
+        y = _check_targets(y, len(x), plan, loss, source)
+    return Dataset(x, y, source)
+
+
+def _check_finite(array: np.ndarray, source: str, name: str) -> None:
+    if not np.all(np.isfinite(array)):
+        index = np.argwhere(~np.isfinite(array))[0]
+        raise DataError(f"{source}: {name} contains NaN or Inf (first at index {tuple(int(i) for i in index)})")
+
+
+def _check_targets(y: np.ndarray, n: int, plan: ModelPlan, loss: str | None, source: str) -> np.ndarray:
+    if y.dtype.kind not in "biuf":
+        raise DataError(f"{source}: y has dtype {y.dtype}, expected numbers")
+    if len(y) != n:
+        raise DataError(f"{source}: x has {n} samples but y has {len(y)}")
+    y = np.asarray(y, dtype=np.float32)
+    _check_finite(y, source, "y")
+    out = plan.output_shape[1:]
+    sparse = loss == "sparse_categorical_crossentropy"
+    if sparse:
+        if y.ndim == len(out):
+            y = y[..., None]
+        if y.shape[1:-1] != tuple(out[:-1]) or y.shape[-1] != 1:
+            raise DataError(f"{source}: sparse targets need shape {fmt_shape((None,) + tuple(out[:-1]) + (1,))}, "
+                            f"got {y.shape}")
+        if np.any(y < 0) or np.any(y >= out[-1]) or np.any(np.mod(y, 1) != 0):
+            raise DataError(f"{source}: sparse labels must be integers in 0..{out[-1] - 1} for the model's "
+                            f"{out[-1]} outputs; found range {y.min():g}..{y.max():g}")
+        return y
+    if y.ndim == 1 and len(out) == 1 and out[0] == 1:
+        y = y[:, None]
+    if tuple(y.shape[1:]) != tuple(d if d is not None else s for d, s in zip(out, y.shape[1:])) \
+            or y.ndim != len(out) + 1:
+        raise DataError(f"{source}: y has shape {y.shape} but the model outputs {fmt_shape(plan.output_shape)}")
+    if loss in ("binary_crossentropy",) and (np.any(y < 0) or np.any(y > 1)):
+        raise DataError(f"{source}: binary_crossentropy needs targets in [0, 1]; found {y.min():g}..{y.max():g}")
+    if loss == "categorical_crossentropy" and (np.any(y < 0) or np.any(y > 1)):
+        raise DataError(f"{source}: categorical_crossentropy needs one-hot or probability targets in [0, 1]; "
+                        f"found {y.min():g}..{y.max():g}")
+    return y
+
+
+def split_validation(data: Dataset, fraction: float) -> tuple[Dataset, Dataset]:
+    """Keras 1 ``validation_split``: the last ``fraction`` of the samples, unshuffled."""
+    split_at = int(len(data) * (1.0 - fraction))
+    if split_at <= 0 or split_at >= len(data):
+        raise DataError(f"{data.source}: validation_split={fraction} leaves no training or no validation samples "
+                        f"out of {len(data)}")
+    return data.slice(0, split_at), data.slice(split_at, len(data), f"{data.source} (validation_split)")
+
+
+def fit_to_batches(data: Dataset, batch_size: int, remainder: str, what: str) -> Dataset:
+    """Stateful models need whole batches: drop the tail (``remainder: drop``) or refuse with the counts."""
+    extra = len(data) % batch_size
+    if extra == 0:
+        return data
+    if remainder == "drop":
+        keep = len(data) - extra
+        if keep == 0:
+            raise DataError(f"{data.source}: {len(data)} {what} samples are fewer than one batch of {batch_size}")
+        return data.slice(0, keep)
+    raise DataError(
+        f"{data.source}: a stateful model needs a number of {what} samples divisible by the batch size "
+        f"{batch_size}; found {len(data)} ({len(data) // batch_size} batches and {extra} left over). "
+        f"Set `data.remainder: drop` to drop the last {extra}, or change the data"
+    )

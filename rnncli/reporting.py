@@ -1,0 +1,94 @@
+"""Progress display for training (stderr): a rich progress bar on a terminal, one plain line per epoch otherwise."""
+
+from __future__ import annotations
+
+import os
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float]) -> str:
+    finite = [v for v in values if v == v]
+    if not finite:
+        return ""
+    low, high = min(finite), max(finite)
+    span = (high - low) or 1.0
+    return "".join(SPARK[min(len(SPARK) - 1, int((v - low) / span * (len(SPARK) - 1)))] for v in finite)
+
+
+def interactive(console: Console, progress: bool | None) -> bool:
+    if progress is not None:
+        return progress
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        return False
+    return console.is_terminal
+
+
+def fmt_logs(logs: dict) -> str:
+    return " ".join(f"{k}={v:.4g}" for k, v in logs.items() if isinstance(v, float) and k not in ("seconds",))
+
+
+class ConsoleReporter:
+    """Implements ``rnncli.training.loop.Reporter`` for the CLI."""
+
+    def __init__(self, console: Console, progress: bool | None = None):
+        self.console = console
+        self.live = interactive(console, progress)
+        self.bar: Progress | None = None
+        self.task = None
+
+    def train_begin(self, info: dict) -> None:
+        header = (f"training in {info['run_dir']} on {info['device']}: {info['train_samples']} samples"
+                  f", {info['validation_samples']} for validation, epochs {info['start_epoch'] + 1}..{info['epochs']}"
+                  f", XLA {'on' if info['jit_compile'] else 'off'}")
+        self.console.print(header, markup=False, highlight=False)
+        if info["stateful"]:
+            self.console.print("stateful model: batches are fed in order (row i of batch k+1 continues row i of "
+                               "batch k); validation runs on its own zeroed copy of the states and never moves the "
+                               "training states", markup=False, highlight=False)
+        for note in info.get("notes", []):
+            self.console.print(f"note: {note}", markup=False, highlight=False)
+
+    def epoch_begin(self, epoch: int, epochs: int, batches: int) -> None:
+        self.epoch, self.epochs = epoch, epochs
+        if self.live:
+            self.bar = Progress(TextColumn(f"epoch {epoch}/{epochs}"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.fields[logs]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                                console=self.console, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("train", total=batches, logs="")
+
+    def batch_end(self, batch: int, logs: dict) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, logs=fmt_logs(logs))
+
+    def epoch_end(self, epoch: int, logs: dict) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+        self.console.print(f"epoch {epoch}/{self.epochs} {fmt_logs(logs)} time={logs.get('seconds', 0):.2f}s",
+                           markup=False, highlight=False)
+        for message in logs.get("messages", []):
+            self.console.print(f"  {message}", markup=False, highlight=False)
+
+
+def history_table(rows: list[dict], title: str = "History") -> Table:
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(*[(f"{row[c]:.4g}" if isinstance(row.get(c), float) else str(row.get(c, ""))) for c in columns])
+    return table
+
+
+def curves(rows: list[dict]) -> list[str]:
+    keys = [k for k in (rows[0] if rows else {}) if k not in ("epoch", "seconds", "lr")]
+    return [f"{k:>14} {sparkline([r[k] for r in rows if k in r])}  {rows[0][k]:.4g} -> {rows[-1][k]:.4g}"
+            for k in keys if k in rows[-1]]

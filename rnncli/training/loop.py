@@ -1,0 +1,301 @@
+"""The training engine: compiled train/eval/predict steps, the epoch loop, callbacks and stateful policies.
+
+``Engine`` owns the model, the Keras 1 optimizer, the dropout/shuffle RNG and the loop counters, all of which go into
+the checkpoint (``Engine.checkpoint``), so a resumed run continues bit-identically. It reports progress through a
+``Reporter`` object given by the caller and never prints.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+import numpy as np
+import tensorflow as tf
+
+from rnncli.config.validate import Config
+from rnncli.data import Dataset
+from rnncli.errors import RnncliError
+from rnncli.model import Sequential
+from rnncli.training.losses import get_objective, masked_mean
+from rnncli.training.metrics import get_metric
+from rnncli.training.optimizers import make_optimizer
+from rnncli.training.specs import metric_key
+
+
+class Reporter(Protocol):
+    def train_begin(self, info: dict) -> None: ...
+    def epoch_begin(self, epoch: int, epochs: int, batches: int) -> None: ...
+    def batch_end(self, batch: int, logs: dict) -> None: ...
+    def epoch_end(self, epoch: int, logs: dict) -> None: ...
+
+
+class SilentReporter:
+    def train_begin(self, info): pass
+    def epoch_begin(self, epoch, epochs, batches): pass
+    def batch_end(self, batch, logs): pass
+    def epoch_end(self, epoch, logs): pass
+
+
+class TrainingDiverged(RnncliError):
+    """The loss became NaN or Inf."""
+
+
+class LoopState(tf.Module):
+    """Counters and callback memory that must survive a resume (checkpointed)."""
+
+    def __init__(self):
+        super().__init__(name="loop")
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")  # completed epochs
+        self.batches_since_reset = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.best = tf.Variable(np.nan, dtype=tf.float64, trainable=False)          # best monitored value (ckpt)
+        self.stop_best = tf.Variable(np.nan, dtype=tf.float64, trainable=False)
+        self.stop_wait = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.lr_best = tf.Variable(np.nan, dtype=tf.float64, trainable=False)
+        self.lr_wait = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.lr_cooldown = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+
+def monitor_mode(monitor: str, mode: str) -> str:
+    if mode != "auto":
+        return mode
+    return "max" if "acc" in monitor else "min"
+
+
+def improved(value: float, best: float, mode: str, min_delta: float = 0.0) -> bool:
+    if math.isnan(best):
+        return True
+    return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
+@dataclass
+class EpochResult:
+    logs: dict
+    stop: bool = False
+    improved_best: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+class Engine:
+    """Model + optimizer + RNG + counters, and the compiled steps that use them."""
+
+    def __init__(self, config: Config, jit_compile: bool | None = None):
+        self.config = config
+        training = config.training or {"loss": "mse", "optimizer": {"name": "rmsprop"}, "metrics": [],
+                                       "batch_size": 32, "jit_compile": "false"}
+        self.training = training
+        self.model = Sequential(config.model, config.seed)
+        self.rng = tf.random.Generator.from_seed(config.seed)
+        self.loop = LoopState()
+        self.variables = self.model.trainable_by_path()
+        self.optimizer = make_optimizer(training["optimizer"], self.variables)
+        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, rng=self.rng,
+                                              loop=self.loop)
+        self.loss_name = training["loss"]
+        self.objective = get_objective(self.loss_name)
+        self.metric_names = [metric_key(m) for m in training.get("metrics", [])]
+        self.metric_fns = [get_metric(m, self.loss_name) for m in training.get("metrics", [])]
+        if jit_compile is None:
+            setting = training.get("jit_compile", "auto")
+            jit_compile = setting == "true" or (setting == "auto" and config.model.input_shape[1] is not None
+                                                and len(config.model.input_shape) == 3)
+        self.jit_compile = bool(jit_compile)
+        self._train_step = tf.function(self._train_step_impl, jit_compile=self.jit_compile, reduce_retracing=True)
+        self._eval_step = tf.function(self._eval_step_impl, reduce_retracing=True)
+        self._predict_step = tf.function(self._predict_step_impl, reduce_retracing=True)
+
+    # -- compiled steps -------------------------------------------------------------------------------------------
+
+    def _weights_mask(self, mask: tf.Tensor | None, weights: tf.Tensor) -> tf.Tensor:
+        """Combine the output mask [B, T] (or None) with per-sample weights [B] (0 for padding rows)."""
+        if mask is None:
+            return weights
+        return tf.cast(mask, tf.float32) * weights[:, None]
+
+    def _losses(self, y, y_pred, mask, weights):
+        combined = self._weights_mask(mask, weights)
+        loss = masked_mean(self.objective(y, y_pred), combined)
+        metrics = [fn(y, y_pred, combined) for fn in self.metric_fns]
+        return loss, metrics
+
+    def _train_step_impl(self, x, y, weights):
+        keys = list(self.variables)
+        with tf.GradientTape() as tape:
+            y_pred, mask = self.model(x, training=True, rng=self.rng)
+            loss, metrics = self._losses(y, y_pred, mask, weights)
+            total = loss + self.model.regularization_loss()
+        grads = tape.gradient(total, [self.variables[k] for k in keys])
+        self.optimizer.apply_gradients(dict(zip(keys, grads)))
+        return total, metrics
+
+    def _eval_step_impl(self, x, y, weights):
+        y_pred, mask = self.model(x, training=False)
+        loss, metrics = self._losses(y, y_pred, mask, weights)
+        return loss + self.model.regularization_loss(), metrics
+
+    def _predict_step_impl(self, x):
+        y_pred, _ = self.model(x, training=False)
+        return y_pred
+
+    # -- batching -------------------------------------------------------------------------------------------------
+
+    def batches(self, data: Dataset, batch_size: int, order: np.ndarray | None = None):
+        """Yield (x, y, weights, real_count); a short last batch is padded with zero-weight rows (no retrace)."""
+        n = len(data)
+        for start in range(0, n, batch_size):
+            index = order[start:start + batch_size] if order is not None else slice(start, start + batch_size)
+            x = np.asarray(data.x[index])
+            y = None if data.y is None else np.asarray(data.y[index])
+            real = len(x)
+            weights = np.ones(batch_size, np.float32)
+            if real < batch_size and not self.model.plan.stateful:
+                pad = batch_size - real
+                x = np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)])
+                if y is not None:
+                    y = np.concatenate([y, np.zeros((pad,) + y.shape[1:], y.dtype)])
+                weights[real:] = 0.0
+            yield x, y, weights[: len(x)], real
+
+    # -- epochs ---------------------------------------------------------------------------------------------------
+
+    def run_epoch(self, train: Dataset, reporter: Reporter, epoch: int, epochs: int) -> dict:
+        """One pass over ``train``; returns averaged loss and metrics. Raises ``TrainingDiverged`` on NaN."""
+        batch_size = self.training["batch_size"]
+        stateful = self.model.plan.stateful
+        order = None
+        if self.training.get("shuffle") and not stateful:
+            order = np.random.default_rng([self.config.seed, epoch]).permutation(len(train))
+        policy = self.training.get("reset_states", "epoch")
+        if stateful and policy == "epoch":
+            self.model.reset_states()
+            self.loop.batches_since_reset.assign(0)
+        batches = math.ceil(len(train) / batch_size)
+        reporter.epoch_begin(epoch, epochs, batches)
+        totals = np.zeros(1 + len(self.metric_fns))
+        seen = 0
+        started = time.perf_counter()
+        for index, (x, y, weights, real) in enumerate(self.batches(train, batch_size, order)):
+            if stateful and isinstance(policy, dict) and int(self.loop.batches_since_reset) >= \
+                    policy["every_n_batches"]:
+                self.model.reset_states()
+                self.loop.batches_since_reset.assign(0)
+            loss, metrics = self._train_step(tf.constant(x), tf.constant(y), tf.constant(weights))
+            self.loop.batches_since_reset.assign_add(1)
+            values = np.array([float(loss)] + [float(m) for m in metrics])
+            if not np.all(np.isfinite(values[:1])):
+                raise TrainingDiverged(
+                    f"the loss became {values[0]} at epoch {epoch}, batch {index + 1}; training stopped and the last "
+                    f"good checkpoint is kept. Try a lower learning rate (`training.optimizer.lr`) or gradient "
+                    f"clipping (`clipnorm: 1.0`)")
+            totals += values * real
+            seen += real
+            reporter.batch_end(index, self._named(totals / seen))
+        logs = self._named(totals / max(seen, 1))
+        logs["seconds"] = time.perf_counter() - started
+        return logs
+
+    def _named(self, values: np.ndarray, prefix: str = "") -> dict:
+        names = ["loss"] + self.metric_names
+        return {prefix + name: float(v) for name, v in zip(names, values)}
+
+    def evaluate(self, data: Dataset, prefix: str = "") -> dict:
+        """Loss and metrics over ``data`` in inference mode. Stateful models use a zeroed copy of the states and
+        restore the training states afterwards, so evaluation never moves them."""
+        batch_size = self.training["batch_size"]
+        saved = [v.numpy() for v in self.model.state_variables]
+        self.model.reset_states()
+        totals = np.zeros(1 + len(self.metric_fns))
+        seen = 0
+        try:
+            for x, y, weights, real in self.batches(data, batch_size):
+                loss, metrics = self._eval_step(tf.constant(x), tf.constant(y), tf.constant(weights))
+                totals += np.array([float(loss)] + [float(m) for m in metrics]) * real
+                seen += real
+        finally:
+            for variable, value in zip(self.model.state_variables, saved):
+                variable.assign(value)
+        return self._named(totals / max(seen, 1), prefix)
+
+    def predict(self, x: np.ndarray, batch_size: int) -> np.ndarray:
+        """Inference over x [N, ...]; stateful models carry their states through the batches in order."""
+        outputs = []
+        data = Dataset(x, None, "input")
+        for xb, _, _, real in self.batches(data, batch_size):
+            outputs.append(self._predict_step(tf.constant(xb)).numpy()[:real])
+        return np.concatenate(outputs, axis=0)
+
+    # -- callbacks ------------------------------------------------------------------------------------------------
+
+    def apply_callbacks(self, logs: dict) -> tuple[bool, list[str]]:
+        """Early stopping and ReduceLROnPlateau after an epoch; returns (stop, messages)."""
+        callbacks = self.training.get("callbacks") or {}
+        messages: list[str] = []
+        stop = False
+        early = callbacks.get("early_stopping")
+        if early and early["monitor"] in logs:
+            mode = monitor_mode(early["monitor"], early["mode"])
+            value = logs[early["monitor"]]
+            if improved(value, float(self.loop.stop_best.numpy()), mode, early["min_delta"]):
+                self.loop.stop_best.assign(value)
+                self.loop.stop_wait.assign(0)
+            else:
+                self.loop.stop_wait.assign_add(1)
+                if int(self.loop.stop_wait) > early["patience"]:
+                    stop = True
+                    messages.append(f"early stopping: {early['monitor']} did not improve for "
+                                    f"{int(self.loop.stop_wait)} epochs")
+        plateau = callbacks.get("reduce_lr_on_plateau")
+        if plateau and plateau["monitor"] in logs:
+            mode = monitor_mode(plateau["monitor"], plateau["mode"])
+            value = logs[plateau["monitor"]]
+            if int(self.loop.lr_cooldown) > 0:
+                self.loop.lr_cooldown.assign_sub(1)
+                self.loop.lr_wait.assign(0)
+            if improved(value, float(self.loop.lr_best.numpy()), mode, plateau["epsilon"]):
+                self.loop.lr_best.assign(value)
+                self.loop.lr_wait.assign(0)
+            elif int(self.loop.lr_cooldown) <= 0:
+                self.loop.lr_wait.assign_add(1)
+                if int(self.loop.lr_wait) >= plateau["patience"]:
+                    old = float(self.optimizer.lr.numpy())
+                    new = max(old * plateau["factor"], plateau["min_lr"])
+                    if new < old:
+                        self.optimizer.lr.assign(new)
+                        messages.append(f"reduce_lr_on_plateau: lr {old:.3g} -> {new:.3g}")
+                    self.loop.lr_cooldown.assign(plateau["cooldown"])
+                    self.loop.lr_wait.assign(0)
+        return stop, messages
+
+
+def run_training(engine: Engine, train: Dataset, validation: Dataset | None, epochs: int, reporter: Reporter,
+                 save: Callable[[dict, bool], None], record: Callable[[dict], None]) -> list[dict]:
+    """The epoch loop from the engine's completed-epoch counter up to ``epochs``.
+
+    After each epoch: validation, callbacks, ``record(logs)`` (history row), then ``save(logs, is_best)``
+    (checkpoint). Returns the rows written in this call.
+    """
+    rows = []
+    checkpoint_cfg = engine.training.get("checkpoint") or {"monitor": "val_loss", "mode": "auto"}
+    start = int(engine.loop.epoch.numpy())
+    for epoch in range(start + 1, epochs + 1):
+        logs = engine.run_epoch(train, reporter, epoch, epochs)
+        if validation is not None:
+            logs.update(engine.evaluate(validation, prefix="val_"))
+        logs["lr"] = float(engine.optimizer.lr.numpy())
+        stop, messages = engine.apply_callbacks(logs)
+        monitor = checkpoint_cfg["monitor"] if checkpoint_cfg["monitor"] in logs else "loss"
+        mode = monitor_mode(monitor, checkpoint_cfg["mode"])
+        is_best = improved(logs[monitor], float(engine.loop.best.numpy()), mode)
+        if is_best:
+            engine.loop.best.assign(logs[monitor])
+        engine.loop.epoch.assign(epoch)
+        row = {"epoch": epoch, **logs}
+        reporter.epoch_end(epoch, {**logs, "messages": messages})
+        record(row)
+        save(row, is_best)
+        rows.append(row)
+        if stop:
+            break
+    return rows

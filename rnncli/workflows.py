@@ -1,0 +1,416 @@
+"""What the commands do, as library functions: train, resume, predict, evaluate, reset states, export.
+
+The CLI only parses options, builds a reporter and calls these. They raise ``RnncliError``s for every user-facing
+failure and return plain data for the CLI to show.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import difflib
+import json
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from rnncli import __version__
+from rnncli.config.validate import Config, load_config
+from rnncli.data import Dataset, check_dataset, fit_to_batches, load_arrays, split_validation
+from rnncli.errors import DataError, RunError, UserInputError
+from rnncli.run_dir import RunDir, RunLock, atomic_write_text
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    rows: list[dict]
+    device: str
+    resumed_from_epoch: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _git_commit(directory: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(directory), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def prepare_tensorflow(deterministic: bool = True) -> Any:
+    """Import TensorFlow quietly (its C++ start-up lines go to /dev/null) and set determinism."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    saved = os.dup(2)
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        import tensorflow as tf
+
+        tf.constant(0.0) + 1.0
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    return tf
+
+
+def _load_data(config: Config) -> tuple[Dataset, Dataset | None]:
+    data_cfg = config.data
+    assert data_cfg is not None and config.training is not None
+    loss = config.training["loss"]
+    train = check_dataset(load_arrays(data_cfg["train"], data_cfg.get("y_train")), config.model, loss)
+    validation = None
+    if data_cfg.get("validation"):
+        validation = check_dataset(load_arrays(data_cfg["validation"], data_cfg.get("y_validation")), config.model,
+                                   loss)
+    elif data_cfg.get("validation_split"):
+        train, validation = split_validation(train, data_cfg["validation_split"])
+    if config.model.stateful:
+        batch = config.model.batch_size
+        train = fit_to_batches(train, batch, data_cfg["remainder"], "training")
+        if validation is not None:
+            validation = fit_to_batches(validation, batch, data_cfg["remainder"], "validation")
+    return train, validation
+
+
+def _comparable(resolved: dict) -> dict:
+    copy = json.loads(json.dumps(resolved))
+    (copy.get("training") or {}).pop("nb_epoch", None)
+    return copy
+
+
+def config_difference(old: dict, new: dict) -> str:
+    """A unified diff of two resolved configs, ignoring ``training.nb_epoch`` (extending a run is allowed)."""
+    a = yaml.safe_dump(_comparable(old), sort_keys=True).splitlines()
+    b = yaml.safe_dump(_comparable(new), sort_keys=True).splitlines()
+    return "\n".join(difflib.unified_diff(a, b, "run config", "new config", lineterm="", n=1))
+
+
+def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = None, resume: bool = False,
+          force: bool = False, device_spec: str = "auto", reporter: Any = None, argv: list[str] | None = None
+          ) -> TrainResult:
+    """Train ``config_path`` into ``run_path`` (a new run, or ``resume`` one)."""
+    from rnncli.device import describe_device, resolve_device
+
+    config = load_config(config_path, require_training=True, overrides=overrides)
+    run = RunDir(run_path)
+    if run.exists() and not (resume or force):
+        raise UserInputError(f"{run.path} is not empty; use --resume to continue that run or --force to start over "
+                             f"in it (its checkpoints will be replaced)")
+    if resume and not run.is_run():
+        raise UserInputError(f"{run.path}: nothing to resume (no checkpoints); drop --resume to start a new run")
+    train_data, validation = _load_data(config)
+    tf = prepare_tensorflow(config.training["deterministic"])
+    device = resolve_device(device_spec)
+    with RunLock(run.path):
+        notes: list[str] = []
+        if resume:
+            old = run.read_resolved()
+            diff = config_difference(old, config.resolved())
+            if diff and not force:
+                raise UserInputError(f"the config changed since {run.path} started (only --epochs/nb_epoch may change "
+                                     f"on --resume); use --force to resume anyway:\n{diff}")
+        elif force and run.checkpoints.exists():
+            import shutil
+
+            shutil.rmtree(run.checkpoints)
+            run.history_path.unlink(missing_ok=True)
+        from rnncli.training.loop import Engine, SilentReporter, run_training
+
+        with tf.device(device):
+            engine = Engine(config)
+            manager, best = _managers(engine, run, config.training["checkpoint"])
+            start_epoch = 0
+            history: list[dict] = []
+            if resume:
+                restored, skipped = restore_latest(engine, manager)
+                notes += skipped
+                start_epoch = int(engine.loop.epoch.numpy())
+                history = [row for row in run.read_history() if row["epoch"] <= start_epoch]
+                notes.append(f"resumed from {restored} (epoch {start_epoch})")
+            run.write_config(config_path.read_text(encoding="utf-8"), config.resolved())
+            info = run.read_run_json() if resume else {}
+            info.update(_provenance(config, config_path, device, describe_device(device), argv, engine))
+            info["overrides"] = list(overrides or [])
+            info.setdefault("started", _now())
+            info["status"] = "running"
+            run.write_run_json(info)
+            reporter = reporter or SilentReporter()
+            reporter.train_begin({"run_dir": str(run.path), "device": describe_device(device),
+                                  "train_samples": len(train_data),
+                                  "validation_samples": len(validation) if validation is not None else 0,
+                                  "epochs": config.training["nb_epoch"], "start_epoch": start_epoch,
+                                  "stateful": config.model.stateful, "jit_compile": engine.jit_compile,
+                                  "notes": notes})
+
+            def record(row: dict) -> None:
+                history.append(row)
+                run.write_history(history)
+
+            def save(row: dict, is_best: bool) -> None:
+                if not config.training["checkpoint"]["save_best_only"] or is_best or manager.latest_checkpoint is None:
+                    manager.save()
+                else:
+                    manager.save()  # resume needs the latest state even when only the best is wanted
+                if is_best:
+                    best.save()
+
+            try:
+                rows = run_training(engine, train_data, validation, config.training["nb_epoch"], reporter, save,
+                                    record)
+            except KeyboardInterrupt:
+                info.update(status="interrupted", ended=_now())
+                run.write_run_json(info)
+                raise
+            except BaseException:
+                info.update(status="failed", ended=_now())
+                run.write_run_json(info)
+                raise
+            info.update(status="finished", ended=_now(), epochs_completed=int(engine.loop.epoch.numpy()))
+            run.write_run_json(info)
+    return TrainResult(run.path, history, describe_device(device), start_epoch, notes)
+
+
+def _provenance(config: Config, config_path: Path, device: str, device_text: str, argv: list[str] | None,
+                engine: Any) -> dict:
+    import tensorflow as tf
+
+    return {
+        "rnncli": __version__,
+        "tensorflow": tf.__version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "device": device,
+        "device_description": device_text,
+        "seed": config.seed,
+        "command": argv if argv is not None else sys.argv,
+        "config": str(config_path.resolve()),
+        "config_git_commit": _git_commit(config_path.resolve().parent),
+        "jit_compile": engine.jit_compile,
+        "stateful": config.model.stateful,
+    }
+
+
+def _managers(engine: Any, run: RunDir, checkpoint_cfg: dict) -> tuple[Any, Any]:
+    import tensorflow as tf
+
+    keep = 1 if checkpoint_cfg["save_best_only"] else checkpoint_cfg["keep"]
+    manager = tf.train.CheckpointManager(engine.checkpoint, str(run.checkpoints), max_to_keep=keep)
+    best = tf.train.CheckpointManager(engine.checkpoint, str(run.best_checkpoints), max_to_keep=1)
+    return manager, best
+
+
+def restore_latest(engine: Any, manager: Any, which: str = "latest") -> tuple[str, list[str]]:
+    """Restore the newest intact checkpoint; returns (path, notes about skipped corrupt ones)."""
+    import tensorflow as tf
+
+    notes = []
+    candidates = list(reversed(manager.checkpoints))
+    if not candidates:
+        raise RunError(f"{manager.directory}: no checkpoint found")
+    for path in candidates:
+        try:
+            engine.checkpoint.restore(path).assert_existing_objects_matched()
+            return path, notes
+        except (tf.errors.OpError, ValueError, AssertionError) as exc:
+            reason = str(exc).splitlines()[0][:200]
+            notes.append(f"checkpoint {path} is unreadable ({reason}); falling back to an older one")
+    raise RunError(f"{manager.directory}: every checkpoint is unreadable: " + "; ".join(notes))
+
+
+@dataclass
+class LoadedRun:
+    run: RunDir | None
+    config: Config
+    engine: Any
+    manager: Any
+    checkpoint_path: str | None
+    notes: list[str]
+
+
+def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "auto") -> LoadedRun:
+    """A run directory (restored from its latest or best checkpoint) or a config file (fresh weights)."""
+    from rnncli.device import resolve_device
+
+    if source.is_dir():
+        run = RunDir(source)
+        run.require_run()
+        info = run.read_run_json()
+        config = load_config(run.config_path, overrides=info.get("overrides") or [],
+                             base_dir=Path(info.get("config", str(run.config_path))).parent)
+        tf = prepare_tensorflow(False)
+        device = resolve_device(device_spec)
+        from rnncli.training.loop import Engine
+
+        with tf.device(device):
+            engine = Engine(config)
+        manager, best = _managers(engine, run, (config.training or {}).get("checkpoint") or
+                                  {"keep": 3, "save_best_only": False})
+        chosen = best if checkpoint == "best" else manager
+        if checkpoint not in ("latest", "best"):
+            raise UserInputError(f"--checkpoint must be `latest` or `best`, got {checkpoint!r}")
+        path, notes = restore_latest(engine, chosen)
+        return LoadedRun(run, config, engine, manager, path, notes)
+    config = load_config(source)
+    prepare_tensorflow(False)
+    from rnncli.training.loop import Engine
+
+    engine = Engine(config, jit_compile=False)
+    return LoadedRun(None, config, engine, None, None, [])
+
+
+def read_input(path: Path, config: Config) -> np.ndarray:
+    data = load_arrays(path, need_y=False)
+    return check_dataset(Dataset(data.x, None, data.source), config.model, None).x
+
+
+def predict(source: Path, input_path: Path, *, batch_size: int | None = None, checkpoint: str = "latest",
+            save_states: bool = True, device_spec: str = "auto") -> tuple[np.ndarray, list[str]]:
+    """Outputs for ``input_path``. A stateful run starts from its saved states and writes the final ones back."""
+    loaded = load_source(source, checkpoint, device_spec)
+    config, engine = loaded.config, loaded.engine
+    x = read_input(input_path, config)
+    plan = config.model
+    notes = list(loaded.notes)
+    if plan.stateful:
+        if batch_size is not None and batch_size != plan.batch_size:
+            raise UserInputError(f"--batch-size {batch_size} differs from the stateful model's batch size "
+                                 f"{plan.batch_size} (its states have one row per stream)")
+        batch_size = plan.batch_size
+        if len(x) % batch_size:
+            raise DataError(f"{input_path}: a stateful model with batch size {batch_size} needs a number of samples "
+                            f"divisible by {batch_size} (one row per stream); the input has {len(x)}")
+    else:
+        batch_size = batch_size or (config.training or {}).get("batch_size", 32)
+    lock = RunLock(loaded.run.path) if loaded.run is not None and plan.stateful and save_states else None
+    if lock:
+        lock.acquire()
+    try:
+        outputs = engine.predict(x, batch_size)
+        if lock and loaded.manager is not None:
+            loaded.manager.save()
+            notes.append(f"saved the final states of {', '.join(l.layer_name for l in engine.model.stateful_layers())}"
+                         f" into {loaded.run.path}")
+    finally:
+        if lock:
+            lock.release()
+    return outputs.astype(np.float32), notes
+
+
+def write_output(array: np.ndarray, path: Path) -> None:
+    """``.npy`` or ``.csv`` by extension, replaced atomically."""
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        import io
+
+        buffer = io.BytesIO()
+        np.save(buffer, array)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(buffer.getvalue())
+        os.replace(tmp, path)
+    elif suffix == ".csv":
+        flat = array.reshape(len(array), -1)
+        atomic_write_text(path, "\n".join(",".join(f"{v:.8g}" for v in row) for row in flat) + "\n")
+    else:
+        raise UserInputError(f"--output must end in .npy or .csv, got {path}")
+
+
+def evaluate(source: Path, data_path: Path | None = None, device_spec: str = "auto") -> dict:
+    loaded = load_source(source, "latest", device_spec)
+    config, engine = loaded.config, loaded.engine
+    if config.training is None:
+        raise UserInputError("evaluate needs a `training:` section (the loss)")
+    if data_path is not None:
+        data = check_dataset(load_arrays(data_path), config.model, config.training["loss"])
+    else:
+        if config.data is None:
+            raise UserInputError("no data: pass --data FILE")
+        _, data = _load_data(config)
+        if data is None:
+            raise UserInputError("the config has no validation data; pass --data FILE")
+    if config.model.stateful:
+        data = fit_to_batches(data, config.model.batch_size, config.data["remainder"] if config.data else "error",
+                              "evaluation")
+    return engine.evaluate(data)
+
+
+def reset_states(run_path: Path, layer: str | None = None) -> list[str]:
+    """Zero the states of every stateful layer (or one) and save them into the run, keeping everything else."""
+    loaded = load_source(run_path, "latest", "cpu")
+    model = loaded.engine.model
+    names = [l.layer_name for l in model.stateful_layers()]
+    if not names:
+        raise UserInputError(f"{run_path}: the model has no stateful layer")
+    if layer is not None and layer not in names:
+        raise UserInputError(f"{run_path}: no stateful layer named `{layer}`; stateful layers: {', '.join(names)}")
+    with RunLock(loaded.run.path):
+        reset = model.reset_states(layer)
+        loaded.manager.save()
+    return reset
+
+
+def describe_states(run_path: Path) -> list[dict]:
+    loaded = load_source(run_path, "latest", "cpu")
+    rows = []
+    for layer in loaded.engine.model.stateful_layers():
+        for index, variable in enumerate(layer.state_variables):
+            value = variable.numpy()
+            rows.append({"layer": layer.layer_name, "state": ["h", "c"][index % 2] if len(layer.state_variables) > 1
+                         else "h", "shape": list(value.shape), "norm": float(np.linalg.norm(value)),
+                         "steps_since_reset": int(getattr(layer, "steps_since_reset", 0).numpy())
+                         if hasattr(layer, "steps_since_reset") else None})
+    if not rows:
+        raise UserInputError(f"{run_path}: the model has no stateful layer")
+    return rows
+
+
+def export(run_path: Path, output: Path, fmt: str = "savedmodel") -> list[str]:
+    """Write a SavedModel with a ``predict`` signature (and ``reset_states`` for stateful models)."""
+    if fmt != "savedmodel":
+        raise UserInputError(f"unsupported export format {fmt!r}; supported: savedmodel")
+    loaded = load_source(run_path, "latest", "cpu")
+    import tensorflow as tf
+
+    model = loaded.engine.model
+    plan = loaded.config.model
+    dtype = tf.int32 if plan.input_dtype == "int32" else tf.float32
+    spec = tf.TensorSpec((plan.batch_size,) + tuple(plan.input_shape[1:]), dtype, name="x")
+
+    class Exported(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        @tf.function(input_signature=[spec])
+        def predict(self, x):
+            y, _ = self.model(x, training=False)
+            return {"y": y}
+
+        @tf.function(input_signature=[])
+        def reset_states(self):
+            for variable in self.model.state_variables:
+                variable.assign(tf.zeros_like(variable))
+            return {"reset": tf.constant(len(self.model.state_variables))}
+
+    module = Exported()
+    signatures = {"serving_default": module.predict, "predict": module.predict}
+    if plan.stateful:
+        signatures["reset_states"] = module.reset_states
+    tf.saved_model.save(module, str(output), signatures=signatures)
+    return sorted(signatures)
