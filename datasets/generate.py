@@ -107,20 +107,21 @@ def gen_cosine(amp=100.0, period=1000, x0=0, xn=50000, step=1, k=0.0001, lahead=
 # addition
 # ----------------------------------------------------------------------------------------
 def addition_questions(n=ADDITION_SIZE, digits=ADDITION_DIGITS, seed=SEED_ADDITION):
-    """The ``n`` unique (a, b) operand pairs, in generation order.
+    """The ``n`` unique (a, b) operand pairs, in generation order -> int64 (n, 2).
 
     Same distribution as Keras 1 ``addition_rnn.py``: each operand is
     ``int(''.join(random digit for _ in range(randint(1, digits + 1))))`` -- its digit
     count is uniform in 1..digits and leading zeros are allowed (so '07' -> 7); a pair is
     skipped if ``tuple(sorted((a, b)))`` was already seen (so 'a+b' and 'b+a' never both
-    occur). Candidates are drawn in vectorised blocks from ``RandomState(seed)`` and the
-    first ``n`` unique ones are kept.
+    occur). Candidates are drawn in vectorised blocks of ``4 * n`` from
+    ``RandomState(seed)`` (``randint(1, digits+1, (block, 2))`` digit counts, then
+    ``randint(0, 10, (block, 2, digits))`` digits) and the first ``n`` candidates whose
+    unordered pair is new are kept, in draw order.
     """
     rs = np.random.RandomState(seed)
     kk = np.arange(digits)
-    seen = set()
-    pairs = []
-    while len(pairs) < n:
+    cands = []
+    while True:
         block = 4 * n
         ndig = rs.randint(1, digits + 1, size=(block, 2))
         dig = rs.randint(0, 10, size=(block, 2, digits))
@@ -128,41 +129,74 @@ def addition_questions(n=ADDITION_SIZE, digits=ADDITION_DIGITS, seed=SEED_ADDITI
         # digit k < ndig has weight 10**(ndig-1-k), the others weight 0
         expo = ndig[:, :, None] - 1 - kk[None, None, :]
         weight = np.where(expo >= 0, 10 ** np.clip(expo, 0, None), 0)
-        vals = (dig * weight).sum(axis=-1)
-        for a, b in vals.tolist():
-            key = (a, b) if a <= b else (b, a)
-            if key in seen:
-                continue
-            seen.add(key)
-            pairs.append((a, b))
-            if len(pairs) == n:
-                break
-    return np.asarray(pairs, dtype=np.int64)
+        cands.append((dig * weight).sum(axis=-1))
+        allc = np.concatenate(cands)
+        key = allc.min(axis=1) * 10 ** digits + allc.max(axis=1)
+        _, first = np.unique(key, return_index=True)  # first occurrence of each pair
+        if len(first) >= n:
+            break
+    keep = np.sort(first)[:n]
+    return allc[keep].astype(np.int64)
 
 
-def encode_addition(pairs, chars=ADDITION_CHARS, maxlen=ADDITION_MAXLEN,
-                    anslen=ADDITION_ANSLEN, invert=ADDITION_INVERT):
-    """One-hot encode operand pairs -> (x uint8 (N, maxlen, C), y uint8 (N, anslen, C)).
+def _ndigits(v):
+    """Number of decimal digits of non-negative ints (0 -> 1)."""
+    nd = np.ones_like(v)
+    t = v // 10
+    while (t > 0).any():
+        nd += t > 0
+        t //= 10
+    return nd
+
+
+def _layout(numbers, plus, width):
+    """Character indices (N, width) of ``str(a) [+ '+' + str(b)]`` left-aligned, space-padded.
+
+    Digits map to indices 0..9, '+' to 10, ' ' to 11 (the ``ADDITION_CHARS`` order).
+    """
+    k = np.arange(width)[None, :]
+    out = np.full((len(numbers[0]), width), 11, dtype=np.int64)
+    pos = np.zeros((len(numbers[0]), 1), dtype=np.int64)  # where the current field starts
+    for j, v in enumerate(numbers):
+        if j:
+            out = np.where(k == pos, 10 if plus else 11, out)
+            pos = pos + 1
+        v = v[:, None]
+        nd = _ndigits(v)
+        inside = (k >= pos) & (k < pos + nd)
+        expo = np.clip(pos + nd - 1 - k, 0, None)
+        out = np.where(inside, (v // 10 ** expo) % 10, out)
+        pos = pos + nd
+    return out
+
+
+def encode_addition(pairs, maxlen=ADDITION_MAXLEN, anslen=ADDITION_ANSLEN, invert=ADDITION_INVERT):
+    """One-hot encode operand pairs -> (x uint8 (N, maxlen, 12), y uint8 (N, anslen, 12)).
 
     Question ``'{a}+{b}'`` right-padded with spaces to ``maxlen`` then reversed when
     ``invert`` (``'12+345 '`` -> ``' 543+21'``); answer ``str(a+b)`` right-padded with
-    spaces to ``anslen`` (not reversed).
+    spaces to ``anslen`` (not reversed). One-hot index = position in ``ADDITION_CHARS``
+    (``'0123456789+ '``). Vectorised; ``encode_addition_str`` is the plain-string
+    equivalent (used by the tests on a sample).
     """
-    index = {c: i for i, c in enumerate(chars)}
-    n = len(pairs)
-    xi = np.empty((n, maxlen), dtype=np.int64)
-    yi = np.empty((n, anslen), dtype=np.int64)
-    for r, (a, b) in enumerate(pairs.tolist()):
-        q = "{}+{}".format(a, b)
-        q = q + " " * (maxlen - len(q))
-        if invert:
-            q = q[::-1]
-        ans = str(a + b)
-        ans = ans + " " * (anslen - len(ans))
-        xi[r] = [index[c] for c in q]
-        yi[r] = [index[c] for c in ans]
-    eye = np.eye(len(chars), dtype=np.uint8)
+    a, b = pairs[:, 0], pairs[:, 1]
+    xi = _layout([a, b], True, maxlen)
+    if invert:
+        xi = xi[:, ::-1]
+    yi = _layout([a + b], False, anslen)
+    eye = np.eye(len(ADDITION_CHARS), dtype=np.uint8)
     return eye[xi], eye[yi]
+
+
+def encode_addition_str(a, b, maxlen=ADDITION_MAXLEN, anslen=ADDITION_ANSLEN, invert=ADDITION_INVERT):
+    """The question and answer strings for one pair, exactly as ``addition_rnn.py`` builds them."""
+    q = "{}+{}".format(a, b)
+    q = q + " " * (maxlen - len(q))
+    if invert:
+        q = q[::-1]
+    ans = str(a + b)
+    ans = ans + " " * (anslen - len(ans))
+    return q, ans
 
 
 def gen_addition(seed=SEED_ADDITION):

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from rnncli.training.specs import EPSILON, resolve_loss
 
-__all__ = ["Objective", "get_objective", "masked_mean", "weighted_loss"]
+__all__ = ["Objective", "get_objective", "masked_mean", "sparse_labels", "weighted_loss"]
 
 Objective = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 

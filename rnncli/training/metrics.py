@@ -28,7 +28,8 @@ Metric = Callable[..., tf.Tensor]
 
 
 def binary_accuracy(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-    """``mean(y_true == round(y_pred))`` over the last axis (``tf.round`` rounds half to even, as Keras 1): ``[B, ...]``."""
+    """``mean(y_true == round(y_pred))`` over the last axis: ``[B, ...]``. ``tf.round`` rounds half to even, as
+    Keras 1 did."""
     y_pred = tf.convert_to_tensor(y_pred)
     hits = tf.equal(tf.cast(y_true, y_pred.dtype), tf.round(y_pred))
     return tf.reduce_mean(tf.cast(hits, y_pred.dtype), axis=-1)

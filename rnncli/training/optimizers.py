@@ -9,12 +9,13 @@ optimizer; checkpoint them through the model.
 
 The formulas are those of Keras 1.2.2 ``keras/optimizers.py``. Per-step scalars (decayed learning rate, bias
 corrections, the Nadam momentum schedule) are computed in float64 and cast once; element-wise maths runs in each
-variable's dtype.
+variable's dtype. ``iterations`` counts every step for every optimizer (Keras 1.2.2 SGD, RMSprop, Adagrad and
+Adadelta only counted when ``decay > 0``, the one case where the count enters the maths).
 
 >>> w = tf.Variable([1.0, 2.0])
 >>> opt = make_optimizer({"name": "sgd", "lr": 0.1}, {"dense_1__W": w})
 >>> opt.apply_gradients({"dense_1__W": tf.constant([1.0, -1.0])})
->>> w.numpy().round(3).tolist(), int(opt.iterations)
+>>> [round(float(x), 3) for x in w.numpy()], int(opt.iterations)
 ([0.9, 2.1], 1)
 """
 
@@ -66,6 +67,8 @@ class Optimizer(tf.Module):
 
     config_name: ClassVar[str]
     slot_names: ClassVar[tuple[str, ...]]
+    clipnorm: float | None
+    clipvalue: float | None
 
     def __init__(
         self,
@@ -353,7 +356,9 @@ class Nadam(Optimizer):
         self.m_schedule.assign(tf.cast(coefficients["m_schedule_new"], tf.float32))
 
 
-_CLASSES: dict[str, type[Optimizer]] = {cls.config_name: cls for cls in (SGD, RMSprop, Adagrad, Adadelta, Adam, Adamax, Nadam)}
+_CLASSES: dict[str, type[Optimizer]] = {
+    cls.config_name: cls for cls in (SGD, RMSprop, Adagrad, Adadelta, Adam, Adamax, Nadam)
+}
 
 
 def make_optimizer(spec: str | Mapping[str, object], variables: Mapping[str, tf.Variable]) -> Optimizer:
