@@ -34,6 +34,11 @@ MASKS: dict[str, list[list[int]] | None] = {
     "post": [[1, 1, 1, 0, 0], [1, 1, 1, 1, 0], [1, 1, 1, 1, 1]],
     "holes": [[1, 0, 1, 0, 1], [0, 1, 1, 0, 0], [1, 1, 0, 1, 1]],
 }
+# Samples never interact in these layers, so the three mask kinds are tested in one [3B, T] batch: rows
+# MASK_ROWS[kind] hold that kind's B samples. A mask of None (a separate code path) is tested on its own call.
+MASKED_KINDS = ("pre", "post", "holes")
+STACKED_MASK = np.concatenate([np.array(MASKS[k], dtype=bool) for k in MASKED_KINDS])
+MASK_ROWS = {k: slice(i * B, (i + 1) * B) for i, k in enumerate(MASKED_KINDS)}
 
 
 def k1_hard_sigmoid(t):
@@ -48,6 +53,9 @@ class Kit:
 
     B, T, D, U = B, T, D, U
     MASKS = MASKS
+    MASKED_KINDS = MASKED_KINDS
+    STACKED_MASK = STACKED_MASK
+    MASK_ROWS = MASK_ROWS
 
     def __init__(self, directory: Path):
         self.directory = directory
