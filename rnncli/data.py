@@ -24,12 +24,14 @@ class Dataset:
     x: np.ndarray
     y: np.ndarray | None
     source: str
+    vocab: str | None = None  # character models: the alphabet, index i <-> vocab[i]
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
     def slice(self, start: int, stop: int, source: str | None = None) -> "Dataset":
-        return Dataset(self.x[start:stop], None if self.y is None else self.y[start:stop], source or self.source)
+        return Dataset(self.x[start:stop], None if self.y is None else self.y[start:stop], source or self.source,
+                       self.vocab)
 
 
 def _load_npy(path: Path) -> np.ndarray:
@@ -98,6 +100,37 @@ def _load_csv(path: Path, need_y: bool) -> tuple[np.ndarray, np.ndarray | None]:
     return table, None
 
 
+def read_text(path: str | Path, lowercase: bool) -> str:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read as UTF-8 text ({exc})") from None
+    return text.lower() if lowercase else text
+
+
+def encode_windows(text: str, vocab: str, window: int, step: int, source: str) -> Dataset:
+    """Keras 1 lstm_text_generation.py windows: x [N, window, V] one-hot (uint8), y [N, V] the next character."""
+    index = {c: i for i, c in enumerate(vocab)}
+    unknown = sorted(set(text) - set(index))
+    if unknown:
+        raise DataError(f"{source}: characters {''.join(unknown)[:20]!r} are not in the model's vocabulary")
+    codes = np.fromiter((index[c] for c in text), dtype=np.int32, count=len(text))
+    starts = np.arange(0, len(text) - window, step)
+    if len(starts) == 0:
+        raise DataError(f"{source}: the text has {len(text)} characters, fewer than one window of {window} + 1")
+    eye = np.eye(len(vocab), dtype=np.uint8)
+    x = eye[codes[starts[:, None] + np.arange(window)[None, :]]]
+    y = eye[codes[starts + window]]
+    return Dataset(x, y, source, vocab)
+
+
+def load_text_windows(path: str | Path, window: int, step: int, lowercase: bool, vocab: str | None = None
+                      ) -> Dataset:
+    """A character corpus cut into one-hot windows; the vocabulary is the sorted set of characters."""
+    text = read_text(path, lowercase)
+    return encode_windows(text, vocab or "".join(sorted(set(text))), window, step, str(path))
+
+
 def load_arrays(path: str | Path, y_path: str | Path | None = None, need_y: bool = True) -> Dataset:
     """Read x (and y) from a data file; raise ``DataError`` for anything unreadable."""
     path = Path(path)
@@ -153,12 +186,14 @@ def check_dataset(data: Dataset, plan: ModelPlan, loss: str | None) -> Dataset:
             raise DataError(f"{source}: x holds index {bad} but the Embedding has input_dim={vocab} "
                             f"(valid indices 0..{vocab - 1})")
         x = x.astype(np.int32)
+    elif x.dtype in (np.uint8, np.bool_):
+        x = np.asarray(x)  # one-hot data stays compact; batches are cast to float32 as they are fed
     else:
         x = np.asarray(x, dtype=np.float32)
         _check_finite(x, source, "x")
     if y is not None:
         y = _check_targets(y, len(x), plan, loss, source)
-    return Dataset(x, y, source)
+    return Dataset(x, y, source, data.vocab)
 
 
 def _check_finite(array: np.ndarray, source: str, name: str) -> None:

@@ -22,7 +22,7 @@ import yaml
 
 from rnncli import __version__
 from rnncli.config.validate import Config, load_config
-from rnncli.data import Dataset, check_dataset, fit_to_batches, load_arrays, split_validation
+from rnncli.data import Dataset, check_dataset, fit_to_batches, load_arrays, load_text_windows, split_validation
 from rnncli.errors import DataError, RunError, UserInputError
 from rnncli.run_dir import RunDir, RunLock, atomic_write_text
 
@@ -73,7 +73,11 @@ def _load_data(config: Config) -> tuple[Dataset, Dataset | None]:
     data_cfg = config.data
     assert data_cfg is not None and config.training is not None
     loss = config.training["loss"]
-    train = check_dataset(load_arrays(data_cfg["train"], data_cfg.get("y_train")), config.model, loss)
+    if data_cfg.get("window"):
+        raw = load_text_windows(data_cfg["train"], data_cfg["window"], data_cfg["step"], data_cfg["lowercase"])
+    else:
+        raw = load_arrays(data_cfg["train"], data_cfg.get("y_train"))
+    train = check_dataset(raw, config.model, loss)
     validation = None
     if data_cfg.get("validation"):
         validation = check_dataset(load_arrays(data_cfg["validation"], data_cfg.get("y_validation")), config.model,
@@ -144,6 +148,8 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
                 history = [row for row in run.read_history() if row["epoch"] <= start_epoch]
                 notes.append(f"resumed from {restored} (epoch {start_epoch})")
             run.write_config(config_path.read_text(encoding="utf-8"), config.resolved())
+            if train_data.vocab is not None:
+                atomic_write_text(run.path / "vocab.json", json.dumps({"vocab": train_data.vocab}) + "\n")
             info = run.read_run_json() if resume else {}
             info.update(_provenance(config, config_path, device, describe_device(device), argv, engine))
             info["overrides"] = list(overrides or [])

@@ -262,13 +262,17 @@ TIME_DISTRIBUTABLE = ("Dense", "Activation", "Dropout")
 # ---------------------------------------------------------------------------------------------------------------
 
 DATA_ARGS = (
-    Arg("train", "path", REQUIRED, "Training data: `.npz` with arrays `x` and `y`, or `x.npy` whose `y` is "
-        "`y_path`; `.csv` (last column is y)."),
+    Arg("train", "path", REQUIRED, "Training data: `.npz` with arrays `x` and `y`; an `x` `.npy` (with `y_train`); "
+        "`.csv` (last column is y); or a `.txt` corpus for character models (with `window`)."),
     Arg("y_train", "path", None, "Targets `.npy` when `train` is an `x` `.npy` file.", nullable=True),
     Arg("validation", "path", None, "Validation data, same formats as `train`.", nullable=True),
     Arg("y_validation", "path", None, "Targets `.npy` when `validation` is an `x` `.npy` file.", nullable=True),
     Arg("validation_split", "float", 0.0, "Hold out this last fraction of `train` (unshuffled, as Keras 1).",
         low=0.0, high=1.0, high_open=True),
+    Arg("window", "int", None, "Plain-text training data (`.txt`): characters per input window (one-hot).",
+        low=1, nullable=True),
+    Arg("step", "int", 3, "Plain-text data: stride between successive windows.", low=1),
+    Arg("lowercase", "bool", False, "Plain-text data: lower-case the text first."),
     Arg("remainder", "choice", "error",
         "Stateful models: what to do with samples that do not fill a whole batch.", choices=("error", "drop")),
 )

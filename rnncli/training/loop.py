@@ -147,6 +147,8 @@ class Engine:
         for start in range(0, n, batch_size):
             index = order[start:start + batch_size] if order is not None else slice(start, start + batch_size)
             x = np.asarray(data.x[index])
+            if x.dtype in (np.uint8, np.bool_):
+                x = x.astype(np.float32)
             y = None if data.y is None else np.asarray(data.y[index])
             real = len(x)
             weights = np.ones(batch_size, np.float32)

@@ -289,16 +289,20 @@ def test_assigning_lr_changes_later_steps():
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_checkpoint_restore_into_reordered_fresh_optimizer_is_exact(name, tmp_path):
-    spec = {"name": name, **({"lr": 0.1, "momentum": 0.9} if name == "sgd" else {"lr": 0.01})}
+    """Also covers the learning rate a callback changed before the save, and clipnorm's global norm."""
+    spec = {"name": name, "clipnorm": 3.0, **({"lr": 0.1, "momentum": 0.9} if name == "sgd" else {"lr": 0.01})}
     grads, half = GRADS[:8], 4
 
     straight = _variables(_initial_params())
     opt_straight = make_optimizer(spec, straight)
-    _run(opt_straight.apply_gradients, grads, list(SHAPES))
+    _run(opt_straight.apply_gradients, grads[:half], list(SHAPES))
+    opt_straight.lr.assign(opt_straight.lr * 0.5)
+    _run(opt_straight.apply_gradients, grads[half:], list(SHAPES))
 
     first = _variables(_initial_params())
     opt_first = make_optimizer(spec, first)
     _run(opt_first.apply_gradients, grads[:half], list(SHAPES))
+    opt_first.lr.assign(opt_first.lr * 0.5)
     path = tf.train.Checkpoint(params=first, optimizer=opt_first).write(str(tmp_path / "ckpt"))
 
     reversed_keys = list(reversed(SHAPES))
