@@ -6,13 +6,16 @@ failure and return plain data for the CLI to show.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import difflib
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,20 @@ class TrainResult:
     device: str
     resumed_from_epoch: int = 0
     notes: list[str] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def deferred_interrupts():
+    """Hold SIGINT/SIGTERM until the block (a checkpoint write) is complete, then deliver them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    blocked = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _now() -> str:
@@ -145,7 +162,8 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
                 restored, skipped = restore_latest(engine, manager)
                 notes += skipped
                 start_epoch = int(engine.loop.epoch.numpy())
-                history = [row for row in run.read_history() if row["epoch"] <= start_epoch]
+                history = json.loads(engine.loop.history_json.numpy().decode() or "[]")
+                run.write_history(history)
                 notes.append(f"resumed from {restored} (epoch {start_epoch})")
             run.write_config(config_path.read_text(encoding="utf-8"), config.resolved())
             if train_data.vocab is not None:
@@ -166,15 +184,16 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
 
             def record(row: dict) -> None:
                 history.append(row)
-                run.write_history(history)
+                engine.loop.history_json.assign(json.dumps(history))
 
             def save(row: dict, is_best: bool) -> None:
-                if not config.training["checkpoint"]["save_best_only"] or is_best or manager.latest_checkpoint is None:
+                # The checkpoint (which holds the history too) is written before history.csv, and Ctrl-C waits
+                # until both are complete, so the CSV never runs ahead of the newest checkpoint.
+                with deferred_interrupts():
                     manager.save()
-                else:
-                    manager.save()  # resume needs the latest state even when only the best is wanted
-                if is_best:
-                    best.save()
+                    if is_best:
+                        best.save()
+                    run.write_history(history)
 
             try:
                 rows = run_training(engine, train_data, validation, config.training["nb_epoch"], reporter, save,
@@ -310,7 +329,8 @@ def predict(source: Path, input_path: Path, *, batch_size: int | None = None, ch
     try:
         outputs = engine.predict(x, batch_size)
         if lock and loaded.manager is not None:
-            loaded.manager.save()
+            with deferred_interrupts():
+                loaded.manager.save()
             notes.append(f"saved the final states of {', '.join(l.layer_name for l in engine.model.stateful_layers())}"
                          f" into {loaded.run.path}")
     finally:
@@ -367,7 +387,8 @@ def reset_states(run_path: Path, layer: str | None = None) -> list[str]:
         raise UserInputError(f"{run_path}: no stateful layer named `{layer}`; stateful layers: {', '.join(names)}")
     with RunLock(loaded.run.path):
         reset = model.reset_states(layer)
-        loaded.manager.save()
+        with deferred_interrupts():
+            loaded.manager.save()
     return reset
 
 

@@ -37,6 +37,9 @@ from rnncli.config.yaml_loader import MarkedDict, load_yaml
 from rnncli.errors import ConfigError, Diagnostic
 
 
+MAX_LAYERS = 1000
+
+
 @dataclass
 class Config:
     """A validated config: resolved sections with defaults filled in, and the model plan."""
@@ -137,7 +140,9 @@ def _validate_document(raw: Any, path: Path, diags: Diagnostics, require_trainin
         wrapped.mark, wrapped.marks = where(raw), {"model": where(raw)}
         raw = wrapped
     top = {a.name: a for a in TOP_LEVEL_ARGS}
-    check_unknown_keys(diags, raw, list(top), "config", "the top level")
+    # `x-...` keys are free for YAML anchors (`x-lstm: &lstm {...}`), as in docker compose files
+    check_unknown_keys(diags, raw, list(top) + [k for k in raw if isinstance(k, str) and k.startswith("x-")],
+                       "config", "the top level")
     seed = raw.get("seed", top["seed"].default)
     seed = check_value(diags, top["seed"], seed, raw, "seed", "")
     if "model" not in raw:
@@ -174,6 +179,9 @@ def _validate_model(model: Any, parent: dict, path: Path, diags: Diagnostics) ->
         return None, []
     if not isinstance(layers, list) or not layers:
         diags.add(container, key, "model.layers must be a non-empty list of layer mappings")
+        return None, []
+    if len(layers) > MAX_LAYERS:
+        diags.add(container, key, f"model.layers has {len(layers)} layers; rnncli accepts at most {MAX_LAYERS}")
         return None, []
     counters: dict[str, int] = {}
     resolved: list[dict | None] = []

@@ -61,7 +61,7 @@ def _mark(node: Node) -> Mark:
     return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-class MarkedLoader(yaml.SafeLoader):
+class MarkedLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when available: linear and fast
     """``SafeLoader`` that records marks and rejects duplicate keys."""
 
     def construct_marked_mapping(self, node: MappingNode, deep: bool = False) -> MarkedDict:
@@ -140,6 +140,23 @@ class _TooBig(Exception):
         self.node = node
 
 
+def _flow_depth_problem(text: str, name: str) -> Diagnostic | None:
+    """PyYAML's scanner is quadratic in flow nesting (``[[[[...``); refuse absurd depth before scanning."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return None
+    depth = 0
+    for match in re.finditer(r"[\[\]{}]", text):
+        if match.group() in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = text.count("\n", 0, match.start()) + 1
+                column = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+                return Diagnostic(name, line, column, f"the document nests deeper than {MAX_DEPTH} levels")
+        else:
+            depth = max(0, depth - 1)
+    return None
+
+
 def load_yaml(path: str | Path) -> Any:
     """Load one YAML document safely with marks; raise ``ConfigError`` with a located one-line message on failure."""
     name = str(path)
@@ -163,10 +180,14 @@ def loads_yaml(text: str, name: str = "<string>") -> Any:
     """Like ``load_yaml`` for text already in memory."""
     if not text.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):
         raise ConfigError([Diagnostic(name, 0, 0, "the file is empty; expected a mapping with a `model:` section")])
-    loader = MarkedLoader(text)
+    too_deep = _flow_depth_problem(text, name)
+    if too_deep is not None:
+        raise ConfigError([too_deep])
     old_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old_limit, 10_000))
+    loader = None
     try:
+        loader = MarkedLoader(text)
         node = loader.get_single_node()
         if node is None:
             raise ConfigError([Diagnostic(name, 0, 0, "the file is empty; expected a mapping with a `model:` section")])
@@ -184,6 +205,11 @@ def loads_yaml(text: str, name: str = "<string>") -> Any:
             message = message.replace("could not determine a constructor for the tag", "unsupported YAML tag")
             message += " (only plain YAML and !!python/tuple are accepted)"
         raise ConfigError([Diagnostic(name, line, col, f"YAML syntax error: {message}")]) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise ConfigError([Diagnostic(name, line, column, f"character {exc.character!r} is not allowed in YAML "
+                                      f"(control characters must be quoted or removed)")]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([Diagnostic(name, 0, 0, f"YAML error: {exc}")]) from None
     except RecursionError:
@@ -192,4 +218,5 @@ def loads_yaml(text: str, name: str = "<string>") -> Any:
         raise ConfigError([Diagnostic(name, 0, 0, f"invalid value: {exc}")]) from None
     finally:
         sys.setrecursionlimit(old_limit)
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()

@@ -56,6 +56,7 @@ class LoopState(tf.Module):
         self.lr_best = tf.Variable(np.nan, dtype=tf.float64, trainable=False)
         self.lr_wait = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.lr_cooldown = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.history_json = tf.Variable("", dtype=tf.string, trainable=False)  # history rows, kept with the weights
 
 
 def monitor_mode(monitor: str, mode: str) -> str:
