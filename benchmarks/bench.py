@@ -304,26 +304,36 @@ def _read_status(key: str) -> int:
 
 
 def worker_memory(args) -> dict:
-    """Transient peak of one warmed-up train/infer step: VmHWM growth over the resident set before the step."""
+    """Transient peak of one warmed-up train/infer step per case: VmHWM growth over the resident set before it.
+
+    Run with glibc's mmap threshold pinned (see ``main``) so that freed tensors go back to the OS and the resident
+    set follows live memory; cases run one after another in this one process.
+    """
     _set_threads(args.threads)
     import gc
 
-    cell, shape, impl = args.cells[0], args.shapes[0], args.impls[0]
-    result = {"cell": cell, "shape": shape, "impl": impl}
+    results = []
     with tempfile.TemporaryDirectory() as tmp:
-        runner = _build(impl, cell, shape, args, Path(tmp))
-        for phase in PHASES:
-            for _ in range(2):
-                getattr(runner, phase)()
-            gc.collect()
-            try:
-                before = _read_status("VmRSS")
-                Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM (Linux >= 4.0)
-                getattr(runner, phase)()
-                result[f"{phase}_peak_bytes"] = max(0, _read_status("VmHWM") - before)
-            except OSError:
-                result[f"{phase}_peak_bytes"] = None
-    return result
+        for shape in args.shapes:
+            for cell in args.cells:
+                for impl in args.impls:
+                    runner = _build(impl, cell, shape, args, Path(tmp))
+                    result = {"cell": cell, "shape": shape, "impl": impl}
+                    for phase in PHASES:
+                        for _ in range(2):
+                            getattr(runner, phase)()
+                        gc.collect()
+                        try:
+                            before = _read_status("VmRSS")
+                            Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM (Linux >= 4.0)
+                            getattr(runner, phase)()
+                            result[f"{phase}_peak_bytes"] = max(0, _read_status("VmHWM") - before)
+                        except OSError:
+                            result[f"{phase}_peak_bytes"] = None
+                    results.append(result)
+                    del runner
+                    gc.collect()
+    return {"cases": results}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -342,8 +352,7 @@ def _worker_cmd(args, mode: str, threads: int | None, shapes, cells, impls) -> l
            "--shapes", *shapes, "--cells", *cells, "--impls", *impls,
            "--reps", str(args.reps), "--warmup", str(args.warmup), "--min-rep-s", str(args.min_rep_s),
            "--inner-activation", args.inner_activation, "--consume-less", args.consume_less]
-    if threads:
-        cmd += ["--threads", str(threads)]
+    cmd += ["--threads", str(threads or "default")]
     if args.jit is not None:
         cmd += ["--jit", args.jit]
     return cmd
@@ -496,7 +505,7 @@ def main(argv=None) -> int:
     parser.add_argument("--worker", choices=("time", "memory"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        args.threads = None if args.threads in (["default"], None) else int(args.threads[0])
+        args.threads = None if args.threads[0] == "default" else int(args.threads[0])
         args.shapes = args.shapes or list(FULL_SHAPES)
         result = worker_time(args) if args.worker == "time" else worker_memory(args)
         print(json.dumps(result))
@@ -519,13 +528,10 @@ def main(argv=None) -> int:
         print(f"[bench] timing threads={setting} ...", file=sys.stderr, flush=True)
         report["runs"].append(_run_worker(_worker_cmd(args, "time", threads, args.shapes, args.cells, args.impls)))
     if not args.no_memory:
+        print("[bench] peak memory ...", file=sys.stderr, flush=True)
         env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
-        for shape in args.shapes:
-            for cell in args.cells:
-                for impl in args.impls:
-                    print(f"[bench] memory {cell} {shape} {impl} ...", file=sys.stderr, flush=True)
-                    report["memory"].append(_run_worker(_worker_cmd(args, "memory", None, [shape], [cell], [impl]),
-                                                        env))
+        report["memory"] = _run_worker(_worker_cmd(args, "memory", None, args.shapes, args.cells, args.impls),
+                                       env)["cases"]
     if not args.no_startup and not args.quick:
         print("[bench] start-up ...", file=sys.stderr, flush=True)
         report["startup"] = measure_startup(reps=3)

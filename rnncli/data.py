@@ -163,6 +163,8 @@ def check_dataset(data: Dataset, plan: ModelPlan, loss: str | None) -> Dataset:
         raise DataError(f"{source}: object arrays are not supported")
     if x.dtype.kind not in "biuf":
         raise DataError(f"{source}: x has dtype {x.dtype}, expected numbers")
+    if x.ndim == 0:
+        raise DataError(f"{source}: x is a single number, expected an array of samples")
     if len(x) == 0:
         raise DataError(f"{source}: x is empty (0 samples)")
     expected = plan.input_shape[1:]
@@ -205,6 +207,8 @@ def _check_finite(array: np.ndarray, source: str, name: str) -> None:
 def _check_targets(y: np.ndarray, n: int, plan: ModelPlan, loss: str | None, source: str) -> np.ndarray:
     if y.dtype.kind not in "biuf":
         raise DataError(f"{source}: y has dtype {y.dtype}, expected numbers")
+    if y.ndim == 0:
+        raise DataError(f"{source}: y is a single number, expected one target per sample")
     if len(y) != n:
         raise DataError(f"{source}: x has {n} samples but y has {len(y)}")
     y = np.asarray(y, dtype=np.float32)

@@ -243,8 +243,6 @@ def _managers(engine: Any, run: RunDir, checkpoint_cfg: dict) -> tuple[Any, Any]
 
 def restore_latest(engine: Any, manager: Any, which: str = "latest") -> tuple[str, list[str]]:
     """Restore the newest intact checkpoint; returns (path, notes about skipped corrupt ones)."""
-    import tensorflow as tf
-
     notes = []
     candidates = list(reversed(manager.checkpoints))
     if not candidates:
@@ -253,7 +251,7 @@ def restore_latest(engine: Any, manager: Any, which: str = "latest") -> tuple[st
         try:
             engine.checkpoint.restore(path).assert_existing_objects_matched()
             return path, notes
-        except (tf.errors.OpError, ValueError, AssertionError) as exc:
+        except Exception as exc:  # a damaged file fails in many ways (OpError, IndexError, ValueError, ...)
             reason = str(exc).splitlines()[0][:200]
             notes.append(f"checkpoint {path} is unreadable ({reason}); falling back to an older one")
     raise RunError(f"{manager.directory}: every checkpoint is unreadable: " + "; ".join(notes))
