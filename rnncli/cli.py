@@ -135,12 +135,14 @@ device_option = click.option("--device", default="auto", show_default=True, meta
 @click.option("--force", is_flag=True, help="Overwrite a non-empty run directory / resume a changed config.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
               help="Override a config value, e.g. --set training.optimizer.lr=0.01 (repeatable).")
+@click.option("--distribute", type=click.Choice(["none", "mirrored", "multi_worker"]), default=None,
+              help="Override training.distribute (multi_worker reads TF_CONFIG).")
 @click.option("--mixed-precision", is_flag=True, help="float16 compute with float32 variables (GPU only).")
 @click.option("--progress/--no-progress", default=None, help="Live progress bar (default: when on a terminal).")
 @handle_errors
 def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_size: int | None, seed: int | None,
-          device: str, resume: bool, force: bool, overrides: tuple[str, ...], mixed_precision: bool,
-          progress: bool | None) -> None:
+          device: str, resume: bool, force: bool, overrides: tuple[str, ...], distribute: str | None,
+          mixed_precision: bool, progress: bool | None) -> None:
     """Train a model described by CONFIG; checkpoints, history and provenance go to the run directory.
 
     \b
@@ -159,6 +161,8 @@ def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_siz
         sets.append(f"training.batch_size={batch_size}")
     if seed is not None:
         sets.append(f"seed={seed}")
+    if distribute is not None:
+        sets.append(f"training.distribute={distribute}")
     run_dir = run_dir or Path("runs") / config_path.stem
     if mixed_precision:
         from rnncli.device import enable_mixed_precision, resolve_device

@@ -12,9 +12,11 @@ import difflib
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,8 +68,13 @@ def _git_commit(directory: Path) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def prepare_tensorflow(deterministic: bool = True) -> Any:
-    """Import TensorFlow quietly (its C++ start-up lines go to /dev/null) and set determinism."""
+def prepare_tensorflow(deterministic: bool = True, distribute: str = "none", devices: list[str] | None = None
+                       ) -> Any:
+    """Import TensorFlow quietly (its C++ start-up lines go to /dev/null), create the distribution strategy
+    before the first op runs (TensorFlow requires that), and set determinism. Returns the ``tensorflow`` module;
+    the strategy is ``rnncli.distribute.current()``."""
+    from rnncli import distribute as dist
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     saved = os.dup(2)
@@ -77,6 +84,7 @@ def prepare_tensorflow(deterministic: bool = True) -> Any:
         os.close(devnull)
         import tensorflow as tf
 
+        dist.activate(distribute, devices)
         tf.constant(0.0) + 1.0
     finally:
         os.dup2(saved, 2)
@@ -128,17 +136,28 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
     """Train ``config_path`` into ``run_path`` (a new run, or ``resume`` one)."""
     from rnncli.device import describe_device, resolve_device
 
+    from rnncli import distribute as dist
+
     config = load_config(config_path, require_training=True, overrides=overrides)
-    run = RunDir(run_path)
-    if run.exists() and not (resume or force):
-        raise UserInputError(f"{run.path} is not empty; use --resume to continue that run or --force to start over "
-                             f"in it (its checkpoints will be replaced)")
-    if resume and not run.is_run():
-        raise UserInputError(f"{run.path}: nothing to resume (no checkpoints); drop --resume to start a new run")
+    distribute = config.training["distribute"]
+    chief = dist.is_chief() if distribute == "multi_worker" else True
+    source_run = RunDir(run_path)
+    if chief and source_run.exists() and not (resume or force):
+        raise UserInputError(f"{source_run.path} is not empty; use --resume to continue that run or --force to start "
+                             f"over in it (its checkpoints will be replaced)")
+    if resume and not source_run.is_run():
+        raise UserInputError(f"{source_run.path}: nothing to resume (no checkpoints); drop --resume to start a new run")
     train_data, validation = _load_data(config)
-    tf = prepare_tensorflow(config.training["deterministic"])
-    device = resolve_device(device_spec)
-    with RunLock(run.path):
+    tf = prepare_tensorflow(config.training["deterministic"], distribute, config.training["devices"])
+    strategy = dist.current()
+    if strategy is not None and config.training["batch_size"] % strategy.num_replicas_in_sync:
+        raise UserInputError(f"training.batch_size {config.training['batch_size']} is not divisible by the "
+                             f"{strategy.num_replicas_in_sync} replicas of `distribute: {distribute}`")
+    device = resolve_device(device_spec) if strategy is None else "strategy"
+    device_text = describe_device(device) if strategy is None else dist.describe(strategy)
+    # Only the chief writes into the run; other workers save into a scratch folder (all must take part in saves).
+    run = source_run if chief else RunDir(tempfile.mkdtemp(prefix="rnncli-worker-"))
+    with (RunLock(run.path) if chief else contextlib.nullcontext()):
         notes: list[str] = []
         if resume:
             old = run.read_resolved()
@@ -147,19 +166,18 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
                 raise UserInputError(f"the config changed since {run.path} started (only --epochs/nb_epoch may change "
                                      f"on --resume); use --force to resume anyway:\n{diff}")
         elif force and run.checkpoints.exists():
-            import shutil
-
             shutil.rmtree(run.checkpoints)
             run.history_path.unlink(missing_ok=True)
         from rnncli.training.loop import Engine, SilentReporter, run_training
 
-        with tf.device(device):
-            engine = Engine(config)
+        with (tf.device(device) if strategy is None else contextlib.nullcontext()):
+            engine = Engine(config, strategy=strategy)
             manager, best = _managers(engine, run, config.training["checkpoint"])
             start_epoch = 0
             history: list[dict] = []
             if resume:
-                restored, skipped = restore_latest(engine, manager)
+                source = manager if chief else _managers(engine, source_run, config.training["checkpoint"])[0]
+                restored, skipped = restore_latest(engine, source)
                 notes += skipped
                 start_epoch = int(engine.loop.epoch.numpy())
                 history = json.loads(engine.loop.history_json.numpy().decode() or "[]")
@@ -169,13 +187,14 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
             if train_data.vocab is not None:
                 atomic_write_text(run.path / "vocab.json", json.dumps({"vocab": train_data.vocab}) + "\n")
             info = run.read_run_json() if resume else {}
-            info.update(_provenance(config, config_path, device, describe_device(device), argv, engine))
+            info.update(_provenance(config, config_path, device, device_text, argv, engine))
+            info["distribute"] = dist.describe(strategy)
             info["overrides"] = list(overrides or [])
             info.setdefault("started", _now())
             info["status"] = "running"
             run.write_run_json(info)
             reporter = reporter or SilentReporter()
-            reporter.train_begin({"run_dir": str(run.path), "device": describe_device(device),
+            reporter.train_begin({"run_dir": str(source_run.path), "device": device_text,
                                   "train_samples": len(train_data),
                                   "validation_samples": len(validation) if validation is not None else 0,
                                   "epochs": config.training["nb_epoch"], "start_epoch": start_epoch,
@@ -208,7 +227,9 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
                 raise
             info.update(status="finished", ended=_now(), epochs_completed=int(engine.loop.epoch.numpy()))
             run.write_run_json(info)
-    return TrainResult(run.path, history, describe_device(device), start_epoch, notes)
+    if not chief:
+        shutil.rmtree(run.path, ignore_errors=True)
+    return TrainResult(source_run.path, history, device_text, start_epoch, notes)
 
 
 def _provenance(config: Config, config_path: Path, device: str, device_text: str, argv: list[str] | None,

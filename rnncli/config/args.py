@@ -317,6 +317,9 @@ TRAINING_ARGS = (
     Arg("jit_compile", "choice", "auto", "Compile the training step with XLA: `auto`, `true` or `false`.",
         choices=("auto", "true", "false")),
     Arg("deterministic", "bool", True, "Enable TensorFlow op determinism (identical runs for the same seed)."),
+    Arg("distribute", "choice", "none", "`none`, `mirrored` (several GPUs/devices) or `multi_worker` (TF_CONFIG).",
+        choices=("none", "mirrored", "multi_worker")),
+    Arg("devices", "list", [], "Devices for `mirrored`, e.g. `[/gpu:0, /gpu:1]` (default: all visible GPUs)."),
 )
 
 TOP_LEVEL_ARGS = (

@@ -468,6 +468,11 @@ def _validate_training(raw: dict, diags: Diagnostics, required: bool, plan: Mode
             diags.add(section, "shuffle", "training.shuffle: a stateful model must not shuffle (sample i of batch k+1 "
                       "continues sample i of batch k); set `shuffle: false`")
         result["shuffle"] = False
+        if result.get("distribute", "none") != "none":
+            diags.add(section, "distribute" if "distribute" in section else "batch_size",
+                      f"training.distribute: {result['distribute']} cannot train a stateful model: each state row "
+                      f"belongs to one stream, and splitting the batch across replicas would break the Keras 1 "
+                      f"contract that row i of batch k+1 continues row i of batch k; use `distribute: none`")
     elif "reset_states" in section and plan is not None:
         diags.add(section, "reset_states", "training.reset_states only applies to models with a stateful layer")
     return result

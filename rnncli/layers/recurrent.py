@@ -109,36 +109,40 @@ class Recurrent(Layer):
     def _blocks(self, matrix: tf.Tensor) -> list[tf.Tensor]:
         return tf.split(matrix, self.gates, axis=-1) if self.gates > 1 else [matrix]
 
-    def _project(self, x: tf.Tensor, matrix: tf.Tensor, masks, per_gate: bool) -> tf.Tensor:
-        """x [..., K] times matrix [K, G*u], with dropout masks [B, K] (shared) or a list per gate."""
-        if masks is None and not per_gate:
-            return _matmul(x, matrix)
-        blocks = self._blocks(matrix)
+    def _weights(self, matrix: tf.Tensor, masks, per_gate: bool):
+        """What ``_project`` multiplies by: the fused matrix, or its per-gate blocks when each gate has its own
+        matmul. Split once before the loop: a split inside the step would cost a full-size gradient every step."""
+        return self._blocks(matrix) if per_gate or isinstance(masks, list) else matrix
+
+    @staticmethod
+    def _project(x: tf.Tensor, weights, masks) -> tf.Tensor:
+        """x [..., K] times ``weights`` (fused [K, G*u] or a list of per-gate blocks), with dropout masks [B, K]
+        (shared) or a list of one per gate."""
+        if not isinstance(weights, list):
+            return _matmul(x if masks is None else x * masks, weights)
         if masks is None:
-            return tf.concat([_matmul(x, block) for block in blocks], axis=-1)
-        if not isinstance(masks, list):
-            return _matmul(x * masks, matrix)
-        return tf.concat([_matmul(x * mask, block) for mask, block in zip(masks, blocks)], axis=-1)
+            return tf.concat([_matmul(x, block) for block in weights], axis=-1)
+        return tf.concat([_matmul(x * mask, block) for mask, block in zip(masks, weights)], axis=-1)
 
     def call(self, x, mask, training, rng):
         """x: [B, T, D] float; mask: [B, T] bool or None. Returns ([B, T, u] or [B, u], mask or None)."""
         batch = tf.shape(x)[0]
         input_masks, recurrent_masks = self._draw_masks(rng, batch, training)
+        # read every variable once, outside the loop: the loop body then only captures loop-invariant tensors
+        kernel = tf.convert_to_tensor(self.kernel)
+        bias = tf.convert_to_tensor(self.bias)
+        recurrent = self._recurrent_weights(tf.convert_to_tensor(self.recurrent_kernel), recurrent_masks)
         x_tbd = tf.transpose(x, [1, 0, 2])
         if self.mode == "cpu":
-            if isinstance(input_masks, list):
-                # each gate has its own input mask: G projections of the whole sequence, still one matmul each
-                sequence = tf.concat([_matmul(x_tbd * m, w) for m, w in
-                                      zip(input_masks, self._blocks(self.kernel))], axis=-1) + self.bias
-            else:
-                sequence = _matmul(x_tbd, self.kernel) + self.bias
+            # all timesteps' input projections in one matmul (one per gate when each gate has its own mask)
+            sequence = self._project(x_tbd, self._weights(kernel, input_masks, False), input_masks) + bias
             project_input = None
         else:
             sequence = x_tbd
-            kernel, bias, per_gate = self.kernel, self.bias, self.mode == "mem"
+            input_weights = self._weights(kernel, input_masks, self.mode == "mem")
 
             def project_input(x_t):
-                return self._project(x_t, kernel, input_masks, per_gate) + bias
+                return self._project(x_t, input_weights, input_masks) + bias
 
         if self.stateful:
             initial = [tf.convert_to_tensor(v) for v in self.states]
@@ -148,7 +152,7 @@ class Recurrent(Layer):
 
         def step(inputs_t, states):
             projected = inputs_t if project_input is None else project_input(inputs_t)
-            return self._gates(projected, states, recurrent_masks)
+            return self._gates(projected, states, recurrent, recurrent_masks)
 
         time_mask = None if mask is None else tf.transpose(mask, [1, 0])
         last, outputs, final_states = unroll(step, sequence, initial, time_mask, self.go_backwards, self.unrolled,
@@ -164,7 +168,11 @@ class Recurrent(Layer):
             return tf.transpose(outputs, [1, 0, 2]), out_mask
         return last, None
 
-    def _gates(self, projected: tf.Tensor, states: list[tf.Tensor], recurrent_masks) -> tuple:
+    def _recurrent_weights(self, matrix: tf.Tensor, recurrent_masks):
+        """The recurrent matrix as ``_gates`` uses it (fused or pre-split blocks), prepared once per call."""
+        return self._weights(matrix, recurrent_masks, self.mode == "mem")
+
+    def _gates(self, projected: tf.Tensor, states: list[tf.Tensor], recurrent, recurrent_masks) -> tuple:
         raise NotImplementedError
 
 
@@ -180,11 +188,14 @@ class SimpleRNN(Recurrent):
 
     gates, num_states = 1, 1
 
-    def _gates(self, projected, states, recurrent_masks):
+    def _recurrent_weights(self, matrix, recurrent_masks):
+        return matrix
+
+    def _gates(self, projected, states, recurrent, recurrent_masks):
         h = states[0]
         h_in = h if recurrent_masks is None else h * (recurrent_masks if not isinstance(recurrent_masks, list)
                                                       else recurrent_masks[0])
-        output = self.activation(projected + tf.matmul(h_in, self.recurrent_kernel))
+        output = self.activation(projected + tf.matmul(h_in, recurrent))
         return output, [output]
 
 
@@ -193,26 +204,32 @@ class GRU(Recurrent):
 
     gates, num_states = 3, 1
 
-    def _gates(self, projected, states, recurrent_masks):
-        h = states[0]
+    def _recurrent_weights(self, matrix, recurrent_masks):
+        """[U_z, U_r, U_h] when z and r need separate matmuls ('mem', per-gate masks), else [U_zr, U_h]."""
         u = self.units
-        U = self.recurrent_kernel
+        if self.mode == "mem" or isinstance(recurrent_masks, list):
+            return tf.split(matrix, 3, axis=-1)
+        return [matrix[:, :2 * u], matrix[:, 2 * u:]]
+
+    def _gates(self, projected, states, recurrent, recurrent_masks):
+        h = states[0]
         x_z, x_r, x_h = tf.split(projected, 3, axis=-1)
+        U_h = recurrent[-1]
         if isinstance(recurrent_masks, list):
             m_z, m_r, m_h = recurrent_masks
-            rec_z = tf.matmul(h * m_z, U[:, :u])
-            rec_r = tf.matmul(h * m_r, U[:, u:2 * u])
+            rec_z = tf.matmul(h * m_z, recurrent[0])
+            rec_r = tf.matmul(h * m_r, recurrent[1])
         else:
             m_h = recurrent_masks
             h_in = h if m_h is None else h * m_h
-            if self.mode == "mem":
-                rec_z, rec_r = tf.matmul(h_in, U[:, :u]), tf.matmul(h_in, U[:, u:2 * u])
+            if len(recurrent) == 3:
+                rec_z, rec_r = tf.matmul(h_in, recurrent[0]), tf.matmul(h_in, recurrent[1])
             else:
-                rec_z, rec_r = tf.split(tf.matmul(h_in, U[:, :2 * u]), 2, axis=-1)
+                rec_z, rec_r = tf.split(tf.matmul(h_in, recurrent[0]), 2, axis=-1)
         z = self.inner_activation(x_z + rec_z)
         r = self.inner_activation(x_r + rec_r)
         reset_h = r * h if m_h is None else r * h * m_h
-        candidate = self.activation(x_h + tf.matmul(reset_h, U[:, 2 * u:]))
+        candidate = self.activation(x_h + tf.matmul(reset_h, U_h))
         output = z * h + (1.0 - z) * candidate
         return output, [output]
 
@@ -227,10 +244,9 @@ class LSTM(Recurrent):
         forget = initialize(config["forget_bias_init"], (u,), rng)
         return np.concatenate([np.zeros(u), forget, np.zeros(u), np.zeros(u)]).astype(np.float32)
 
-    def _gates(self, projected, states, recurrent_masks):
+    def _gates(self, projected, states, recurrent, recurrent_masks):
         h, c = states
-        per_gate = self.mode == "mem"
-        z = projected + self._project(h, self.recurrent_kernel, recurrent_masks, per_gate)
+        z = projected + self._project(h, recurrent, recurrent_masks)
         z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
         i = self.inner_activation(z_i)
         f = self.inner_activation(z_f)

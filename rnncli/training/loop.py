@@ -7,6 +7,7 @@ the checkpoint (``Engine.checkpoint``), so a resumed run continues bit-identical
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -23,6 +24,21 @@ from rnncli.training.losses import get_objective, masked_mean
 from rnncli.training.metrics import get_metric
 from rnncli.training.optimizers import make_optimizer
 from rnncli.training.specs import metric_key
+
+
+def _first_replica_aggregation(next_creator, **kwargs):
+    """Every replica computes the same update (gradients are all-reduced), so the first replica's is applied."""
+    kwargs["aggregation"] = tf.VariableAggregation.ONLY_FIRST_REPLICA
+    return next_creator(**kwargs)
+
+
+@contextlib.contextmanager
+def _distribution_scope(strategy: Any):
+    if strategy is None:
+        yield
+        return
+    with strategy.scope(), tf.variable_creator_scope(_first_replica_aggregation):
+        yield
 
 
 class Reporter(Protocol):
@@ -82,16 +98,18 @@ class EpochResult:
 class Engine:
     """Model + optimizer + RNG + counters, and the compiled steps that use them."""
 
-    def __init__(self, config: Config, jit_compile: bool | None = None):
+    def __init__(self, config: Config, jit_compile: bool | None = None, strategy: Any = None):
         self.config = config
+        self.strategy = strategy
         training = config.training or {"loss": "mse", "optimizer": {"name": "rmsprop"}, "metrics": [],
                                        "batch_size": 32, "jit_compile": "false"}
         self.training = training
-        self.model = Sequential(config.model, config.seed)
-        self.rng = tf.random.Generator.from_seed(config.seed)
-        self.loop = LoopState()
-        self.variables = self.model.trainable_by_path()
-        self.optimizer = make_optimizer(training["optimizer"], self.variables)
+        self.loop = LoopState()  # host-side counters: plain variables even under a strategy
+        with _distribution_scope(strategy):
+            self.model = Sequential(config.model, config.seed)
+            self.rng = tf.random.Generator.from_seed(config.seed)
+            self.variables = self.model.trainable_by_path()
+            self.optimizer = make_optimizer(training["optimizer"], self.variables)
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, rng=self.rng,
                                               loop=self.loop)
         self.loss_name = training["loss"]
@@ -102,8 +120,9 @@ class Engine:
             setting = training.get("jit_compile", "auto")
             jit_compile = setting == "true" or (setting == "auto" and config.model.input_shape[1] is not None
                                                 and len(config.model.input_shape) == 3)
-        self.jit_compile = bool(jit_compile)
-        self._train_step = tf.function(self._train_step_impl, jit_compile=self.jit_compile, reduce_retracing=True)
+        self.jit_compile = bool(jit_compile) and strategy is None  # XLA does not compile cross-replica steps
+        step = self._distributed_train_step if strategy is not None else self._train_step_impl
+        self._train_step = tf.function(step, jit_compile=self.jit_compile, reduce_retracing=True)
         self._eval_step = tf.function(self._eval_step_impl, reduce_retracing=True)
         self._predict_step = tf.function(self._predict_step_impl, reduce_retracing=True)
 
@@ -121,15 +140,55 @@ class Engine:
         metrics = [fn(y, y_pred, combined) for fn in self.metric_fns]
         return loss, metrics
 
+    def _sums(self, y, y_pred, mask, weights):
+        """Local sums of the loss and metric values and the count they average over (Keras 1 masked mean)."""
+        combined = self._weights_mask(mask, weights)
+        values = self.objective(y, y_pred)
+        extra = values.shape.rank - combined.shape.rank
+        counts = tf.broadcast_to(tf.reshape(combined, tf.concat([tf.shape(combined), [1] * extra], 0)),
+                                 tf.shape(values))
+        count = tf.reduce_sum(counts)
+        metric_sums = [fn(y, y_pred, combined) * count for fn in self.metric_fns]
+        return tf.reduce_sum(values * counts), count, metric_sums
+
     def _train_step_impl(self, x, y, weights):
+        """One replica's step. The loss is the global masked mean: local sum / global count, gradients summed over
+        replicas, regularization split evenly so it counts once; identical to one device with the global batch."""
+        context = tf.distribute.get_replica_context()
+        replicas = context.num_replicas_in_sync if context is not None else 1
+
+        def all_sum(value):
+            return context.all_reduce(tf.distribute.ReduceOp.SUM, value) if replicas > 1 else value
+
         keys = list(self.variables)
         with tf.GradientTape() as tape:
             y_pred, mask = self.model(x, training=True, rng=self.rng)
-            loss, metrics = self._losses(y, y_pred, mask, weights)
-            total = loss + self.model.regularization_loss()
+            loss_sum, count, metric_sums = self._sums(y, y_pred, mask, weights)
+            global_count = all_sum(count)
+            regularization = self.model.regularization_loss()
+            total = tf.math.divide_no_nan(loss_sum, global_count) + regularization / replicas
         grads = tape.gradient(total, [self.variables[k] for k in keys])
+        if replicas > 1:
+            grads = [None if g is None else all_sum(g) for g in grads]
         self.optimizer.apply_gradients(dict(zip(keys, grads)))
-        return total, metrics
+        loss = tf.math.divide_no_nan(all_sum(loss_sum), global_count) + regularization
+        return loss, [tf.math.divide_no_nan(all_sum(m), global_count) for m in metric_sums]
+
+    def _distributed_train_step(self, x, y, weights):
+        loss, metrics = self.strategy.run(self._train_step_impl, args=(x, y, weights))
+        first = self.strategy.experimental_local_results
+        return first(loss)[0], [first(m)[0] for m in metrics]
+
+    def _distribute(self, array: np.ndarray):
+        """Split a global batch into per-replica slices (replica r gets rows r*B/R .. (r+1)*B/R)."""
+        replicas = self.strategy.num_replicas_in_sync
+        per_replica = len(array) // replicas
+
+        def slice_for(context):
+            r = context.replica_id_in_sync_group
+            return tf.constant(array[r * per_replica:(r + 1) * per_replica])
+
+        return self.strategy.experimental_distribute_values_from_function(slice_for)
 
     def _eval_step_impl(self, x, y, weights):
         y_pred, mask = self.model(x, training=False)
@@ -184,7 +243,10 @@ class Engine:
                     policy["every_n_batches"]:
                 self.model.reset_states()
                 self.loop.batches_since_reset.assign(0)
-            loss, metrics = self._train_step(tf.constant(x), tf.constant(y), tf.constant(weights))
+            if self.strategy is not None:
+                loss, metrics = self._train_step(self._distribute(x), self._distribute(y), self._distribute(weights))
+            else:
+                loss, metrics = self._train_step(tf.constant(x), tf.constant(y), tf.constant(weights))
             self.loop.batches_since_reset.assign_add(1)
             values = np.array([float(loss)] + [float(m) for m in metrics])
             if not np.all(np.isfinite(values[:1])):
