@@ -103,7 +103,7 @@ def summary(config_path: Path, device: str) -> None:
 
     config = load_config(config_path)
     stdout.print(summary_table(config.model, f"Model: {config_path}"))
-    for line in summary_footer(config.model, device):
+    for line in summary_footer(config.model, device, config.training):
         stdout.print(line, markup=False)
 
 
@@ -276,6 +276,27 @@ def history(run_dir: Path) -> None:
     stdout.print(history_table(rows, f"History of {run_dir}"))
     for line in curves(rows):
         stdout.print(line, markup=False)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="PNG file to write.")
+@handle_errors
+def plot(run_dir: Path, output: Path) -> None:
+    """Draw train and validation curves for every loss and metric of a run (needs matplotlib).
+
+    \b
+    Example:
+      rnncli plot runs/sunspots -o curves.png
+    """
+    from rnncli.plot import plot_history
+    from rnncli.run_dir import RunDir
+
+    run = RunDir(run_dir)
+    run.require_run()
+    panels = plot_history(run.read_history(), output, f"rnncli run {run_dir}")
+    stderr.print(f"wrote {output} ({', '.join(panels)})", markup=False)
 
 
 @main.command("reset-states")

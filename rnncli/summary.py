@@ -57,7 +57,19 @@ def summary_table(plan: ModelPlan, title: str) -> Table:
     return table
 
 
-def summary_footer(plan: ModelPlan, device: str = "cpu") -> list[str]:
+def distribution_line(training: dict | None) -> str:
+    """Which strategy training uses and how many replicas (known before TensorFlow starts where possible)."""
+    kind = (training or {}).get("distribute", "none")
+    if kind == "none":
+        return "Distribution: none (1 replica on the chosen device)"
+    if kind == "mirrored":
+        devices = (training or {}).get("devices") or []
+        count = f"{len(devices)} replicas ({', '.join(devices)})" if devices else "one replica per visible GPU"
+        return f"Distribution: mirrored (tf.distribute.MirroredStrategy), {count}"
+    return "Distribution: multi_worker (tf.distribute.MultiWorkerMirroredStrategy), one replica per worker in TF_CONFIG"
+
+
+def summary_footer(plan: ModelPlan, device: str = "cpu", training: dict | None = None) -> list[str]:
     lines = [
         f"Total params: {plan.params:,}",
         f"Trainable params: {plan.trainable_params:,}",
@@ -66,6 +78,8 @@ def summary_footer(plan: ModelPlan, device: str = "cpu") -> list[str]:
         "Stateful: " + (f"yes, batch size {plan.batch_size} (layers: "
                         f"{', '.join(layer.name for layer in plan.stateful_layers())})" if plan.stateful else "no"),
     ]
+    if training is not None:
+        lines.append(distribution_line(training))
     for layer in plan.layers:
         core = layer.inner if layer.type == "Bidirectional" else layer
         if core is not None and core.type in ("SimpleRNN", "GRU", "LSTM"):

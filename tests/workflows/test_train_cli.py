@@ -52,6 +52,17 @@ def test_train_reduces_loss_and_writes_run(regression: Path, tmp_path: Path) -> 
     assert again.exit_code == 2 and "--resume" in again.output
     history = invoke("history", str(run))
     assert history.exit_code == 0 and "val_loss" in history.output
+    plotted = invoke("plot", str(run), "-o", str(tmp_path / "curves.png"))
+    assert plotted.exit_code == 0 and (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_plot_without_matplotlib_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from rnncli.errors import RnncliError
+    from rnncli.plot import plot_history
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(RnncliError, match="pip install 'rnncli\\[plot\\]'"):
+        plot_history([{"epoch": 1, "loss": 1.0}], tmp_path / "x.png", "t")
 
 
 def test_gru_classification_learns(tmp_path: Path) -> None:
