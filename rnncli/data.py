@@ -191,17 +191,22 @@ def check_dataset(data: Dataset, plan: ModelPlan, loss: str | None) -> Dataset:
     elif x.dtype in (np.uint8, np.bool_):
         x = np.asarray(x)  # one-hot data stays compact; batches are cast to float32 as they are fed
     else:
-        x = np.asarray(x, dtype=np.float32)
+        if x.dtype != np.float32:
+            x = np.asarray(x, dtype=np.float32)  # float32 memory maps stay memory maps (read batch by batch)
         _check_finite(x, source, "x")
     if y is not None:
         y = _check_targets(y, len(x), plan, loss, source)
     return Dataset(x, y, source, data.vocab)
 
 
-def _check_finite(array: np.ndarray, source: str, name: str) -> None:
-    if not np.all(np.isfinite(array)):
-        index = np.argwhere(~np.isfinite(array))[0]
-        raise DataError(f"{source}: {name} contains NaN or Inf (first at index {tuple(int(i) for i in index)})")
+def _check_finite(array: np.ndarray, source: str, name: str, chunk: int = 4096) -> None:
+    """Scan in chunks of samples so a memory-mapped array is never copied whole."""
+    for start in range(0, len(array), chunk):
+        block = np.asarray(array[start:start + chunk])
+        if not np.all(np.isfinite(block)):
+            index = np.argwhere(~np.isfinite(block))[0]
+            index[0] += start
+            raise DataError(f"{source}: {name} contains NaN or Inf (first at index {tuple(int(i) for i in index)})")
 
 
 def _check_targets(y: np.ndarray, n: int, plan: ModelPlan, loss: str | None, source: str) -> np.ndarray:

@@ -97,3 +97,22 @@ def test_stateful_models_are_refused_under_a_strategy(tmp_path: Path) -> None:
         """))
     with pytest.raises(ConfigError, match="cannot train a stateful model"):
         load_config(path)
+
+
+def test_memory_mapped_npy_matches_in_memory(config: Path, tmp_path: Path) -> None:
+    """x.npy/y.npy are memory-mapped (never loaded whole) and train exactly like the same arrays from .npz."""
+    from click.testing import CliRunner
+
+    from rnncli.cli import main
+    from rnncli.data import load_arrays
+
+    data = np.load(tmp_path / "d.npz")
+    np.save(tmp_path / "x.npy", data["x"])
+    np.save(tmp_path / "y.npy", data["y"])
+    assert isinstance(load_arrays(tmp_path / "x.npy", tmp_path / "y.npy").x, np.memmap)
+    runner = CliRunner()
+    a = runner.invoke(main, ["train", str(config), "-o", str(tmp_path / "npz"), "--epochs", "2"])
+    b = runner.invoke(main, ["train", str(config), "-o", str(tmp_path / "npy"), "--epochs", "2",
+                             "--set", f"data.train={tmp_path / 'x.npy'}", "--set", f"data.y_train={tmp_path / 'y.npy'}"])
+    assert a.exit_code == 0 and b.exit_code == 0, b.output
+    assert losses(tmp_path / "npz") == losses(tmp_path / "npy")
