@@ -164,16 +164,10 @@ def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_siz
     if distribute is not None:
         sets.append(f"training.distribute={distribute}")
     run_dir = run_dir or Path("runs") / config_path.stem
-    if mixed_precision:
-        from rnncli.device import enable_mixed_precision, resolve_device
-        from rnncli.workflows import prepare_tensorflow
-
-        prepare_tensorflow(False)
-        enable_mixed_precision(resolve_device(device))
     reporter = ConsoleReporter(stderr, progress)
     try:
         result = train_run(config_path, run_dir, overrides=sets, resume=resume, force=force, device_spec=device,
-                           reporter=reporter, argv=sys.argv)
+                           reporter=reporter, argv=sys.argv, mixed_precision=mixed_precision)
     except KeyboardInterrupt:
         stderr.print(f"interrupted: the last complete checkpoint in {run_dir} is intact; continue with:\n"
                      f"  rnncli train {config_path} -o {run_dir} --resume", markup=False)

@@ -103,10 +103,11 @@ def describe_device(device: str) -> str:
 def enable_mixed_precision(device: str) -> None:
     """Compute in float16 and keep variables in float32 for the rest of the process.
 
-    Sets the Keras global dtype policy to ``mixed_float16``; that policy is the one place the rest of rnncli reads
-    the compute dtype (``keras.mixed_precision.global_policy().compute_dtype``) and the variable dtype from. Layers
-    cast their inputs and weights to the compute dtype, and training must scale the loss so float16 gradients do
-    not underflow. Only GPUs get faster from float16, so a CPU device raises :class:`DeviceError`.
+    Turns on TensorFlow's automatic mixed-precision graph rewrite: inside the compiled training and inference
+    steps, matmuls and element-wise math run in float16 on the GPU while every variable (weights, optimizer slots,
+    states) stays float32; the training step scales the loss dynamically so float16 gradients do not underflow
+    (``rnncli.training.loop.Engine``). Only GPUs get faster from float16, so a CPU device raises
+    :class:`DeviceError`.
     """
     kind, _ = _split_device(device)
     if kind != "GPU":
@@ -114,9 +115,9 @@ def enable_mixed_precision(device: str) -> None:
             "--mixed-precision needs a GPU: float16 on the CPU is slower than float32, not faster. "
             "Drop --mixed-precision, or run on a GPU (`rnncli doctor` shows whether one is usable)."
         )
-    import keras
+    import tensorflow as tf
 
-    keras.mixed_precision.set_global_policy("mixed_float16")
+    tf.config.optimizer.set_experimental_options({"auto_mixed_precision": True})
 
 
 def enable_memory_growth() -> None:

@@ -131,8 +131,8 @@ def config_difference(old: dict, new: dict) -> str:
 
 
 def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = None, resume: bool = False,
-          force: bool = False, device_spec: str = "auto", reporter: Any = None, argv: list[str] | None = None
-          ) -> TrainResult:
+          force: bool = False, device_spec: str = "auto", reporter: Any = None, argv: list[str] | None = None,
+          mixed_precision: bool = False) -> TrainResult:
     """Train ``config_path`` into ``run_path`` (a new run, or ``resume`` one)."""
     from rnncli.device import describe_device, resolve_device
 
@@ -155,6 +155,11 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
                              f"{strategy.num_replicas_in_sync} replicas of `distribute: {distribute}`")
     device = resolve_device(device_spec) if strategy is None else "strategy"
     device_text = describe_device(device) if strategy is None else dist.describe(strategy)
+    if mixed_precision:
+        from rnncli.device import enable_mixed_precision
+
+        enable_mixed_precision(device if strategy is None else "/GPU:0")
+        device_text += ", mixed precision (float16 compute, float32 variables, dynamic loss scaling)"
     # Only the chief writes into the run; other workers save into a scratch folder (all must take part in saves).
     run = source_run if chief else RunDir(tempfile.mkdtemp(prefix="rnncli-worker-"))
     with (RunLock(run.path) if chief else contextlib.nullcontext()):
@@ -171,7 +176,7 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
         from rnncli.training.loop import Engine, SilentReporter, run_training
 
         with (tf.device(device) if strategy is None else contextlib.nullcontext()):
-            engine = Engine(config, strategy=strategy)
+            engine = Engine(config, strategy=strategy, loss_scaling=mixed_precision)
             manager, best = _managers(engine, run, config.training["checkpoint"])
             start_epoch = 0
             history: list[dict] = []

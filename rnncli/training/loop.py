@@ -73,6 +73,8 @@ class LoopState(tf.Module):
         self.lr_wait = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.lr_cooldown = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.history_json = tf.Variable("", dtype=tf.string, trainable=False)  # history rows, kept with the weights
+        self.loss_scale = tf.Variable(2.0 ** 15, dtype=tf.float32, trainable=False)  # --mixed-precision only
+        self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
 
 
 def monitor_mode(monitor: str, mode: str) -> str:
@@ -98,9 +100,11 @@ class EpochResult:
 class Engine:
     """Model + optimizer + RNG + counters, and the compiled steps that use them."""
 
-    def __init__(self, config: Config, jit_compile: bool | None = None, strategy: Any = None):
+    def __init__(self, config: Config, jit_compile: bool | None = None, strategy: Any = None,
+                 loss_scaling: bool = False):
         self.config = config
         self.strategy = strategy
+        self.loss_scaling = loss_scaling  # dynamic loss scaling for float16 compute (--mixed-precision)
         training = config.training or {"loss": "mse", "optimizer": {"name": "rmsprop"}, "metrics": [],
                                        "batch_size": 32, "jit_compile": "false"}
         self.training = training
@@ -120,7 +124,8 @@ class Engine:
             setting = training.get("jit_compile", "auto")
             jit_compile = setting == "true" or (setting == "auto" and config.model.input_shape[1] is not None
                                                 and len(config.model.input_shape) == 3)
-        self.jit_compile = bool(jit_compile) and strategy is None  # XLA does not compile cross-replica steps
+        # XLA does not compile cross-replica steps, and the float16 rewrite of --mixed-precision is a graph pass
+        self.jit_compile = bool(jit_compile) and strategy is None and not loss_scaling
         step = self._distributed_train_step if strategy is not None else self._train_step_impl
         self._train_step = tf.function(step, jit_compile=self.jit_compile, reduce_retracing=True)
         self._eval_step = tf.function(self._eval_step_impl, reduce_retracing=True)
@@ -167,12 +172,37 @@ class Engine:
             global_count = all_sum(count)
             regularization = self.model.regularization_loss()
             total = tf.math.divide_no_nan(loss_sum, global_count) + regularization / replicas
-        grads = tape.gradient(total, [self.variables[k] for k in keys])
+            scale = tf.cast(self.loop.loss_scale, total.dtype) if self.loss_scaling else None
+            scaled = total * scale if self.loss_scaling else total
+        grads = tape.gradient(scaled, [self.variables[k] for k in keys])
         if replicas > 1:
             grads = [None if g is None else all_sum(g) for g in grads]
-        self.optimizer.apply_gradients(dict(zip(keys, grads)))
+        if self.loss_scaling:
+            self._apply_scaled(keys, grads, scale)
+        else:
+            self.optimizer.apply_gradients(dict(zip(keys, grads)))
         loss = tf.math.divide_no_nan(all_sum(loss_sum), global_count) + regularization
         return loss, [tf.math.divide_no_nan(all_sum(m), global_count) for m in metric_sums]
+
+    def _apply_scaled(self, keys: list[str], grads: list, scale: tf.Tensor) -> None:
+        """Dynamic loss scaling: unscale; skip the update and halve the scale when a gradient is not finite;
+        double it after 2000 good steps (the policy of TensorFlow's LossScaleOptimizer)."""
+        grads = [None if g is None else g / scale for g in grads]
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads if g is not None])
+
+        def apply():
+            self.optimizer.apply_gradients(dict(zip(keys, grads)))
+            grown = self.loop.good_steps + 1 >= 2000
+            self.loop.loss_scale.assign(tf.where(grown, self.loop.loss_scale * 2.0, self.loop.loss_scale))
+            self.loop.good_steps.assign(tf.where(grown, tf.constant(0, tf.int64), self.loop.good_steps + 1))
+            return tf.constant(True)
+
+        def skip():
+            self.loop.loss_scale.assign(tf.maximum(self.loop.loss_scale / 2.0, 1.0))
+            self.loop.good_steps.assign(0)
+            return tf.constant(False)
+
+        tf.cond(finite, apply, skip)
 
     def _distributed_train_step(self, x, y, weights):
         loss, metrics = self.strategy.run(self._train_step_impl, args=(x, y, weights))
