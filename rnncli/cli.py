@@ -7,6 +7,7 @@ only by commands that need it, so ``--help``, ``validate`` and ``summary`` start
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -38,6 +39,12 @@ def handle_errors(func: Callable) -> Callable:
         except KeyboardInterrupt:
             stderr.print("interrupted", markup=False)
             sys.exit(130)
+        except Exception as exc:  # a bug in rnncli: one line for the user, the traceback on request
+            if os.environ.get("RNNCLI_DEBUG"):
+                raise
+            stderr.print(f"internal error: {type(exc).__name__}: {exc}\nThis is a bug in rnncli; rerun with "
+                         f"RNNCLI_DEBUG=1 for the traceback and report it.", markup=False)
+            sys.exit(1)
 
     return wrapper
 

@@ -210,7 +210,7 @@ def _resolve_layer(item: Any, container: Any, key: Any, where_text: str, path: P
     if kind is None:
         diags.add(container, key, f"{where_text}: missing `type:` (one of {', '.join(LAYER_SPECS)})")
         return None
-    if kind not in LAYER_SPECS:
+    if not isinstance(kind, str) or kind not in LAYER_SPECS:
         diags.add(item, "type", f"{where_text}.type: unknown layer type {show(kind)}"
                   f"{suggest(kind, list(LAYER_SPECS))}; expected one of {', '.join(LAYER_SPECS)}")
         return None
@@ -488,7 +488,7 @@ def _validate_optimizer(value: Any, section: dict, diags: Diagnostics, optimizer
         diags.add(section, "optimizer", f"training.optimizer must be a name or a mapping, got {type_name(value)}")
         return None
     name = value.get("name")
-    if name not in optimizers:
+    if not isinstance(name, str) or name not in optimizers:
         target = (container, key) if "name" in value or container is section else (section, "optimizer")
         diags.add(*target, f"training.optimizer: unknown optimizer {show(name)}"
                   f"{suggest(name, list(optimizers))}; expected one of {', '.join(optimizers)}")
