@@ -217,31 +217,17 @@ def _resolve_layer(item: Any, container: Any, key: Any, where_text: str, path: P
     spec = LAYER_SPECS[kind]
     check_unknown_keys(diags, item, ["type"] + list(spec.arg_index), where_text, f"a {kind} layer")
     before = len(diags.items)
-    result: dict[str, Any] = {"type": kind}
-    ok = True
-    for arg in spec.args:
-        if arg.name in item:
-            value = item[arg.name]
-            if arg.kind == "layer":
-                value = _resolve_layer(value, item, arg.name, f"{where_text}.layer", path, diags, counters, True)
-                if value is None:
-                    ok = False
-                else:
-                    _check_wrapped(kind, value, item, where_text, diags)
-            else:
-                value = check_value(diags, arg, value, item, arg.name, where_text)
-                if arg.kind == "path" and value not in (INVALID, None):
-                    value = _check_path(value, path, item, arg.name, f"{where_text}.{arg.name}", diags)
-                    ok = ok and value is not None
-        elif arg.required:
-            diags.add(container, key, f"{where_text}: missing required key `{arg.name}` for {kind} ({arg.help})")
-            value = INVALID
-        else:
-            value = copy.deepcopy(arg.default)
-        ok = ok and value is not INVALID
-        result[arg.name] = value
-    if not ok or len(diags.items) > before:
+
+    def nested(value: Any) -> dict | None:
+        inner = _resolve_layer(value, item, "layer", f"{where_text}.layer", path, diags, counters, True)
+        if inner is not None:
+            _check_wrapped(kind, inner, item, where_text, diags)
+        return inner
+
+    resolved = _resolve_args(spec.args, item, container, key, where_text, f" for {kind}", path, diags, nested)
+    if resolved is None or len(diags.items) > before:
         return None
+    result: dict[str, Any] = {"type": kind, **resolved}
     if result.get("name") is None:
         counters[kind] = counters.get(kind, 0) + 1
         result["name"] = f"{kind.lower()}_{counters[kind]}"
@@ -407,16 +393,30 @@ def _check_section(section: Any, args: tuple[Arg, ...], parent: dict, key: str, 
         diags.add(parent, key, f"{path_text} must be a mapping, got {type_name(section)}")
         return None
     check_unknown_keys(diags, section, [a.name for a in args], path_text, f"the {path_text} section")
-    result = {}
+    return _resolve_args(args, section, parent, key, path_text, "", path, diags)
+
+
+def _resolve_args(args: tuple[Arg, ...], mapping: dict, container: Any, key: Any, where_text: str, what: str,
+                  path: Path, diags: Diagnostics, nested: Any = None) -> dict | None:
+    """Check every declared argument of ``mapping`` and fill in defaults; None when any value was invalid.
+
+    ``nested`` resolves ``layer``-kind values (wrappers); ``path``-kind values are resolved against the config.
+    """
+    result: dict[str, Any] = {}
     ok = True
     for arg in args:
-        if arg.name in section:
-            value = check_value(diags, arg, section[arg.name], section, arg.name, path_text)
-            if arg.kind == "path" and value not in (INVALID, None):
-                value = _check_path(value, path, section, arg.name, f"{path_text}.{arg.name}", diags)
+        if arg.name in mapping:
+            value = mapping[arg.name]
+            if arg.kind == "layer":
+                value = nested(value) if nested is not None else INVALID
                 value = INVALID if value is None else value
+            else:
+                value = check_value(diags, arg, value, mapping, arg.name, where_text)
+                if arg.kind == "path" and value not in (INVALID, None):
+                    value = _check_path(value, path, mapping, arg.name, f"{where_text}.{arg.name}", diags)
+                    value = INVALID if value is None else value
         elif arg.required:
-            diags.add(parent, key, f"{path_text}: missing required key `{arg.name}` ({arg.help})")
+            diags.add(container, key, f"{where_text}: missing required key `{arg.name}`{what} ({arg.help})")
             value = INVALID
         else:
             value = copy.deepcopy(arg.default)

@@ -77,7 +77,8 @@ def check_unknown_keys(diags: Diagnostics, mapping: dict, allowed: list[str], pa
             hint = suggest(key, allowed)
             if not hint:
                 hint = ". Allowed keys: " + ", ".join(sorted(allowed)) if len(allowed) <= 12 else ""
-            diags.add(mapping, key, f"{path}: unknown key `{key}` for {what}{hint}")
+            mark = mapping.where_key(key) if isinstance(mapping, MarkedDict) else where(mapping, key)
+            diags.add_at(mark, f"{path}: unknown key `{key}` for {what}{hint}")
 
 
 def check_value(diags: Diagnostics, arg: Arg, value: Any, container: Any, key: Any, path: str) -> Any:

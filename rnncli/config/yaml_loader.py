@@ -46,6 +46,10 @@ class MarkedDict(dict):
     def where(self, key: Any) -> Mark:
         return getattr(self, "marks", {}).get(key, self.mark)
 
+    def where_key(self, key: Any) -> Mark:
+        """Position of the key itself (for unknown-key errors)."""
+        return getattr(self, "key_marks", {}).get(key, self.where(key))
+
 
 class MarkedList(list):
     """A sequence that knows the position of itself and of each item."""
@@ -69,6 +73,7 @@ class MarkedLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml wh
         result = MarkedDict()
         result.mark = _mark(node)
         result.marks = {}
+        result.key_marks = {}
         for key_node, value_node in node.value:
             key = self.construct_object(key_node, deep=True)
             try:
@@ -83,6 +88,7 @@ class MarkedLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml wh
                 )
             result[key] = self.construct_object(value_node, deep=True)
             result.marks[key] = _mark(value_node)
+            result.key_marks[key] = _mark(key_node)
         return result
 
     def construct_marked_sequence(self, node: SequenceNode, deep: bool = False) -> MarkedList:
