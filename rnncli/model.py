@@ -101,7 +101,10 @@ def build_layer(layer: LayerPlan, batch_size: int | None, rng: np.random.Generat
     elif kind == "TimeDistributed":
         built = TimeDistributed(config, build_layer(layer.inner, batch_size, rng))
     elif kind == "Bidirectional":
-        forward = build_layer(layer.inner, batch_size, rng)
+        forward_config = dict(layer.inner.config, weights=None)  # the wrapper's file holds both directions
+        forward = build_layer(LayerPlan(forward_config, layer.inner.input_shape, layer.inner.output_shape,
+                                        layer.inner.params, layer.inner.mask_in, layer.inner.mask_out),
+                              batch_size, rng)
         backward_config = copy.deepcopy(layer.inner.config)
         backward_config["go_backwards"] = not backward_config["go_backwards"]
         backward_config["name"] = f"{backward_config['name']}_backward"

@@ -145,6 +145,10 @@ class Recurrent(Layer):
                 return self._project(x_t, input_weights, input_masks) + bias
 
         if self.stateful:
+            rows = self.states[0].shape[0]
+            if x.shape[0] is not None and x.shape[0] != rows:
+                raise ValueError(f"stateful layer `{self.layer_name}` keeps states for batches of {rows} streams, "
+                                 f"but got a batch of {x.shape[0]}")
             initial = [tf.convert_to_tensor(v) for v in self.states]
         else:
             zeros = tf.zeros(tf.stack([batch, self.units]), dtype=x.dtype)

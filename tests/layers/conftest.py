@@ -48,6 +48,14 @@ def k1_hard_sigmoid(t):
     return keras.ops.clip(0.2 * t + 0.5, 0.0, 1.0)
 
 
+def keras_k1_hard_sigmoid():
+    """``k1_hard_sigmoid`` registered with Keras, so layers that clone themselves through their config
+    (``keras.layers.Bidirectional``) can rebuild it."""
+    import keras
+
+    return keras.saving.register_keras_serializable("rnncli_tests", "k1_hard_sigmoid")(k1_hard_sigmoid)
+
+
 class Kit:
     """Model building and fixed data for the layer tests."""
 
@@ -56,6 +64,7 @@ class Kit:
     MASKED_KINDS = MASKED_KINDS
     STACKED_MASK = STACKED_MASK
     MASK_ROWS = MASK_ROWS
+    keras_hard_sigmoid = staticmethod(keras_k1_hard_sigmoid)
 
     def __init__(self, directory: Path):
         self.directory = directory
@@ -128,7 +137,8 @@ class Kit:
         if kind == "SimpleRNN":
             layer = keras.layers.SimpleRNN(units, **common)
         else:
-            inner = k1_hard_sigmoid if (inner_activation or "hard_sigmoid") == "hard_sigmoid" else inner_activation
+            inner = (keras_k1_hard_sigmoid() if (inner_activation or "hard_sigmoid") == "hard_sigmoid"
+                     else inner_activation)
             extra = {"reset_after": False} if kind == "GRU" else {}
             cls = keras.layers.GRU if kind == "GRU" else keras.layers.LSTM
             layer = cls(units, recurrent_activation=inner, use_cudnn=False, **extra, **common)

@@ -97,7 +97,8 @@ def test_dropout_layer(kit):
     np.testing.assert_allclose(y[kept], x[kept] / (1 - p), rtol=1e-6)
     assert abs(kept.mean() - (1 - p)) < 0.01
     # a fresh draw per element, not per feature vector or per timestep
-    assert 0 < kept.all(axis=-1).mean() < 0.01 and not np.array_equal(kept[:, 0], kept[:, 1])
+    assert (kept.any(axis=-1) & ~kept.all(axis=-1)).mean() > 0.99
+    assert 0.5 < (kept[:, 0] == kept[:, 1]).mean() < 0.7  # two timesteps agree like independent draws (0.625)
     assert mask.numpy().all()
     np.testing.assert_array_equal(model(tf.constant(x))[0].numpy(), x)
 
@@ -189,14 +190,15 @@ def test_bidirectional_matches_keras3(kit, merge_mode):
     model = kit.model([{"type": "Bidirectional", "merge_mode": merge_mode, "input_shape": [T, D],
                         "layer": {"type": "LSTM", "output_dim": U, "return_sequences": True, "consume_less": "gpu"}}])
     from_keras = keras.layers.Bidirectional(
-        keras.layers.LSTM(U, return_sequences=True, use_cudnn=False,
-                          recurrent_activation=lambda t: keras.ops.clip(0.2 * t + 0.5, 0.0, 1.0)),
+        keras.layers.LSTM(U, return_sequences=True, use_cudnn=False, recurrent_activation=kit.keras_hard_sigmoid()),
         merge_mode=merge_mode)
     from_keras.build((B, T, D))
     from_keras.set_weights(model.layers[0].get_weights())
-    x, mask = kit.inputs(), kit.mask("post")
-    np.testing.assert_allclose(model(tf.constant(x), mask=mask)[0].numpy(),
-                               np.asarray(from_keras(x, mask=mask)), rtol=1e-5, atol=1e-5)
+    x, mask = kit.inputs(), kit.mask("holes")
+    valid = mask.numpy()  # Keras 3's Bidirectional zeroes masked steps (zero_output_for_mask); Keras 1 repeats
+    np.testing.assert_allclose(model(tf.constant(x), mask=mask)[0].numpy()[valid],
+                               np.asarray(from_keras(x, mask=mask))[valid], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(model(tf.constant(x))[0].numpy(), np.asarray(from_keras(x)), rtol=1e-5, atol=1e-5)
 
 
 def test_bidirectional_stateful_reset_resets_both_directions(kit):
@@ -231,8 +233,7 @@ def test_mask_flows_embedding_lstm_time_distributed_like_keras3(kit):
     reference = keras.Sequential([
         keras.Input((T,), dtype="int32"),
         keras.layers.Embedding(vocab, embed, mask_zero=True),
-        keras.layers.LSTM(U, return_sequences=True, use_cudnn=False,
-                          recurrent_activation=lambda t: keras.ops.clip(0.2 * t + 0.5, 0.0, 1.0)),
+        keras.layers.LSTM(U, return_sequences=True, use_cudnn=False, recurrent_activation=kit.keras_hard_sigmoid()),
         keras.layers.TimeDistributed(keras.layers.Dense(3)),
         keras.layers.Activation("softmax"),
     ])

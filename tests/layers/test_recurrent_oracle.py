@@ -1,9 +1,10 @@
 """SimpleRNN, GRU and LSTM against Keras 3 and PyTorch configured to Keras 1 math (spec §14.4).
 
-Forward: the full product layer x activations x consume_less x go_backwards x return_sequences x unroll, each case
-run without a mask and with the three mask kinds (pre-padding, post-padding, holes) stacked in one batch (samples
-never interact, and the mismatching mask kind is named on failure); ``stateful`` rotates through the table so that
-every layer meets both values with every other axis value. Each Keras oracle is built and run once per
+Forward: the full product layer x activations x consume_less x go_backwards x return_sequences x mask (288
+combinations): each case runs without a mask and with the three mask kinds (pre-padding, post-padding, holes)
+stacked in one batch (samples never interact, and the mismatching mask kind is named on failure). ``unroll`` and
+``stateful`` rotate through the table so that each meets both of its values with every value of every other axis,
+for every layer (``test_case_tables_cover_every_axis`` checks that). Each Keras oracle is built and run once per
 configuration and cached: it returns the whole sequence and the final states, and ``return_sequences=False``
 compares with its last step (masked steps repeat the previous output, so that is the last valid output).
 
@@ -50,9 +51,10 @@ def _case_id(kind, activation, inner, mode, backwards, sequences, unroll, statef
 
 
 def _forward_cases():
-    for layer_act, mode, backwards, sequences, unroll in itertools.product(
-            LAYER_ACTS, MODES, (False, True), (False, True), (False, True)):
-        stateful = (MODES.index(mode) + sequences + unroll + _variant(layer_act)) % 2 == 1
+    for layer_act, mode, backwards, sequences in itertools.product(LAYER_ACTS, MODES, (False, True), (False, True)):
+        m, v = MODES.index(mode), _variant(layer_act)
+        unroll = (m + backwards + v) % 2 == 1
+        stateful = (m + sequences) % 2 == 1
         values = (*layer_act, mode, backwards, sequences, unroll, stateful)
         yield pytest.param(*values, id=_case_id(*values))
 
@@ -80,11 +82,13 @@ def test_case_tables_cover_every_axis(table):
         for axis in ("backwards", "sequences", "unroll") + (("stateful",) if table == "forward" else ()):
             assert {r[axis] for r in mine} == {False, True}, (kind, axis)
     if table == "forward":
-        full = {tuple(r[a] for a in AXES[:-1]) for r in rows}
-        assert len(full) == len(rows) == len(LAYER_ACTS) * len(MODES) * 8
-        for kind, axis in itertools.product(KINDS, AXES[3:-1]):  # stateful meets every value of every axis
-            for value in {r[axis] for r in rows}:
-                assert {r["stateful"] for r in rows if r["kind"] == kind and r[axis] == value} == {False, True}
+        full = {tuple(r[a] for a in AXES[:6]) for r in rows}
+        assert len(full) == len(rows) == len(LAYER_ACTS) * len(MODES) * 4
+        for kind, axis, rotated in itertools.product(KINDS, AXES[1:], ("unroll", "stateful")):
+            for value in {r[axis] for r in rows} if axis != rotated else ():  # rotated axes meet every value
+                seen = {r[rotated] for r in rows if r["kind"] == kind and r[axis] == value}
+                assert seen in ({False, True}, set()), (kind, axis, value, rotated)
+                assert seen or axis in ("activation", "inner"), (kind, axis, value, rotated)
 
 
 @pytest.fixture(scope="module")
@@ -214,29 +218,29 @@ def test_unrolled_and_while_loop_agree(kit, kind, mode):
 # ---------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind,mode", [("SimpleRNN", "cpu"), ("GRU", "mem"), ("LSTM", "gpu")])
-def test_forward_in_tf_function_does_not_retrace(kit, kind, mode):
-    model, layer = kit.single(kind, consume_less=mode, return_sequences=True, dropout_W=0.3, dropout_U=0.3)
+@pytest.mark.parametrize("kind,mode,unroll,training", [("SimpleRNN", "cpu", False, False), ("GRU", "mem", True, False),
+                                                       ("LSTM", "gpu", False, True)])
+def test_forward_in_tf_function_does_not_retrace(kit, kind, mode, unroll, training):
+    model, layer = kit.single(kind, consume_less=mode, unroll=unroll, return_sequences=True, dropout_W=0.3,
+                              dropout_U=0.3)
     mask = kit.mask("holes")
     rng = tf.random.Generator.from_seed(1)
 
     @tf.function
-    def infer(x, m):
-        return model(x, mask=m)[0]
-
-    @tf.function
-    def train(x, m):
-        return model(x, training=True, rng=rng, mask=m)[0]
+    def forward(x, m):
+        return model(x, training=training, rng=rng, mask=m)[0]
 
     x1, x2 = tf.constant(kit.inputs(seed=1)), tf.constant(kit.inputs(seed=2))
-    for x in (x1, x2):
-        np.testing.assert_allclose(infer(x, mask).numpy(), model(x, mask=mask)[0].numpy(), rtol=1e-6, atol=1e-6)
-    assert infer.experimental_get_tracing_count() == 1
-    first, second = train(x1, mask), train(x1, mask)
-    train(x2, mask)
-    assert train.experimental_get_tracing_count() == 1
-    # dropout masks are drawn when the function runs, not frozen at trace time
-    assert not np.allclose(first.numpy(), second.numpy())
+    if training:
+        first, second = forward(x1, mask), forward(x1, mask)
+        # dropout masks are drawn when the function runs, not frozen at trace time
+        assert not np.allclose(first.numpy(), second.numpy())
+        forward(x2, mask)
+    else:
+        for x in (x1, x2):
+            np.testing.assert_allclose(forward(x, mask).numpy(), model(x, mask=mask)[0].numpy(), rtol=1e-6,
+                                       atol=1e-6)
+    assert forward.experimental_get_tracing_count() == 1
 
 
 def test_stateful_forward_in_tf_function_does_not_retrace(kit):

@@ -63,9 +63,6 @@ def test_per_gate_storage_order(kit, kind):
         assert np.all(W[:, cols] == number) and np.all(Uw[:, cols] == 10 * number) and np.all(b[cols] == 100 * number)
 
 
-@pytest.mark.xfail(strict=True, reason="rnncli/model.py build_layer builds the Bidirectional's forward layer with "
-                   "build_layer(layer.inner), which applies the inner `weights:` file (forward + backward arrays) "
-                   "to the forward layer alone: weights_to_fused asserts (plan.py) on 6 or 24 arrays")
 @pytest.mark.parametrize("layout", ["fused", "per_gate"])
 def test_bidirectional_weights_are_forward_then_backward(kit, layout):
     forward, backward = kit.random_weights("LSTM", seed=1), kit.random_weights("LSTM", seed=2)
