@@ -208,14 +208,12 @@ def predict(source: Path, input_path: Path, output_path: Path | None, batch_size
     Stateful runs start from their saved states and save the final ones back (unless --no-save-states).
     """
     from rnncli.workflows import predict as run_predict
-    from rnncli.workflows import write_output
 
-    outputs, notes = run_predict(source, input_path, batch_size=batch_size, checkpoint=checkpoint,
-                                 save_states=not no_save_states, device_spec=device)
+    outputs, notes = run_predict(source, input_path, output_path=output_path, batch_size=batch_size,
+                                 checkpoint=checkpoint, save_states=not no_save_states, device_spec=device)
     for note in notes:
         stderr.print(f"note: {note}", markup=False)
     if output_path is not None:
-        write_output(outputs, output_path)
         stderr.print(f"wrote {output_path} {outputs.shape}", markup=False)
     else:
         flat = outputs.reshape(len(outputs), -1)
@@ -344,8 +342,9 @@ def states(run_dir: Path) -> None:
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["savedmodel"]), default="savedmodel", show_default=True)
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a non-empty output folder.")
 @handle_errors
-def export(run_dir: Path, fmt: str, output: Path) -> None:
+def export(run_dir: Path, fmt: str, output: Path, force: bool) -> None:
     """Export a run as a TensorFlow SavedModel (`predict` signature; `reset_states` for stateful models).
 
     \b
@@ -354,8 +353,40 @@ def export(run_dir: Path, fmt: str, output: Path) -> None:
     """
     from rnncli.workflows import export as run_export
 
-    names = run_export(run_dir, output, fmt)
+    names = run_export(run_dir, output, fmt, force)
     stdout.print(f"exported {output} with signatures: {', '.join(names)}", markup=False)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--prime", default="", help="Text to start from (its last window characters are used; a shorter one "
+              "is left-padded with spaces).")
+@click.option("--length", type=click.IntRange(min=0), default=400, show_default=True,
+              help="Number of characters to generate.")
+@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=0.5, show_default=True,
+              help="Sampling temperature: low is conservative, 1.0 samples the model's distribution.")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Seed of the sampling (same seed, same text).")
+@click.option("--checkpoint", type=click.Choice(["latest", "best"]), default="latest", show_default=True)
+@device_option
+@handle_errors
+def generate(run_dir: Path, prime: str, length: int, temperature: float, seed: int | None, checkpoint: str,
+             device: str) -> None:
+    """Sample text from a character model trained on a .txt corpus (Keras 1 lstm_text_generation.py).
+
+    \b
+    Example:
+      rnncli train configs/char_lm.yaml -o runs/char_lm
+      rnncli generate runs/char_lm --prime "def format(self, text):" --length 400 --temperature 0.5 --seed 1
+    Prints the prime text followed by the generated characters on stdout.
+    """
+    from rnncli.generate import generate as sample_text
+    from rnncli.generate import load_char_model
+
+    model = load_char_model(run_dir, checkpoint, device)
+    for note in model.notes:
+        stderr.print(f"note: {note}", markup=False)
+    result = sample_text(model, prime, length, temperature, seed)
+    click.echo(result.prime + result.text)
 
 
 @main.command()

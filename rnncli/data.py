@@ -243,9 +243,10 @@ def _check_targets(y: np.ndarray, n: int, plan: ModelPlan, loss: str | None, sou
     return y
 
 
-def split_validation(data: Dataset, fraction: float) -> tuple[Dataset, Dataset]:
-    """Keras 1 ``validation_split``: the last ``fraction`` of the samples, unshuffled."""
-    split_at = int(len(data) * (1.0 - fraction))
+def split_validation(data: Dataset, fraction: float, multiple: int = 1) -> tuple[Dataset, Dataset]:
+    """Keras 1 ``validation_split``: the last ``fraction`` of the samples, unshuffled. ``multiple`` (a stateful
+    model's batch size) moves the split down to a whole number of batches."""
+    split_at = int(len(data) * (1.0 - fraction)) // multiple * multiple
     if split_at <= 0 or split_at >= len(data):
         raise DataError(f"{data.source}: validation_split={fraction} leaves no training or no validation samples "
                         f"out of {len(data)}")

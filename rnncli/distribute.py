@@ -39,7 +39,11 @@ def is_chief() -> bool:
     if not config:
         return True
     task = config.get("task", {})
-    kind, index = task.get("type"), int(task.get("index", 0))
+    try:
+        kind, index = task.get("type"), int(task.get("index", 0))
+    except (AttributeError, TypeError, ValueError):
+        raise UserInputError(f'TF_CONFIG "task" must look like {{"type": "worker", "index": 0}}, got {task!r}') \
+            from None
     if "chief" in config.get("cluster", {}):
         return kind == "chief"
     return kind == "worker" and index == 0

@@ -27,10 +27,10 @@ _SIMPLE = {"Masking": Masking, "Dropout": Dropout, "Activation": Activation, "Fl
 class Sequential(tf.Module):
     """A stack of rnncli layers. ``model(x, training)`` returns ``(y, mask)``; mask is [B, T] bool or None."""
 
-    def __init__(self, plan: ModelPlan, seed: int = 1337):
+    def __init__(self, plan: ModelPlan, seed: int = 1337, weight_files: bool = True):
         super().__init__(name="sequential")
         self.plan = plan
-        self.layers: list[Layer] = [build_layer(layer, plan.batch_size, _layer_rng(seed, i))
+        self.layers: list[Layer] = [build_layer(layer, plan.batch_size, _layer_rng(seed, i), weight_files)
                                     for i, layer in enumerate(plan.layers)]
 
     def __call__(self, x: tf.Tensor, training: bool = False, rng: tf.random.Generator | None = None,
@@ -88,8 +88,10 @@ def _layer_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, index])
 
 
-def build_layer(layer: LayerPlan, batch_size: int | None, rng: np.random.Generator) -> Layer:
-    """One TensorFlow layer for a planned layer, with its `weights:` file applied."""
+def build_layer(layer: LayerPlan, batch_size: int | None, rng: np.random.Generator, weight_files: bool = True
+                ) -> Layer:
+    """One TensorFlow layer for a planned layer, with its `weights:` file applied (unless ``weight_files`` is
+    False: a checkpoint is about to overwrite the weights)."""
     config = layer.config
     kind = config["type"]
     if kind in RECURRENT_LAYERS:
@@ -99,7 +101,7 @@ def build_layer(layer: LayerPlan, batch_size: int | None, rng: np.random.Generat
     elif kind == "Embedding":
         built = Embedding(config, rng)
     elif kind == "TimeDistributed":
-        built = TimeDistributed(config, build_layer(layer.inner, batch_size, rng))
+        built = TimeDistributed(config, build_layer(layer.inner, batch_size, rng, weight_files))
     elif kind == "Bidirectional":
         forward_config = dict(layer.inner.config, weights=None)  # the wrapper's file holds both directions
         forward = build_layer(LayerPlan(forward_config, layer.inner.input_shape, layer.inner.output_shape,
@@ -114,7 +116,8 @@ def build_layer(layer: LayerPlan, batch_size: int | None, rng: np.random.Generat
         built = Bidirectional(config, forward, build_layer(backward_plan, batch_size, rng))
     else:
         built = _SIMPLE[kind](config)
-    _apply_weights_file(built, layer)
+    if weight_files:
+        _apply_weights_file(built, layer)
     return built
 
 

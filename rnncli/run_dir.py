@@ -24,16 +24,21 @@ from typing import Any
 
 import yaml
 
-from rnncli.errors import RunError
+from rnncli.errors import RunError, UserInputError
 
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` so readers see either the old or the new file, never a partial one."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -57,7 +62,9 @@ class RunLock:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
                 owner = self._owner()
-                if owner is not None and _alive(owner) and owner != os.getpid():
+                if owner is None and self._age() < 5.0:
+                    owner = -1  # just created by another process that has not written its pid yet
+                if owner == -1 or (owner is not None and _alive(owner) and owner != os.getpid()):
                     raise RunError(f"{self.path.parent} is in use by another rnncli process (pid {owner}); wait for "
                                    f"it to finish or pick another run directory") from None
                 self.path.unlink(missing_ok=True)  # stale: its owner is gone
@@ -73,6 +80,14 @@ class RunLock:
             return int(self.path.read_text().strip() or "0") or None
         except (OSError, ValueError):
             return None
+
+    def _age(self) -> float:
+        import time
+
+        try:
+            return time.time() - self.path.stat().st_mtime
+        except OSError:
+            return 1e9
 
     def release(self) -> None:
         if self.held:
@@ -135,16 +150,20 @@ class RunDir:
 
     def require_run(self) -> None:
         if not self.path.exists():
-            raise RunError(f"{self.path}: no such run directory")
+            raise UserInputError(f"{self.path}: no such run directory")
         if not self.config_path.exists():
-            raise RunError(f"{self.path}: not an rnncli run directory (no config.yaml)")
+            raise UserInputError(f"{self.path}: not an rnncli run directory (no config.yaml)")
 
     def write_config(self, text: str, resolved: dict) -> None:
         atomic_write_text(self.config_path, text)
         atomic_write_text(self.resolved_path, yaml.safe_dump(resolved, sort_keys=False))
 
     def read_resolved(self) -> dict:
-        return yaml.safe_load(self.resolved_path.read_text(encoding="utf-8"))
+        try:
+            return yaml.safe_load(self.resolved_path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise RunError(f"{self.resolved_path}: cannot read ({exc}); resume with --force to skip the "
+                           f"config comparison") from None
 
     def write_run_json(self, info: dict) -> None:
         atomic_write_text(self.run_json_path, json.dumps(info, indent=2, sort_keys=True) + "\n")
@@ -158,10 +177,14 @@ class RunDir:
     def read_history(self) -> list[dict]:
         if not self.history_path.exists():
             return []
-        with self.history_path.open(encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items() if v not in (None, "")}
-                for row in rows]
+        try:
+            with self.history_path.open(encoding="utf-8") as handle:
+                rows = list(csv.DictReader(handle))
+            return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items() if v not in (None, "")}
+                    for row in rows]
+        except (OSError, ValueError, csv.Error) as exc:
+            raise RunError(f"{self.history_path}: unreadable ({exc}); the checkpoints hold the history too: "
+                           f"`--resume` rewrites this file") from None
 
     def write_history(self, rows: list[dict]) -> None:
         columns: list[str] = []

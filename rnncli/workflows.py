@@ -29,7 +29,7 @@ from rnncli import __version__
 from rnncli.config.validate import Config, load_config
 from rnncli.data import Dataset, check_dataset, fit_to_batches, load_arrays, load_text_windows, split_validation
 from rnncli.errors import DataError, RunError, UserInputError
-from rnncli.run_dir import RunDir, RunLock, atomic_write_text
+from rnncli.run_dir import RunDir, RunLock, atomic_write_bytes, atomic_write_text
 
 
 @dataclass
@@ -43,16 +43,24 @@ class TrainResult:
 
 @contextlib.contextmanager
 def deferred_interrupts():
-    """Hold SIGINT/SIGTERM until the block (a checkpoint write) is complete, then deliver them."""
+    """Hold SIGINT/SIGTERM until the block (a checkpoint write) is complete, then deliver them.
+
+    Python handlers are swapped for ones that only record the signal (blocking the signal mask would not help:
+    TensorFlow's threads would still take it); after the block the old handlers are back and the signal is raised.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    blocked = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    received: list[int] = []
+    previous = {sig: signal.signal(sig, lambda number, frame: received.append(number))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in received[:1]:
+            signal.raise_signal(sig)
 
 
 def _now() -> str:
@@ -108,7 +116,8 @@ def _load_data(config: Config) -> tuple[Dataset, Dataset | None]:
         validation = check_dataset(load_arrays(data_cfg["validation"], data_cfg.get("y_validation")), config.model,
                                    loss)
     elif data_cfg.get("validation_split"):
-        train, validation = split_validation(train, data_cfg["validation_split"])
+        train, validation = split_validation(train, data_cfg["validation_split"],
+                                             config.model.batch_size if config.model.stateful else 1)
     if config.model.stateful:
         batch = config.model.batch_size
         train = fit_to_batches(train, batch, data_cfg["remainder"], "training")
@@ -145,8 +154,9 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
     if chief and source_run.exists() and not (resume or force):
         raise UserInputError(f"{source_run.path} is not empty; use --resume to continue that run or --force to start "
                              f"over in it (its checkpoints will be replaced)")
-    if resume and not source_run.is_run():
-        raise UserInputError(f"{source_run.path}: nothing to resume (no checkpoints); drop --resume to start a new run")
+    if resume and not source_run.config_path.exists():
+        raise UserInputError(f"{source_run.path}: nothing to resume (not a run directory); drop --resume to start "
+                             f"a new run")
     train_data, validation = _load_data(config)
     tf = prepare_tensorflow(config.training["deterministic"], distribute, config.training["devices"])
     strategy = dist.current()
@@ -180,8 +190,10 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
             manager, best = _managers(engine, run, config.training["checkpoint"])
             start_epoch = 0
             history: list[dict] = []
-            if resume:
-                source = manager if chief else _managers(engine, source_run, config.training["checkpoint"])[0]
+            source = manager if chief else _managers(engine, source_run, config.training["checkpoint"])[0]
+            if resume and not source.checkpoints:
+                notes.append("no epoch was completed before: starting at epoch 1")
+            elif resume:
                 restored, skipped = restore_latest(engine, source)
                 notes += skipped
                 start_epoch = int(engine.loop.epoch.numpy())
@@ -267,15 +279,16 @@ def _managers(engine: Any, run: RunDir, checkpoint_cfg: dict) -> tuple[Any, Any]
     return manager, best
 
 
-def restore_latest(engine: Any, manager: Any, which: str = "latest") -> tuple[str, list[str]]:
+def restore_latest(engine: Any, manager: Any) -> tuple[str, list[str]]:
     """Restore the newest intact checkpoint; returns (path, notes about skipped corrupt ones)."""
     notes = []
     candidates = list(reversed(manager.checkpoints))
     if not candidates:
-        raise RunError(f"{manager.directory}: no checkpoint found")
+        raise UserInputError(f"{manager.directory}: no checkpoint found (has the run finished an epoch?)")
     for path in candidates:
         try:
-            engine.checkpoint.restore(path).assert_existing_objects_matched()
+            engine.essential.restore(path).assert_existing_objects_matched()
+            engine.counters.restore(path).expect_partial()
             return path, notes
         except Exception as exc:  # a damaged file fails in many ways (OpError, IndexError, ValueError, ...)
             reason = str(exc).splitlines()[0][:200]
@@ -291,36 +304,55 @@ class LoadedRun:
     manager: Any
     checkpoint_path: str | None
     notes: list[str]
+    lock: RunLock | None = None
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
 
 
-def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "auto") -> LoadedRun:
-    """A run directory (restored from its latest or best checkpoint) or a config file (fresh weights)."""
+def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "auto", lock: bool = False
+                ) -> LoadedRun:
+    """A run directory (restored from its latest or best checkpoint) or a config file (fresh weights).
+
+    With ``lock``, the run is locked before it is read (the caller releases ``LoadedRun.lock``), so two commands
+    that write states back cannot both start from the same states.
+    """
     from rnncli.device import resolve_device
 
+    if checkpoint not in ("latest", "best"):
+        raise UserInputError(f"--checkpoint must be `latest` or `best`, got {checkpoint!r}")
     if source.is_dir():
         run = RunDir(source)
         run.require_run()
         info = run.read_run_json()
+        # the weights come from the checkpoint: data and weights files need not exist any more
         config = load_config(run.config_path, overrides=info.get("overrides") or [],
-                             base_dir=Path(info.get("config", str(run.config_path))).parent)
+                             base_dir=Path(info.get("config", str(run.config_path))).parent, check_files=False)
         tf = prepare_tensorflow(False)
         device = resolve_device(device_spec)
         from rnncli.training.loop import Engine
 
-        with tf.device(device):
-            engine = Engine(config)
-        manager, best = _managers(engine, run, (config.training or {}).get("checkpoint") or
-                                  {"keep": 3, "save_best_only": False})
-        chosen = best if checkpoint == "best" else manager
-        if checkpoint not in ("latest", "best"):
-            raise UserInputError(f"--checkpoint must be `latest` or `best`, got {checkpoint!r}")
-        path, notes = restore_latest(engine, chosen)
-        return LoadedRun(run, config, engine, manager, path, notes)
+        held = RunLock(run.path) if lock else None
+        if held:
+            held.acquire()
+        try:
+            with tf.device(device):
+                engine = Engine(config, weight_files=False)
+            manager, best = _managers(engine, run, (config.training or {}).get("checkpoint") or
+                                      {"keep": 3, "save_best_only": False})
+            path, notes = restore_latest(engine, best if checkpoint == "best" else manager)
+        except BaseException:
+            if held:
+                held.release()
+            raise
+        return LoadedRun(run, config, engine, manager, path, notes, held)
     config = load_config(source)
-    prepare_tensorflow(False)
+    tf = prepare_tensorflow(False)
     from rnncli.training.loop import Engine
 
-    engine = Engine(config, jit_compile=False)
+    with tf.device(resolve_device(device_spec)):
+        engine = Engine(config, jit_compile=False)
     return LoadedRun(None, config, engine, None, None, [])
 
 
@@ -329,56 +361,66 @@ def read_input(path: Path, config: Config) -> np.ndarray:
     return check_dataset(Dataset(data.x, None, data.source), config.model, None).x
 
 
-def predict(source: Path, input_path: Path, *, batch_size: int | None = None, checkpoint: str = "latest",
-            save_states: bool = True, device_spec: str = "auto") -> tuple[np.ndarray, list[str]]:
-    """Outputs for ``input_path``. A stateful run starts from its saved states and writes the final ones back."""
-    loaded = load_source(source, checkpoint, device_spec)
-    config, engine = loaded.config, loaded.engine
-    x = read_input(input_path, config)
-    plan = config.model
-    notes = list(loaded.notes)
-    if plan.stateful:
-        if batch_size is not None and batch_size != plan.batch_size:
-            raise UserInputError(f"--batch-size {batch_size} differs from the stateful model's batch size "
-                                 f"{plan.batch_size} (its states have one row per stream)")
-        batch_size = plan.batch_size
-        if len(x) % batch_size:
-            raise DataError(f"{input_path}: a stateful model with batch size {batch_size} needs a number of samples "
-                            f"divisible by {batch_size} (one row per stream); the input has {len(x)}")
-    else:
-        batch_size = batch_size or (config.training or {}).get("batch_size", 32)
-    lock = RunLock(loaded.run.path) if loaded.run is not None and plan.stateful and save_states else None
-    if lock:
-        lock.acquire()
+def predict(source: Path, input_path: Path, *, output_path: Path | None = None, batch_size: int | None = None,
+            checkpoint: str = "latest", save_states: bool = True, device_spec: str = "auto"
+            ) -> tuple[np.ndarray, list[str]]:
+    """Outputs for ``input_path`` (written to ``output_path`` when given). A stateful run starts from its saved
+    states and, after the output is safely written, saves the final states back as its newest checkpoint."""
+    if output_path is not None:
+        check_output_path(output_path)
+    stateful_run = source.is_dir() and save_states
+    loaded = load_source(source, checkpoint, device_spec, lock=stateful_run)
     try:
-        outputs = engine.predict(x, batch_size)
-        if lock and loaded.manager is not None:
-            with deferred_interrupts():
-                loaded.manager.save()
-            notes.append(f"saved the final states of {', '.join(l.layer_name for l in engine.model.stateful_layers())}"
-                         f" into {loaded.run.path}")
+        config, engine = loaded.config, loaded.engine
+        x = read_input(input_path, config)
+        plan = config.model
+        notes = list(loaded.notes)
+        if plan.stateful:
+            if batch_size is not None and batch_size != plan.batch_size:
+                raise UserInputError(f"--batch-size {batch_size} differs from the stateful model's batch size "
+                                     f"{plan.batch_size} (its states have one row per stream)")
+            batch_size = plan.batch_size
+            if len(x) % batch_size:
+                raise DataError(f"{input_path}: a stateful model with batch size {batch_size} needs a number of "
+                                f"samples divisible by {batch_size} (one row per stream); the input has {len(x)}")
+        else:
+            batch_size = batch_size or (config.training or {}).get("batch_size", 32)
+        outputs = engine.predict(x, batch_size).astype(np.float32)
+        if output_path is not None:
+            write_output(outputs, output_path)
+        if plan.stateful and stateful_run:
+            if checkpoint == "best":
+                notes.append("states not saved: they were read from the best checkpoint, and saving them as the "
+                             "newest would rewind the run (use --checkpoint latest to stream)")
+            else:
+                with deferred_interrupts():
+                    loaded.manager.save()
+                names = ", ".join(layer.layer_name for layer in engine.model.stateful_layers())
+                notes.append(f"saved the final states of {names} into {loaded.run.path}")
     finally:
-        if lock:
-            lock.release()
-    return outputs.astype(np.float32), notes
+        loaded.release()
+    return outputs, notes
+
+
+def check_output_path(path: Path) -> None:
+    if path.suffix.lower() not in (".npy", ".csv"):
+        raise UserInputError(f"--output must end in .npy or .csv, got {path}")
+    if not path.parent.exists():
+        raise UserInputError(f"--output: folder {path.parent} does not exist")
 
 
 def write_output(array: np.ndarray, path: Path) -> None:
     """``.npy`` or ``.csv`` by extension, replaced atomically."""
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        import io
+    import io
 
+    check_output_path(path)
+    if path.suffix.lower() == ".npy":
         buffer = io.BytesIO()
         np.save(buffer, array)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(buffer.getvalue())
-        os.replace(tmp, path)
-    elif suffix == ".csv":
+        atomic_write_bytes(path, buffer.getvalue())
+    else:
         flat = array.reshape(len(array), -1)
         atomic_write_text(path, "\n".join(",".join(f"{v:.8g}" for v in row) for row in flat) + "\n")
-    else:
-        raise UserInputError(f"--output must end in .npy or .csv, got {path}")
 
 
 def evaluate(source: Path, data_path: Path | None = None, device_spec: str = "auto") -> dict:
@@ -402,39 +444,47 @@ def evaluate(source: Path, data_path: Path | None = None, device_spec: str = "au
 
 def reset_states(run_path: Path, layer: str | None = None) -> list[str]:
     """Zero the states of every stateful layer (or one) and save them into the run, keeping everything else."""
-    loaded = load_source(run_path, "latest", "cpu")
-    model = loaded.engine.model
-    names = [l.layer_name for l in model.stateful_layers()]
-    if not names:
-        raise UserInputError(f"{run_path}: the model has no stateful layer")
-    if layer is not None and layer not in names:
-        raise UserInputError(f"{run_path}: no stateful layer named `{layer}`; stateful layers: {', '.join(names)}")
-    with RunLock(loaded.run.path):
+    loaded = load_source(run_path, "latest", "cpu", lock=True)
+    try:
+        model = loaded.engine.model
+        names = [l.layer_name for l in model.stateful_layers()]
+        if not names:
+            raise UserInputError(f"{run_path}: the model has no stateful layer")
+        if layer is not None and layer not in names:
+            raise UserInputError(f"{run_path}: no stateful layer named `{layer}`; stateful layers: {', '.join(names)}")
         reset = model.reset_states(layer)
         with deferred_interrupts():
             loaded.manager.save()
+    finally:
+        loaded.release()
     return reset
 
 
 def describe_states(run_path: Path) -> list[dict]:
+    from rnncli.training.loop import _stateful_cores
+
     loaded = load_source(run_path, "latest", "cpu")
     rows = []
-    for layer in loaded.engine.model.stateful_layers():
-        for index, variable in enumerate(layer.state_variables):
+    for core in _stateful_cores(loaded.engine.model):
+        labels = ["h", "c"] if len(core.state_variables) == 2 else ["h"]
+        for label, variable in zip(labels, core.state_variables):
             value = variable.numpy()
-            rows.append({"layer": layer.layer_name, "state": ["h", "c"][index % 2] if len(layer.state_variables) > 1
-                         else "h", "shape": list(value.shape), "norm": float(np.linalg.norm(value)),
-                         "steps_since_reset": int(getattr(layer, "steps_since_reset", 0).numpy())
-                         if hasattr(layer, "steps_since_reset") else None})
+            rows.append({"layer": core.layer_name, "state": label, "shape": list(value.shape),
+                         "norm": float(np.linalg.norm(value)),
+                         "steps_since_reset": int(core.steps_since_reset.numpy())})
     if not rows:
         raise UserInputError(f"{run_path}: the model has no stateful layer")
     return rows
 
 
-def export(run_path: Path, output: Path, fmt: str = "savedmodel") -> list[str]:
+def export(run_path: Path, output: Path, fmt: str = "savedmodel", force: bool = False) -> list[str]:
     """Write a SavedModel with a ``predict`` signature (and ``reset_states`` for stateful models)."""
     if fmt != "savedmodel":
         raise UserInputError(f"unsupported export format {fmt!r}; supported: savedmodel")
+    if output.exists() and any(output.iterdir()) and not force:
+        raise UserInputError(f"{output} is not empty; choose another folder or pass --force to replace it")
+    if not output.parent.exists():
+        raise UserInputError(f"-o: folder {output.parent} does not exist")
     loaded = load_source(run_path, "latest", "cpu")
     import tensorflow as tf
 
@@ -463,5 +513,12 @@ def export(run_path: Path, output: Path, fmt: str = "savedmodel") -> list[str]:
     signatures = {"serving_default": module.predict, "predict": module.predict}
     if plan.stateful:
         signatures["reset_states"] = module.reset_states
-    tf.saved_model.save(module, str(output), signatures=signatures)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    try:
+        tf.saved_model.save(module, str(staging), signatures=signatures)
+        if output.exists():
+            shutil.rmtree(output)
+        os.replace(staging, output)  # the export appears complete or not at all
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return sorted(signatures)

@@ -298,7 +298,8 @@ CALLBACK_ARGS = {
 
 CHECKPOINT_ARGS = (
     Arg("keep", "int", 3, "How many recent checkpoints to keep.", low=1),
-    Arg("save_best_only", "bool", False, "Only write a checkpoint when `monitor` improves."),
+    Arg("save_best_only", "bool", False,
+        "Keep only the newest checkpoint (for --resume) besides the best one in `checkpoints/best/`."),
     Arg("monitor", "str", "val_loss", "Quantity that decides the best checkpoint (`loss` without validation)."),
     Arg("mode", "choice", "auto", "`min`, `max` or `auto`.", choices=("auto", "min", "max")),
 )

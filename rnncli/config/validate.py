@@ -74,15 +74,17 @@ def _plain(value: Any) -> Any:
 
 
 def load_config(path: str | Path, *, require_training: bool = False, overrides: list[str] | None = None,
-                base_dir: str | Path | None = None) -> Config:
+                base_dir: str | Path | None = None, check_files: bool = True) -> Config:
     """Load and validate ``path``; raise ``ConfigError`` with every problem found.
 
     ``overrides`` are ``key.path=value`` strings applied before validation (``training.nb_epoch=4``,
-    ``model.layers.0.output_dim=8``); ``base_dir`` resolves relative file paths (default: the config's folder).
+    ``model.layers.0.output_dim=8``); ``base_dir`` resolves relative file paths (default: the config's folder);
+    ``check_files=False`` skips the existence of data and weights files (a run directory needs neither).
     """
     path = Path(path)
     raw = load_yaml(path)
     diags = Diagnostics(str(path))
+    diags.check_files = check_files
     for override in overrides or []:
         apply_override(raw, override, str(path))
     anchor = Path(base_dir) / path.name if base_dir is not None else path
@@ -125,7 +127,9 @@ def apply_override(raw: Any, override: str, file: str) -> None:
                 node[part] = value
             else:
                 if node.get(part) is None:
-                    node[part] = MarkedDict()
+                    node[part] = MarkedDict({"name": "rmsprop"}) if part == "optimizer" else MarkedDict()
+                elif part == "optimizer" and isinstance(node[part], str):
+                    node[part] = MarkedDict({"name": node[part]})  # `optimizer: adam` + --set optimizer.lr=...
                 node = node[part]
         else:
             raise ConfigError([Diagnostic(file, 0, 0, f"{where_text}: `{'.'.join(parts[:i])}` is not a mapping")])
@@ -245,7 +249,7 @@ def _check_wrapped(wrapper: str, inner: dict, item: dict, where_text: str, diags
 
 def _check_path(value: str, path: Path, container: dict, key: str, full: str, diags: Diagnostics) -> str | None:
     target = (path.parent / value).resolve()
-    if not target.exists():
+    if getattr(diags, "check_files", True) and not target.exists():
         diags.add(container, key, f"{full}: file not found: {value} (looked for {target})")
         return None
     return str(target)
@@ -255,15 +259,15 @@ def _declared_input(cfg: dict) -> tuple | None:
     """The input shape (with batch axis) a layer declares, following Keras 1's precedence; None if none."""
     if cfg.get("batch_input_shape") is not None:
         return tuple(cfg["batch_input_shape"])
-    if cfg.get("input_shape") is not None:
-        return (None,) + tuple(cfg["input_shape"])
     kind = cfg["type"]
     if kind == "Embedding":
-        return (None, cfg.get("input_length"))
-    if cfg.get("input_dim") is not None:
+        return (None,) + tuple(cfg["input_shape"]) if cfg.get("input_shape") else (None, cfg.get("input_length"))
+    if cfg.get("input_dim") is not None:  # Keras 1: `input_dim` (+ `input_length`) overrides `input_shape`
         if LAYER_SPECS[kind].recurrent:
             return (None, cfg.get("input_length"), cfg["input_dim"])
         return (None, cfg["input_dim"])
+    if cfg.get("input_shape") is not None:
+        return (None,) + tuple(cfg["input_shape"])
     if cfg.get("layer") is not None:
         return _declared_input(cfg["layer"])
     return None
@@ -321,6 +325,17 @@ def _check_later_declaration(cfg: dict, shape: tuple, source: dict, where_text: 
     """A non-first layer may repeat its input shape (Keras 1 files do); it must then agree with the inferred one."""
     declared = _declared_input(cfg) if cfg["type"] != "Embedding" else None
     if declared is None:
+        return
+    inner = cfg.get("layer") if cfg["type"] == "TimeDistributed" else None
+    if inner is not None and cfg.get("batch_input_shape") is None and cfg.get("input_shape") is None:
+        shape = (shape[0],) + tuple(shape[2:])  # the wrapped layer sees one timestep
+    if cfg["type"] in ("Dense", "TimeDistributed") and cfg.get("batch_input_shape") is None \
+            and cfg.get("input_shape") is None and len(declared) == 2:
+        # Keras 1 writes Dense's `input_dim` on every layer; it only fixes the last axis (Dense takes 3-D input)
+        if declared[-1] is not None and shape[-1] is not None and declared[-1] != shape[-1]:
+            diags.add(source, "input_dim" if "input_dim" in source else "layer",
+                      f"{where_text}: declares {declared[-1]} input features but the previous layer outputs "
+                      f"{shape[-1]}")
         return
     if len(declared) != len(shape) or any(d is not None and s is not None and d != s
                                           for d, s in zip(declared, shape)):
@@ -458,6 +473,7 @@ def _validate_training(raw: dict, diags: Diagnostics, required: bool, plan: Mode
     result["checkpoint"] = _check_section(result["checkpoint"] or {}, CHECKPOINT_ARGS, section, "checkpoint",
                                           "training.checkpoint", Path("."), diags)
     result["reset_states"] = _validate_reset_states(result["reset_states"], section, diags)
+    _check_monitors(raw, section, result, diags)
     if plan is not None and plan.stateful:
         batch = plan.batch_size
         if "batch_size" in section and result["batch_size"] != batch:
@@ -476,6 +492,37 @@ def _validate_training(raw: dict, diags: Diagnostics, required: bool, plan: Mode
     elif "reset_states" in section and plan is not None:
         diags.add(section, "reset_states", "training.reset_states only applies to models with a stateful layer")
     return result
+
+
+def _check_monitors(raw: dict, section: dict, result: dict, diags: Diagnostics) -> None:
+    """Callbacks and checkpoints may only watch quantities that training reports."""
+    from rnncli.training.specs import metric_key
+
+    data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
+    has_validation = bool(data.get("validation") or data.get("validation_split"))
+    names = ["loss"]
+    for metric in result["metrics"]:
+        try:
+            names.append(metric_key(metric))
+        except ValueError:
+            pass  # already reported as an unknown metric
+    available = names + [f"val_{n}" for n in names] if has_validation else names
+    watchers = [(f"training.callbacks.{name}", (section.get("callbacks") or {}).get(name), cfg)
+                for name, cfg in (result.get("callbacks") or {}).items()]
+    if isinstance(section.get("checkpoint"), dict) and "monitor" in section["checkpoint"] and result["checkpoint"]:
+        watchers.append(("training.checkpoint", section["checkpoint"], result["checkpoint"]))
+    for where_text, source, cfg in watchers:
+        monitor = cfg["monitor"]
+        if monitor in available:
+            continue
+        container = source if isinstance(source, dict) and "monitor" in source else section
+        key = "monitor" if container is source else "callbacks"
+        if monitor.startswith("val_") and monitor[4:] in names and not has_validation:
+            diags.add(container, key, f"{where_text}.monitor: `{monitor}` needs validation data; add "
+                      f"`data.validation` or `data.validation_split`, or monitor `{monitor[4:]}`")
+        else:
+            diags.add(container, key, f"{where_text}.monitor: training does not report `{monitor}`"
+                      f"{suggest(monitor, available)}; it reports {', '.join(available)}")
 
 
 def _validate_optimizer(value: Any, section: dict, diags: Diagnostics, optimizers: dict) -> dict | None:

@@ -17,8 +17,9 @@ MAX_INT = 2**31 - 1
 class Diagnostics:
     """Collects every problem of one file with its position."""
 
-    def __init__(self, file: str):
+    def __init__(self, file: str, check_files: bool = True):
         self.file = file
+        self.check_files = check_files  # whether referenced data/weights files must exist
         self.items: list[Diagnostic] = []
 
     def add(self, container: Any, key: Any, message: str) -> None:

@@ -77,6 +77,16 @@ class LoopState(tf.Module):
         self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
 
 
+def _stateful_cores(model: Sequential) -> list:
+    """The recurrent layers (also inside Bidirectional) that keep states."""
+    cores = []
+    for layer in model.layers:
+        for core in (layer, getattr(layer, "forward", None), getattr(layer, "backward", None)):
+            if core is not None and getattr(core, "stateful", False) and hasattr(core, "steps_since_reset"):
+                cores.append(core)
+    return cores
+
+
 def monitor_mode(monitor: str, mode: str) -> str:
     if mode != "auto":
         return mode
@@ -101,7 +111,7 @@ class Engine:
     """Model + optimizer + RNG + counters, and the compiled steps that use them."""
 
     def __init__(self, config: Config, jit_compile: bool | None = None, strategy: Any = None,
-                 loss_scaling: bool = False):
+                 loss_scaling: bool = False, weight_files: bool = True):
         self.config = config
         self.strategy = strategy
         self.loss_scaling = loss_scaling  # dynamic loss scaling for float16 compute (--mixed-precision)
@@ -110,12 +120,16 @@ class Engine:
         self.training = training
         self.loop = LoopState()  # host-side counters: plain variables even under a strategy
         with _distribution_scope(strategy):
-            self.model = Sequential(config.model, config.seed)
+            self.model = Sequential(config.model, config.seed, weight_files)
             self.rng = tf.random.Generator.from_seed(config.seed)
             self.variables = self.model.trainable_by_path()
             self.optimizer = make_optimizer(training["optimizer"], self.variables)
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, rng=self.rng,
                                               loop=self.loop)
+        # restored separately: a checkpoint must match the model and optimizer exactly, while loop counters that
+        # an older rnncli did not save keep their defaults
+        self.essential = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, rng=self.rng)
+        self.counters = tf.train.Checkpoint(loop=self.loop)
         self.loss_name = training["loss"]
         self.objective = get_objective(self.loss_name)
         self.metric_names = [metric_key(m) for m in training.get("metrics", [])]
@@ -260,7 +274,8 @@ class Engine:
         if self.training.get("shuffle") and not stateful:
             order = np.random.default_rng([self.config.seed, epoch]).permutation(len(train))
         policy = self.training.get("reset_states", "epoch")
-        if stateful and policy == "epoch":
+        if stateful and isinstance(policy, dict):
+            # every_n_batches segments line up with the data: each epoch starts a fresh segment
             self.model.reset_states()
             self.loop.batches_since_reset.assign(0)
         batches = math.ceil(len(train) / batch_size)
@@ -287,6 +302,10 @@ class Engine:
             totals += values * real
             seen += real
             reporter.batch_end(index, self._named(totals / seen))
+        if stateful and policy == "epoch":
+            # Keras 1 stateful_lstm.py: reset_states() after each epoch, so a finished run predicts from zeros
+            self.model.reset_states()
+            self.loop.batches_since_reset.assign(0)
         logs = self._named(totals / max(seen, 1))
         logs["seconds"] = time.perf_counter() - started
         return logs
@@ -299,7 +318,8 @@ class Engine:
         """Loss and metrics over ``data`` in inference mode. Stateful models use a zeroed copy of the states and
         restore the training states afterwards, so evaluation never moves them."""
         batch_size = self.training["batch_size"]
-        saved = [v.numpy() for v in self.model.state_variables]
+        counters = [layer.steps_since_reset for layer in _stateful_cores(self.model)]
+        saved = [v.numpy() for v in self.model.state_variables] + [c.numpy() for c in counters]
         self.model.reset_states()
         totals = np.zeros(1 + len(self.metric_fns))
         seen = 0
@@ -309,7 +329,7 @@ class Engine:
                 totals += np.array([float(loss)] + [float(m) for m in metrics]) * real
                 seen += real
         finally:
-            for variable, value in zip(self.model.state_variables, saved):
+            for variable, value in zip(self.model.state_variables + counters, saved):
                 variable.assign(value)
         return self._named(totals / max(seen, 1), prefix)
 
@@ -343,24 +363,26 @@ class Engine:
                                     f"{int(self.loop.stop_wait)} epochs")
         plateau = callbacks.get("reduce_lr_on_plateau")
         if plateau and plateau["monitor"] in logs:
+            # Keras 1.2.2 ReduceLROnPlateau.on_epoch_end, step for step
             mode = monitor_mode(plateau["monitor"], plateau["mode"])
             value = logs[plateau["monitor"]]
-            if int(self.loop.lr_cooldown) > 0:
+            in_cooldown = int(self.loop.lr_cooldown) > 0
+            if in_cooldown:
                 self.loop.lr_cooldown.assign_sub(1)
                 self.loop.lr_wait.assign(0)
             if improved(value, float(self.loop.lr_best.numpy()), mode, plateau["epsilon"]):
                 self.loop.lr_best.assign(value)
                 self.loop.lr_wait.assign(0)
-            elif int(self.loop.lr_cooldown) <= 0:
-                self.loop.lr_wait.assign_add(1)
+            elif not int(self.loop.lr_cooldown) > 0:
                 if int(self.loop.lr_wait) >= plateau["patience"]:
                     old = float(self.optimizer.lr.numpy())
-                    new = max(old * plateau["factor"], plateau["min_lr"])
-                    if new < old:
+                    if old > plateau["min_lr"] * (1 + 1e-4):
+                        new = max(old * plateau["factor"], plateau["min_lr"])
                         self.optimizer.lr.assign(new)
                         messages.append(f"reduce_lr_on_plateau: lr {old:.3g} -> {new:.3g}")
-                    self.loop.lr_cooldown.assign(plateau["cooldown"])
-                    self.loop.lr_wait.assign(0)
+                        self.loop.lr_cooldown.assign(plateau["cooldown"])
+                        self.loop.lr_wait.assign(0)
+                self.loop.lr_wait.assign_add(1)
         return stop, messages
 
 

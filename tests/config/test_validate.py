@@ -275,3 +275,33 @@ def test_summary_shows_execution_path(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["summary", str(write(tmp_path, GOOD)), "--device", "gpu"])
     assert result.exit_code == 0
     assert "consume_less=cpu" in result.output and "Execution of lstm_1 on gpu" in result.output
+
+
+def test_keras1_addition_model_with_time_distributed_dense(tmp_path: Path) -> None:
+    """Keras 1 writes `input_dim` on every Dense, also inside TimeDistributed on 3-D input: only the last axis."""
+    path = write(tmp_path, """\
+        class_name: Sequential
+        config:
+        - class_name: LSTM
+          config: {batch_input_shape: !!python/tuple [null, 7, 12], input_dim: 12, name: lstm_1, output_dim: 128}
+        - class_name: RepeatVector
+          config: {n: 4, name: repeatvector_1, trainable: true}
+        - class_name: LSTM
+          config: {input_dim: 128, input_length: null, name: lstm_2, output_dim: 128, return_sequences: true}
+        - class_name: TimeDistributed
+          config:
+            layer:
+              class_name: Dense
+              config: {W_constraint: null, activation: linear, bias: true, input_dim: 128, name: dense_1,
+                output_dim: 12}
+            name: timedistributed_1
+        - class_name: Activation
+          config: {activation: softmax, name: activation_1}
+        keras_version: 1.2.2
+        """)
+    config = load_config(path)
+    assert config.model.params == 205324  # Keras 1 addition_rnn.py
+    bad = path.read_text().replace("input_dim: 128, name: dense_1", "input_dim: 64, name: dense_1")
+    path.write_text(bad)
+    with pytest.raises(ConfigError, match="declares 64 input features but the previous layer outputs 128"):
+        load_config(path)

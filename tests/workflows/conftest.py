@@ -60,6 +60,7 @@ def stateful(tmp_path: Path) -> Path:
           optimizer: rmsprop
           nb_epoch: 2
           shuffle: false
+          reset_states: never
           jit_compile: "false"
         """))
     return path

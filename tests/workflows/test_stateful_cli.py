@@ -50,6 +50,17 @@ def test_states_are_checkpointed_and_shown(trained: Path) -> None:
     assert shown.exit_code == 0 and "lstm_1" in shown.output and "(2, 6)" in shown.output
 
 
+def test_reset_per_epoch_leaves_zero_states_like_keras1(stateful: Path, tmp_path: Path) -> None:
+    """`reset_states: epoch` resets after every epoch (Keras 1 stateful_lstm.py), so a finished run predicts from
+    zeros; validation never moves the training states or their step counters."""
+    run = tmp_path / "epoch_run"
+    result = invoke("train", str(stateful), "-o", str(run), "--set", "training.reset_states=epoch",
+                    "--set", "data.validation_split=0.5")
+    assert result.exit_code == 0, result.output
+    values = checkpoint(run)
+    assert all(not values[k].any() for k in values if "/states/" in k)
+
+
 def test_chunked_predict_equals_whole_and_reset_equals_fresh(trained: Path, tmp_path: Path) -> None:
     x = np.load(tmp_path / "x.npy")  # 20 rows = 10 batches of the 2 streams
     assert invoke("reset-states", str(trained)).exit_code == 0
@@ -127,7 +138,8 @@ def test_remainder_drop_and_error(stateful: Path, tmp_path: Path) -> None:
     ("reset_states: sometimes", "reset_states must be `epoch`, `never`"),
 ])
 def test_stateful_training_validation(stateful: Path, text: str, pattern: str) -> None:
-    content = stateful.read_text().replace("  nb_epoch: 2", f"  nb_epoch: 2\n  {text}")
+    content = stateful.read_text().replace("  reset_states: never\n", "").replace("  nb_epoch: 2",
+                                                                                f"  nb_epoch: 2\n  {text}")
     stateful.write_text(content)
     with pytest.raises(ConfigError, match=pattern):
         load_config(stateful)
