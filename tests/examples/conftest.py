@@ -44,3 +44,18 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
         "sunspots_gru": [f"data.train={slice_npz(DATASETS / 'sunspots.npz', d / 'sunspots.npz', 64)}",
                          f"data.validation={slice_npz(DATASETS / 'sunspots_val.npz', d / 'sun_val.npz', 32)}"],
     }
+
+
+@pytest.fixture(scope="session")
+def char_run(tiny_data: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """configs/char_lm.yaml trained for one epoch on the tiny corpus (shared by the example and generate tests)."""
+    from click.testing import CliRunner
+
+    from rnncli.cli import main
+
+    run = tmp_path_factory.mktemp("char") / "run"
+    sets = [a for s in tiny_data["char_lm"] + ["training.jit_compile=false"] for a in ("--set", s)]
+    result = CliRunner().invoke(main, ["train", str(CONFIGS / "char_lm.yaml"), "-o", str(run), "--epochs", "1",
+                                       "--no-progress", *sets], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return run
