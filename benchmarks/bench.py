@@ -182,10 +182,10 @@ def _torch_runner(cell: str, shape: str):
         optimizer.step()
         if stateful:
             state["h"] = detach(h)
-        return float(loss)
+        return loss.item()
 
     def infer():
-        with torch.inference_mode():
+        with torch.no_grad():  # not inference_mode: a stateful run trains from the states this leaves
             out, h = module(x, state["h"])
             if stateful:
                 state["h"] = h
@@ -204,12 +204,12 @@ def _build(impl: str, cell: str, shape: str, args, workdir: Path):
     return _torch_runner(cell, shape)
 
 
-def _matmul_peak(tf, torch) -> dict:
+def _matmul_peak(tf, torch, sizes) -> dict:
     """Best float32 GFLOP/s of square matmuls in TensorFlow (oneDNN) and torch, in this process's thread setting."""
     import numpy as np
 
     result = {}
-    for n in (512, 1024, 2048):
+    for n in sizes:
         a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
         ta, pa = tf.constant(a), torch.from_numpy(a)
         flops = 2.0 * n ** 3
@@ -236,9 +236,9 @@ def _timed(fn, inner: int) -> float:
 
 def worker_time(args) -> dict:
     tf, torch = _set_threads(args.threads)
-    cases = []
+    cases, memory = [], []
     started = time.perf_counter()
-    peak = _matmul_peak(tf, torch)
+    peak = _matmul_peak(tf, torch, (256, 512) if args.inline_memory else (512, 1024, 2048))
     with tempfile.TemporaryDirectory() as tmp:
         for shape in args.shapes:
             for cell in args.cells:
@@ -265,6 +265,8 @@ def worker_time(args) -> dict:
                         for phase in PHASES:
                             inner = max(1, math.ceil(args.min_rep_s / max(warm[phase], 1e-6)))
                             times[impl, phase].append(_timed(getattr(runner, phase), inner))
+                if args.inline_memory:
+                    memory.extend(_step_peaks(runner, cell, shape, impl) for impl, (runner, *_) in runners.items())
                 for impl, (runner, build_s, first, _) in runners.items():
                     for phase in PHASES:
                         samples = times[impl, phase]
@@ -281,7 +283,7 @@ def worker_time(args) -> dict:
                 del runners
     return {"threads": args.threads or "default", "effective_threads": _effective_threads(tf, torch),
             "matmul_gflops": peak, "cases": cases, "wall_s": time.perf_counter() - started,
-            "loadavg_end": _loadavg()}
+            "loadavg_end": _loadavg(), "memory": memory}
 
 
 def _jit_of(impl, runner):
@@ -303,11 +305,29 @@ def _read_status(key: str) -> int:
     raise KeyError(key)
 
 
-def worker_memory(args) -> dict:
-    """Transient peak of one warmed-up train/infer step per case: VmHWM growth over the resident set before it.
+def _step_peaks(runner, cell: str, shape: str, impl: str) -> dict:
+    """Transient peak of one warmed-up train and infer step: VmHWM growth over the resident set before it."""
+    import gc
 
-    Run with glibc's mmap threshold pinned (see ``main``) so that freed tensors go back to the OS and the resident
-    set follows live memory; cases run one after another in this one process.
+    result = {"cell": cell, "shape": shape, "impl": impl}
+    for phase in PHASES:
+        getattr(runner, phase)()
+        gc.collect()
+        try:
+            before = _read_status("VmRSS")
+            Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM (Linux >= 4.0)
+            getattr(runner, phase)()
+            result[f"{phase}_peak_bytes"] = max(0, _read_status("VmHWM") - before)
+        except (OSError, KeyError):
+            result[f"{phase}_peak_bytes"] = None
+    return result
+
+
+def worker_memory(args) -> dict:
+    """Peak memory of every case, built one at a time in this process.
+
+    The driver pins glibc's mmap threshold for this process so that freed tensors go back to the OS and the
+    resident set follows live memory.
     """
     _set_threads(args.threads)
     import gc
@@ -318,19 +338,8 @@ def worker_memory(args) -> dict:
             for cell in args.cells:
                 for impl in args.impls:
                     runner = _build(impl, cell, shape, args, Path(tmp))
-                    result = {"cell": cell, "shape": shape, "impl": impl}
-                    for phase in PHASES:
-                        for _ in range(2):
-                            getattr(runner, phase)()
-                        gc.collect()
-                        try:
-                            before = _read_status("VmRSS")
-                            Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM (Linux >= 4.0)
-                            getattr(runner, phase)()
-                            result[f"{phase}_peak_bytes"] = max(0, _read_status("VmHWM") - before)
-                        except OSError:
-                            result[f"{phase}_peak_bytes"] = None
-                    results.append(result)
+                    getattr(runner, "train")()
+                    results.append(_step_peaks(runner, cell, shape, impl))
                     del runner
                     gc.collect()
     return {"cases": results}
@@ -355,6 +364,8 @@ def _worker_cmd(args, mode: str, threads: int | None, shapes, cells, impls) -> l
     cmd += ["--threads", str(threads or "default")]
     if args.jit is not None:
         cmd += ["--jit", args.jit]
+    if args.inline_memory:
+        cmd += ["--inline-memory"]
     return cmd
 
 
@@ -428,7 +439,11 @@ def _mb(x):
 def summarize(report: dict) -> list[dict]:
     """One row per (threads, cell, shape, phase): times, ratios (theirs / ours), GFLOP/s, peak fraction, memory."""
     rows = []
-    memory = {(m["cell"], m["shape"], m["impl"]): m for m in report.get("memory", [])}
+    memory = {}
+    for m in report.get("memory", []):  # inline measurements repeat per thread setting: keep the largest
+        key = (m["cell"], m["shape"], m["impl"])
+        memory[key] = {k: max(v, memory.get(key, {}).get(k) or 0) if isinstance(v, int) else v
+                       for k, v in m.items()}
     for run in report["runs"]:
         by_key = {}
         for case in run["cases"]:
@@ -502,6 +517,8 @@ def main(argv=None) -> int:
                         help="rnncli's training.jit_compile (default: the config default)")
     parser.add_argument("--no-memory", action="store_true", help="skip the per-case peak memory subprocesses")
     parser.add_argument("--no-startup", action="store_true", help="skip the CLI start-up timings")
+    parser.add_argument("--inline-memory", action="store_true",
+                        help="measure peak memory in the timing process (approximate; implied by --quick)")
     parser.add_argument("--worker", choices=("time", "memory"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -514,6 +531,7 @@ def main(argv=None) -> int:
         args.shapes = args.shapes or ["tiny"]
         args.threads = ["default"]
         args.reps, args.warmup, args.min_rep_s = 1, 1, 0.0
+        args.inline_memory, args.no_memory = True, True
     args.shapes = args.shapes or list(FULL_SHAPES)
     report = {"schema": SCHEMA, "quick": args.quick, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
               "settings": {"shapes": {s: dict(zip(("batch", "timesteps", "input_dim", "units", "stateful"),
@@ -526,8 +544,10 @@ def main(argv=None) -> int:
     for setting in args.threads:
         threads = None if setting == "default" else int(setting)
         print(f"[bench] timing threads={setting} ...", file=sys.stderr, flush=True)
-        report["runs"].append(_run_worker(_worker_cmd(args, "time", threads, args.shapes, args.cells, args.impls)))
-    if not args.no_memory:
+        run = _run_worker(_worker_cmd(args, "time", threads, args.shapes, args.cells, args.impls))
+        report["memory"].extend(run.pop("memory"))
+        report["runs"].append(run)
+    if not args.no_memory and not args.inline_memory:
         print("[bench] peak memory ...", file=sys.stderr, flush=True)
         env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
         report["memory"] = _run_worker(_worker_cmd(args, "memory", None, args.shapes, args.cells, args.impls),
