@@ -128,6 +128,8 @@ def load_text_windows(path: str | Path, window: int, step: int, lowercase: bool,
                       ) -> Dataset:
     """A character corpus cut into one-hot windows; the vocabulary is the sorted set of characters."""
     text = read_text(path, lowercase)
+    if vocab is not None and len(set(vocab)) != len(vocab):
+        raise DataError(f"data.vocab repeats characters: each character must appear once")
     return encode_windows(text, vocab or "".join(sorted(set(text))), window, step, str(path))
 
 

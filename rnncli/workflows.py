@@ -107,7 +107,8 @@ def _load_data(config: Config) -> tuple[Dataset, Dataset | None]:
     assert data_cfg is not None and config.training is not None
     loss = config.training["loss"]
     if data_cfg.get("window"):
-        raw = load_text_windows(data_cfg["train"], data_cfg["window"], data_cfg["step"], data_cfg["lowercase"])
+        raw = load_text_windows(data_cfg["train"], data_cfg["window"], data_cfg["step"], data_cfg["lowercase"],
+                                data_cfg.get("vocab"))
     else:
         raw = load_arrays(data_cfg["train"], data_cfg.get("y_train"))
     train = check_dataset(raw, config.model, loss)
@@ -222,14 +223,17 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
                 history.append(row)
                 engine.loop.history_json.assign(json.dumps(history))
 
-            def save(row: dict, is_best: bool) -> None:
+            every = config.training["checkpoint"]["every_n_epochs"]
+
+            def save(row: dict, is_best: bool, last: bool) -> None:
                 # The checkpoint (which holds the history too) is written before history.csv, and Ctrl-C waits
                 # until both are complete, so the CSV never runs ahead of the newest checkpoint.
                 with deferred_interrupts():
-                    manager.save()
+                    if last or row["epoch"] % every == 0:
+                        manager.save()
+                        run.write_history(history)
                     if is_best:
                         best.save()
-                    run.write_history(history)
 
             try:
                 rows = run_training(engine, train_data, validation, config.training["nb_epoch"], reporter, save,

@@ -273,6 +273,8 @@ DATA_ARGS = (
         low=1, nullable=True),
     Arg("step", "int", 3, "Plain-text data: stride between successive windows.", low=1),
     Arg("lowercase", "bool", False, "Plain-text data: lower-case the text first."),
+    Arg("vocab", "str", None, "Plain-text data: the alphabet, in index order (default: the sorted characters of "
+        "the training text; give it to train on other texts with the same input size).", nullable=True),
     Arg("remainder", "choice", "error",
         "Stateful models: what to do with samples that do not fill a whole batch.", choices=("error", "drop")),
 )
@@ -298,6 +300,8 @@ CALLBACK_ARGS = {
 
 CHECKPOINT_ARGS = (
     Arg("keep", "int", 3, "How many recent checkpoints to keep.", low=1),
+    Arg("every_n_epochs", "int", 1, "Write a checkpoint every N epochs (and after the last one); a best "
+        "checkpoint is written whenever `monitor` improves.", low=1),
     Arg("save_best_only", "bool", False,
         "Keep only the newest checkpoint (for --resume) besides the best one in `checkpoints/best/`."),
     Arg("monitor", "str", "val_loss", "Quantity that decides the best checkpoint (`loss` without validation)."),

@@ -387,11 +387,11 @@ class Engine:
 
 
 def run_training(engine: Engine, train: Dataset, validation: Dataset | None, epochs: int, reporter: Reporter,
-                 save: Callable[[dict, bool], None], record: Callable[[dict], None]) -> list[dict]:
+                 save: Callable[[dict, bool, bool], None], record: Callable[[dict], None]) -> list[dict]:
     """The epoch loop from the engine's completed-epoch counter up to ``epochs``.
 
-    After each epoch: validation, callbacks, ``record(logs)`` (history row), then ``save(logs, is_best)``
-    (checkpoint). Returns the rows written in this call.
+    After each epoch: validation, callbacks, ``record(logs)`` (history row), then ``save(logs, is_best, last)``
+    (checkpoint; ``last`` on the final epoch). Returns the rows written in this call.
     """
     rows = []
     checkpoint_cfg = engine.training.get("checkpoint") or {"monitor": "val_loss", "mode": "auto"}
@@ -411,7 +411,7 @@ def run_training(engine: Engine, train: Dataset, validation: Dataset | None, epo
         row = {"epoch": epoch, **logs}
         reporter.epoch_end(epoch, {**logs, "messages": messages})
         record(row)
-        save(row, is_best)
+        save(row, is_best, stop or epoch == epochs)
         rows.append(row)
         if stop:
             break

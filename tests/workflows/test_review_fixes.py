@@ -101,3 +101,27 @@ def test_run_outlives_its_data_and_bad_outputs_do_not_move_states(stateful: Path
     (exported / "keep.txt").write_text("x")
     refused = invoke("export", str(run), "-o", str(exported))
     assert refused.exit_code == 2 and "--force" in refused.output
+
+
+def test_checkpoint_every_n_epochs(regression: Path, tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    run = tmp_path / "every"
+    result = invoke("train", str(regression), "-o", str(run), "--epochs", "3",
+                    "--set", "training.checkpoint={every_n_epochs: 2, keep: 5}")
+    assert result.exit_code == 0, result.output
+    saved = sorted(int(tf.train.load_checkpoint(str(p.with_suffix(""))).get_tensor(
+        "loop/epoch/.ATTRIBUTES/VARIABLE_VALUE")) for p in (run / "checkpoints").glob("ckpt-*.index"))
+    assert saved == [2, 3]
+    assert [r["epoch"] for r in __import__("rnncli.run_dir").run_dir.RunDir(run).read_history()] == [1, 2, 3]
+
+
+def test_text_vocabulary_option(tmp_path: Path) -> None:
+    from rnncli.data import load_text_windows
+    from rnncli.errors import DataError
+
+    (tmp_path / "t.txt").write_text("abcabcabd")
+    data = load_text_windows(tmp_path / "t.txt", 3, 1, False, "dcbaxyz")
+    assert data.vocab == "dcbaxyz" and data.x.shape == (6, 3, 7) and data.y[0].argmax() == "dcbaxyz".index("a")
+    with pytest.raises(DataError, match="not in the model's vocabulary"):
+        load_text_windows(tmp_path / "t.txt", 3, 1, False, "abc")
