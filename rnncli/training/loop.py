@@ -20,7 +20,7 @@ from rnncli.config.validate import Config
 from rnncli.data import Dataset
 from rnncli.errors import RnncliError
 from rnncli.model import Sequential
-from rnncli.training.losses import get_objective, masked_mean
+from rnncli.training.losses import get_objective
 from rnncli.training.metrics import get_metric
 from rnncli.training.optimizers import make_optimizer
 from rnncli.training.specs import metric_key
@@ -153,12 +153,6 @@ class Engine:
             return weights
         return tf.cast(mask, tf.float32) * weights[:, None]
 
-    def _losses(self, y, y_pred, mask, weights):
-        combined = self._weights_mask(mask, weights)
-        loss = masked_mean(self.objective(y, y_pred), combined)
-        metrics = [fn(y, y_pred, combined) for fn in self.metric_fns]
-        return loss, metrics
-
     def _sums(self, y, y_pred, mask, weights):
         """Local sums of the loss and metric values and the count they average over (Keras 1 masked mean)."""
         combined = self._weights_mask(mask, weights)
@@ -236,8 +230,9 @@ class Engine:
 
     def _eval_step_impl(self, x, y, weights):
         y_pred, mask = self.model(x, training=False)
-        loss, metrics = self._losses(y, y_pred, mask, weights)
-        return loss + self.model.regularization_loss(), metrics
+        loss_sum, count, metric_sums = self._sums(y, y_pred, mask, weights)
+        loss = tf.math.divide_no_nan(loss_sum, count) + self.model.regularization_loss()
+        return loss, [tf.math.divide_no_nan(m, count) for m in metric_sums]
 
     def _predict_step_impl(self, x):
         y_pred, _ = self.model(x, training=False)
