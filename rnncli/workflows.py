@@ -291,7 +291,9 @@ def restore_latest(engine: Any, manager: Any) -> tuple[str, list[str]]:
         raise UserInputError(f"{manager.directory}: no checkpoint found (has the run finished an epoch?)")
     for path in candidates:
         try:
-            engine.essential.restore(path).assert_existing_objects_matched()
+            status = engine.essential.restore(path)
+            status.assert_existing_objects_matched()
+            status.expect_partial()  # the loop counters are restored next, from the same file
             engine.counters.restore(path).expect_partial()
             return path, notes
         except Exception as exc:  # a damaged file fails in many ways (OpError, IndexError, ValueError, ...)
