@@ -129,7 +129,7 @@ def load_text_windows(path: str | Path, window: int, step: int, lowercase: bool,
     """A character corpus cut into one-hot windows; the vocabulary is the sorted set of characters."""
     text = read_text(path, lowercase)
     if vocab is not None and len(set(vocab)) != len(vocab):
-        raise DataError(f"data.vocab repeats characters: each character must appear once")
+        raise DataError("data.vocab repeats characters: each character must appear once")
     return encode_windows(text, vocab or "".join(sorted(set(text))), window, step, str(path))
 
 

@@ -12,8 +12,8 @@ import copy
 import numpy as np
 import tensorflow as tf
 
-from rnncli.config.plan import LayerPlan, ModelPlan, weights_to_fused
-from rnncli.config.validate import read_weight_arrays
+from rnncli.config.plan import LayerPlan, ModelPlan
+from rnncli.config.weights import read_weight_arrays, weights_to_fused
 from rnncli.errors import ConfigError, Diagnostic
 from rnncli.layers.base import Layer
 from rnncli.layers.core import Activation, Dense, Dropout, Embedding, Flatten, Masking, RepeatVector
@@ -124,8 +124,8 @@ def build_layer(layer: LayerPlan, batch_size: int | None, rng: np.random.Generat
 def _apply_weights_file(built: Layer, layer: LayerPlan) -> None:
     config = layer.config
     source = config["layer"] if config["type"] == "Bidirectional" else config
-    path = source.get("weights")
-    if not path or (config["type"] != "Bidirectional" and config["type"] == "TimeDistributed"):
+    path = source.get("weights")  # TimeDistributed's inner layer applied its own file when it was built
+    if not path:
         return
     arrays = read_weight_arrays(path)
     kind = source["type"]

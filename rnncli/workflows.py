@@ -236,8 +236,8 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
                         best.save()
 
             try:
-                rows = run_training(engine, train_data, validation, config.training["nb_epoch"], reporter, save,
-                                    record)
+                run_training(engine, train_data, validation, config.training["nb_epoch"], reporter, save,
+                             record)
             except KeyboardInterrupt:
                 info.update(status="interrupted", ended=_now())
                 run.write_run_json(info)

@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 Shape = tuple  # tuple[int | None, ...], batch axis first
 
 GATES = {"SimpleRNN": 1, "GRU": 3, "LSTM": 4}
-# Keras 1 per-gate weight-list order, and the fused block order it maps to.
-PER_GATE_STORAGE = {"SimpleRNN": ("",), "GRU": ("z", "r", "h"), "LSTM": ("i", "c", "f", "o")}
-FUSED_ORDER = {"SimpleRNN": ("",), "GRU": ("z", "r", "h"), "LSTM": ("i", "f", "c", "o")}
 
 
 class ShapeProblem(Exception):
@@ -216,46 +212,3 @@ _HANDLERS = {
     "RepeatVector": _repeat_vector,
     "Bidirectional": _bidirectional,
 }
-
-
-def expected_weight_shapes(plan: LayerPlan) -> list[list[tuple[int, ...]]]:
-    """The accepted layouts of a layer's Keras 1 weight list (each a list of array shapes)."""
-    config = plan.config
-    kind = config["type"]
-    if kind in GATES:
-        return _recurrent_layouts(kind, plan.input_shape[-1], config["output_dim"])
-    if kind == "Dense":
-        w = (plan.input_shape[-1], config["output_dim"])
-        return [[w, (config["output_dim"],)]] if config["bias"] else [[w]]
-    if kind == "Embedding":
-        return [[(config["input_dim"], config["output_dim"])]]
-    if kind == "Bidirectional":
-        one = expected_weight_shapes(plan.inner)
-        return [a + b for a in one for b in one if len(a) == len(b)]
-    return [[]]
-
-
-def _recurrent_layouts(kind: str, features: int, units: int) -> list[list[tuple[int, ...]]]:
-    gates = GATES[kind]
-    fused = [(features, gates * units), (units, gates * units), (gates * units,)]
-    if gates == 1:
-        return [fused]
-    per_gate = [(features, units), (units, units), (units,)] * gates
-    return [fused, per_gate]
-
-
-def weights_to_fused(kind: str, arrays: list[Any]) -> list[Any]:
-    """Convert a Keras 1 weight list (fused or per gate) into fused ``[W, U, b]`` with blocks in compute order.
-
-    LSTM per-gate storage order is i, c, f, o; the fused blocks are i, f, c, o. GRU is z, r, h in both.
-    """
-    import numpy as np
-
-    gates = GATES[kind]
-    if len(arrays) == 3:
-        return list(arrays)
-    storage = PER_GATE_STORAGE[kind]
-    by_gate = {g: arrays[3 * i: 3 * i + 3] for i, g in enumerate(storage)}
-    order = FUSED_ORDER[kind]
-    assert len(arrays) == 3 * gates
-    return [np.concatenate([by_gate[g][part] for g in order], axis=-1) for part in range(3)]

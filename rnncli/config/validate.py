@@ -22,7 +22,8 @@ from rnncli.config.args import (
     Arg,
 )
 from rnncli.config.keras1 import is_keras1_document, keras1_to_layers
-from rnncli.config.plan import LayerPlan, ModelPlan, ShapeProblem, expected_weight_shapes, fmt_shape, infer_layer
+from rnncli.config.plan import LayerPlan, ModelPlan, ShapeProblem, fmt_shape, infer_layer
+from rnncli.config.weights import expected_weight_shapes, match_weight_layout, read_weight_arrays
 from rnncli.config.values import (
     INVALID,
     Diagnostics,
@@ -361,39 +362,6 @@ def _check_weights_file(layer: LayerPlan, source: dict, where_text: str, diags: 
     message = match_weight_layout(layer.name, arrays, layouts)
     if message:
         diags.add(holder_source, "weights", f"{where_text}.weights: {message}")
-
-
-def read_weight_arrays(path: str) -> list:
-    """The arrays of a weights `.npz` in `np.savez(path, *arrays)` order (arr_0, arr_1, ...)."""
-    import zipfile
-
-    import numpy as np
-
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            names = list(archive.files)
-            if all(n.startswith("arr_") and n[4:].isdigit() for n in names):
-                names.sort(key=lambda n: int(n[4:]))
-            return [np.asarray(archive[n], dtype=np.float32) for n in names]
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise ValueError(f"cannot read {path} as an .npz of float arrays ({exc})") from None
-
-
-def match_weight_layout(name: str, arrays: list, layouts: list[list[tuple]]) -> str | None:
-    """None if ``arrays`` fits one of ``layouts``; else a message naming the index and the shapes."""
-    shapes = [tuple(a.shape) for a in arrays]
-    if shapes in [list(layout) for layout in layouts]:
-        return None
-    counts = sorted({len(layout) for layout in layouts})
-    same_count = [layout for layout in layouts if len(layout) == len(shapes)]
-    if not same_count:
-        return (f"layer `{name}` expects {' or '.join(map(str, counts))} arrays, the file has {len(shapes)} "
-                f"(shapes {shapes})")
-    layout = same_count[0]
-    for index, (want, got) in enumerate(zip(layout, shapes)):
-        if tuple(want) != got:
-            return f"layer `{name}`: array {index} has shape {got}, expected {tuple(want)}"
-    return f"layer `{name}`: shapes {shapes} do not match {layout}"
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from rnncli.run_dir import RunDir
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def invoke(*args: str) -> "click.testing.Result":
+def invoke(*args: str):
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
