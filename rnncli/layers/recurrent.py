@@ -134,9 +134,12 @@ class Recurrent(Layer):
         recurrent = self._recurrent_weights(tf.convert_to_tensor(self.recurrent_kernel), recurrent_masks)
         x_tbd = tf.transpose(x, [1, 0, 2])
         if self.mode == "cpu":
-            # all timesteps' input projections in one matmul (one per gate when each gate has its own mask)
-            sequence = self._project(x_tbd, self._weights(kernel, input_masks, False), input_masks) + bias
-            project_input = None
+            # all timesteps' input projections in one matmul (one per gate when each gate has its own mask); the
+            # bias is added inside the step: XLA:CPU reads slices of a `matmul + bias` buffer several times slower
+            sequence = self._project(x_tbd, self._weights(kernel, input_masks, False), input_masks)
+
+            def project_input(projected_t):
+                return projected_t + bias
         else:
             sequence = x_tbd
             input_weights = self._weights(kernel, input_masks, self.mode == "mem")
@@ -155,7 +158,7 @@ class Recurrent(Layer):
             initial = [zeros] * self.num_states
 
         def step(inputs_t, states):
-            projected = inputs_t if project_input is None else project_input(inputs_t)
+            projected = project_input(inputs_t)
             return self._gates(projected, states, recurrent, recurrent_masks)
 
         time_mask = None if mask is None else tf.transpose(mask, [1, 0])
@@ -184,7 +187,9 @@ def _matmul(x: tf.Tensor, matrix: tf.Tensor) -> tf.Tensor:
     """[..., K] @ [K, N] -> [..., N] (rank 2 or 3)."""
     if x.shape.rank == 2:
         return tf.matmul(x, matrix)
-    return tf.einsum("tbk,kn->tbn", x, matrix)
+    shape = tf.shape(x)
+    flat = tf.matmul(tf.reshape(x, [-1, x.shape[-1]]), matrix)
+    return tf.reshape(flat, tf.concat([shape[:-1], tf.shape(matrix)[-1:]], 0))
 
 
 class SimpleRNN(Recurrent):
