@@ -69,8 +69,10 @@ def same_math(cell: str, impl: str) -> bool:
 # ---------------------------------------------------------------------------------------------------------------
 
 def _set_threads(threads: int | None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    sys.path.insert(0, str(ROOT))
+    from rnncli import tf_env
+
+    tf_env.apply()  # the environment rnncli's CLI runs TensorFlow in (an exported value wins, e.g. --allocator)
     if threads:
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ[var] = str(threads)
@@ -282,6 +284,7 @@ def worker_time(args) -> dict:
                         })
                 del runners
     return {"threads": args.threads or "default", "effective_threads": _effective_threads(tf, torch),
+            "host_allocator": _host_allocator(tf),
             "matmul_gflops": peak, "cases": cases, "wall_s": time.perf_counter() - started,
             "loadavg_end": _loadavg(), "memory": memory}
 
@@ -292,6 +295,15 @@ def _jit_of(impl, runner):
     if impl == "keras":
         return runner.jit_compile
     return None
+
+
+def _host_allocator(tf) -> str:
+    """'bfc' when TensorFlow's host allocator keeps statistics (its BFC pool does, malloc does not)."""
+    try:
+        tf.config.experimental.get_memory_info("CPU:0")
+    except ValueError:
+        return "malloc"
+    return "bfc"
 
 
 def _effective_threads(tf, torch) -> dict:
@@ -471,7 +483,8 @@ def format_table(report: dict) -> str:
     for run in report["runs"]:
         peak = run["matmul_gflops"]
         lines.append(f"threads={run['threads']}  matmul peak {peak['peak']:.1f} GFLOP/s "
-                     f"(tf {peak['tensorflow']:.1f}, torch {peak['torch']:.1f})  load at end {run['loadavg_end']}")
+                     f"(tf {peak['tensorflow']:.1f}, torch {peak['torch']:.1f})  TF host allocator "
+                     f"{run.get('host_allocator', '?')}  load at end {run['loadavg_end']}")
         header = ("| cell | shape | phase | rnncli ms | keras ms | torch ms | x keras | x torch | rnncli GFLOP/s "
                   "(% peak) | peak MB rnncli/keras/torch |")
         lines += [header, "|" + "---|" * 10]
@@ -515,6 +528,9 @@ def main(argv=None) -> int:
     parser.add_argument("--consume-less", choices=("cpu", "mem", "gpu"), default="cpu")
     parser.add_argument("--jit", choices=("auto", "true", "false"), default=None,
                         help="rnncli's training.jit_compile (default: the config default)")
+    parser.add_argument("--allocator", choices=("bfc", "malloc"), default="bfc",
+                        help="TensorFlow's host allocator in the timing workers (TF_CPU_ALLOCATOR_USE_BFC); bfc is "
+                             "what rnncli sets (rnncli/tf_env.py) and applies to the Keras cases too")
     parser.add_argument("--no-memory", action="store_true", help="skip the per-case peak memory subprocesses")
     parser.add_argument("--no-startup", action="store_true", help="skip the CLI start-up timings")
     parser.add_argument("--inline-memory", action="store_true",
@@ -538,18 +554,23 @@ def main(argv=None) -> int:
                                                   SHAPES[s])) for s in args.shapes},
                            "cells": args.cells, "impls": args.impls, "reps": args.reps, "warmup": args.warmup,
                            "min_rep_s": args.min_rep_s, "inner_activation": args.inner_activation,
-                           "consume_less": args.consume_less, "jit": args.jit},
+                           "consume_less": args.consume_less, "jit": args.jit, "allocator": args.allocator},
               "machine": _machine(), "loadavg_start": _loadavg(), "runs": [], "memory": []}
     started = time.perf_counter()
     for setting in args.threads:
         threads = None if setting == "default" else int(setting)
         print(f"[bench] timing threads={setting} ...", file=sys.stderr, flush=True)
-        run = _run_worker(_worker_cmd(args, "time", threads, args.shapes, args.cells, args.impls))
+        # the allocator is a process-wide TensorFlow setting: Keras in the same worker gets the same one
+        env = {**os.environ, "TF_CPU_ALLOCATOR_USE_BFC": "true" if args.allocator == "bfc" else "false"}
+        run = _run_worker(_worker_cmd(args, "time", threads, args.shapes, args.cells, args.impls), env)
         report["memory"].extend(run.pop("memory"))
         report["runs"].append(run)
     if not args.no_memory and not args.inline_memory:
         print("[bench] peak memory ...", file=sys.stderr, flush=True)
-        env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
+        # malloc with a pinned mmap threshold, whatever --allocator says: a pool allocator keeps its high-water
+        # mark, so the resident set would no longer follow one step's live memory
+        env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0",
+               "TF_CPU_ALLOCATOR_USE_BFC": "false"}
         report["memory"] = _run_worker(_worker_cmd(args, "memory", None, args.shapes, args.cells, args.impls),
                                        env)["cases"]
     if not args.no_startup and not args.quick:

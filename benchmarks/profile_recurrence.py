@@ -39,7 +39,9 @@ GATES = 4
 def _set_threads(threads: int):
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from rnncli import tf_env
+
+    tf_env.apply()  # the environment rnncli's CLI runs TensorFlow in
     import tensorflow as tf
     import torch
 

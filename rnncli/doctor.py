@@ -38,7 +38,7 @@ def collect() -> dict[str, Any]:
     Keys: ``rnncli``, ``python``, ``platform``, ``tensorflow`` (version, or None when it does not import, then
     ``tensorflow_error`` says why), ``is_cuda_build``, ``cuda_build_version`` and ``cudnn_build_version`` (what
     TensorFlow was compiled against), ``cuda_compute_capabilities``, ``cuda_wheels`` (installed ``nvidia-*`` wheels
-    and their versions), ``cuda_visible_devices``, ``devices`` (physical devices: name and type), ``gpus`` (one dict
+    and their versions), ``cuda_visible_devices``, ``host_allocator`` (``bfc`` or ``malloc``), ``devices`` (physical devices: name and type), ``gpus`` (one dict
     per GPU: ``index``, ``name``, ``model``, ``compute_capability``, ``usable`` and ``error``, the reason when a tiny
     matmul on it fails), ``gpu_usable`` (at least one GPU computes) and ``hints`` (sentences on what to fix).
 
@@ -56,6 +56,8 @@ def collect() -> dict[str, Any]:
         "cuda_compute_capabilities": [],
         "cuda_wheels": _cuda_wheels(),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        # rnncli.tf_env sets TF_CPU_ALLOCATOR_USE_BFC unless the user did
+        "host_allocator": "bfc" if os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "").lower() in ("1", "true") else "malloc",
         "devices": [],
         "gpus": [],
         "gpu_usable": False,
@@ -108,6 +110,7 @@ def render(report: dict[str, Any]) -> Group:
     summary.add_row("CUDA wheels", ", ".join(f"{n} {v}" for n, v in wheels.items()) if wheels else "none installed")
     if report["cuda_visible_devices"] is not None:
         summary.add_row("CUDA_VISIBLE_DEVICES", repr(report["cuda_visible_devices"]))
+    summary.add_row("allocator", f"{report['host_allocator']} (host)")
     summary.add_row("devices", ", ".join(d["name"] for d in report["devices"]) or "none")
     usable = sum(gpu["usable"] for gpu in report["gpus"])
     if report["gpu_usable"]:

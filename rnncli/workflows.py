@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from rnncli import __version__
+from rnncli import __version__, tf_env
 from rnncli.config.validate import Config, load_config
 from rnncli.data import Dataset, check_dataset, fit_to_batches, load_arrays, load_text_windows, split_validation
 from rnncli.errors import DataError, RunError, UserInputError
@@ -83,8 +83,7 @@ def prepare_tensorflow(deterministic: bool = True, distribute: str = "none", dev
     the strategy is ``rnncli.distribute.current()``."""
     from rnncli import distribute as dist
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    tf_env.apply()
     saved = os.dup(2)
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -27,6 +27,7 @@ def test_quick_benchmark_writes_the_report_structure(tmp_path):
 
     (run_,) = report["runs"]
     assert run_["threads"] == "default" and run_["matmul_gflops"]["peak"] > 0
+    assert report["settings"]["allocator"] == "bfc" and run_["host_allocator"] == "bfc"
     cases = {(c["impl"], c["phase"]): c for c in run_["cases"]}
     assert set(cases) == {(impl, phase) for impl in ("rnncli", "keras", "torch") for phase in ("train", "infer")}
     for case in cases.values():
@@ -34,6 +35,7 @@ def test_quick_benchmark_writes_the_report_structure(tmp_path):
         assert case["median_s"] > 0 and len(case["samples_s"]) == 1
         assert case["gflops"] > 0 and case["peak_fraction"] > 0 and case["first_call_s"] > 0
     assert cases["rnncli", "train"]["jit_compile"]["train"] is True
+    assert cases["rnncli", "infer"]["jit_compile"]["predict"] is True
 
     assert {(m["impl"], m["cell"]) for m in report["memory"]} == {(i, "LSTM") for i in ("rnncli", "keras", "torch")}
     rows = {row["phase"]: row for row in report["summary"]}
@@ -41,3 +43,21 @@ def test_quick_benchmark_writes_the_report_structure(tmp_path):
     for row in rows.values():
         assert row["speedup_vs_keras"] > 0 and row["speedup_vs_torch"] > 0 and row["torch_same_math"] is True
         assert {"rnncli_ms", "keras_ms", "torch_ms", "rnncli_gflops", "rnncli_peak_fraction"} <= set(row)
+
+
+def test_xla_profile_sorts_thunk_events_by_kind():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import xla_profile
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    expected = {
+        "MatMul.18": "matmul", "MatMul_1.23": "matmul", "dot.4": "matmul",
+        "subtract_multiply_fusion.2": "fusion", "wrapped_add.3": "fusion", "add_divide_fusion.2": "fusion",
+        "copy.19": "copy", "dynamic-update-slice.3": "copy",
+        "concat.7": "other", "broadcast.2": "other",
+        # runtime wrappers contain the thunks above: counting them would count time twice
+        "ThunkExecutor::Execute": None, "while.9": None, "EagerExecute": None, "__inference_g_332:x": None,
+        "BlockUntilReady": None, "g": None,
+    }
+    assert {name: xla_profile.kind_of(name) for name in expected} == expected

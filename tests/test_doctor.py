@@ -43,6 +43,7 @@ def fake_report(**changes):
         "cuda_compute_capabilities": ["sm_80", "compute_90"],
         "cuda_wheels": {"nvidia-cudnn-cu12": "9.28.0.42"},
         "cuda_visible_devices": None,
+        "host_allocator": "bfc",
         "devices": [{"name": "/physical_device:CPU:0", "type": "CPU"}],
         "gpus": [],
         "gpu_usable": False,

@@ -1,0 +1,46 @@
+"""rnncli.tf_env: TensorFlow's process-wide settings, applied before TensorFlow starts, overridable by the user."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from rnncli import tf_env
+
+
+def test_apply_sets_the_defaults_and_keeps_what_the_user_exported():
+    environ = {"TF_CPU_ALLOCATOR_USE_BFC": "false"}
+    tf_env.apply(environ)
+    assert environ == {"TF_CPU_ALLOCATOR_USE_BFC": "false", "TF_CPP_MIN_LOG_LEVEL": "2",
+                       "KERAS_BACKEND": "tensorflow"}
+    fresh: dict[str, str] = {}
+    tf_env.apply(fresh)
+    assert fresh["TF_CPU_ALLOCATOR_USE_BFC"] == "true"
+
+
+PROBE = """
+import json
+from rnncli.workflows import prepare_tensorflow
+tf = prepare_tensorflow(False)
+tf.matmul(tf.ones([64, 64]), tf.ones([64, 64]))
+try:
+    stats = tf.config.experimental.get_memory_info("CPU:0")   # only the BFC pool keeps statistics
+except ValueError:
+    stats = None
+print(json.dumps(stats))
+"""
+
+
+def _probe(environ: dict[str, str]):
+    run = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=environ, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def test_rnncli_runs_tensorflow_on_the_bfc_host_allocator_unless_told_otherwise():
+    environ = {k: v for k, v in os.environ.items() if k != "TF_CPU_ALLOCATOR_USE_BFC"}
+    stats = _probe(environ)
+    assert stats is not None and stats["peak"] > 0
+    assert _probe({**environ, "TF_CPU_ALLOCATOR_USE_BFC": "false"}) is None
