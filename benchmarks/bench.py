@@ -528,9 +528,10 @@ def main(argv=None) -> int:
     parser.add_argument("--consume-less", choices=("cpu", "mem", "gpu"), default="cpu")
     parser.add_argument("--jit", choices=("auto", "true", "false"), default=None,
                         help="rnncli's training.jit_compile (default: the config default)")
-    parser.add_argument("--allocator", choices=("bfc", "malloc"), default="bfc",
-                        help="TensorFlow's host allocator in the timing workers (TF_CPU_ALLOCATOR_USE_BFC); bfc is "
-                             "what rnncli sets (rnncli/tf_env.py) and applies to the Keras cases too")
+    parser.add_argument("--allocator", choices=("bfc", "malloc"), default=None,
+                        help="TensorFlow's host allocator in the timing workers (TF_CPU_ALLOCATOR_USE_BFC; default: "
+                             "an exported value, else bfc as rnncli sets it in rnncli/tf_env.py); applies to the "
+                             "Keras cases too. --inline-memory (and --quick) times on malloc")
     parser.add_argument("--no-memory", action="store_true", help="skip the per-case peak memory subprocesses")
     parser.add_argument("--no-startup", action="store_true", help="skip the CLI start-up timings")
     parser.add_argument("--inline-memory", action="store_true",
@@ -549,6 +550,12 @@ def main(argv=None) -> int:
         args.reps, args.warmup, args.min_rep_s = 1, 1, 0.0
         args.inline_memory, args.no_memory = True, True
     args.shapes = args.shapes or list(FULL_SHAPES)
+    if args.allocator is None:  # an exported TF_CPU_ALLOCATOR_USE_BFC wins, as it does for rnncli itself
+        exported = os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "true").lower()
+        args.allocator = "bfc" if exported in ("1", "true") else "malloc"
+    if args.inline_memory:
+        # memory is read from the resident set in the timing worker, which a pool allocator would hide
+        args.allocator = "malloc"
     report = {"schema": SCHEMA, "quick": args.quick, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
               "settings": {"shapes": {s: dict(zip(("batch", "timesteps", "input_dim", "units", "stateful"),
                                                   SHAPES[s])) for s in args.shapes},

@@ -38,7 +38,8 @@ def collect() -> dict[str, Any]:
     Keys: ``rnncli``, ``python``, ``platform``, ``tensorflow`` (version, or None when it does not import, then
     ``tensorflow_error`` says why), ``is_cuda_build``, ``cuda_build_version`` and ``cudnn_build_version`` (what
     TensorFlow was compiled against), ``cuda_compute_capabilities``, ``cuda_wheels`` (installed ``nvidia-*`` wheels
-    and their versions), ``cuda_visible_devices``, ``host_allocator`` (``bfc`` or ``malloc``), ``devices`` (physical devices: name and type), ``gpus`` (one dict
+    and their versions), ``cuda_visible_devices``, ``host_allocator`` (``bfc`` or ``malloc``, the one TensorFlow
+    runs on), ``devices`` (physical devices: name and type), ``gpus`` (one dict
     per GPU: ``index``, ``name``, ``model``, ``compute_capability``, ``usable`` and ``error``, the reason when a tiny
     matmul on it fails), ``gpu_usable`` (at least one GPU computes) and ``hints`` (sentences on what to fix).
 
@@ -56,8 +57,7 @@ def collect() -> dict[str, Any]:
         "cuda_compute_capabilities": [],
         "cuda_wheels": _cuda_wheels(),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-        # rnncli.tf_env sets TF_CPU_ALLOCATOR_USE_BFC unless the user did
-        "host_allocator": "bfc" if os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "").lower() in ("1", "true") else "malloc",
+        "host_allocator": None,
         "devices": [],
         "gpus": [],
         "gpu_usable": False,
@@ -70,6 +70,7 @@ def collect() -> dict[str, Any]:
         report["hints"] = _hints(report)
         return report
 
+    report["host_allocator"] = host_allocator(tf)
     build = tf.sysconfig.get_build_info()
     report.update(
         tensorflow=tf.__version__,
@@ -86,6 +87,16 @@ def collect() -> dict[str, Any]:
     report["gpu_usable"] = any(gpu["usable"] for gpu in report["gpus"])
     report["hints"] = _hints(report)
     return report
+
+
+def host_allocator(tf: Any) -> str:
+    """The host allocator TensorFlow actually runs on: ``bfc`` (its pool, which keeps statistics; rnncli.tf_env
+    asks for it) or ``malloc``."""
+    try:
+        tf.config.experimental.get_memory_info("CPU:0")
+    except ValueError:
+        return "malloc"
+    return "bfc"
 
 
 def render(report: dict[str, Any]) -> Group:
@@ -110,7 +121,8 @@ def render(report: dict[str, Any]) -> Group:
     summary.add_row("CUDA wheels", ", ".join(f"{n} {v}" for n, v in wheels.items()) if wheels else "none installed")
     if report["cuda_visible_devices"] is not None:
         summary.add_row("CUDA_VISIBLE_DEVICES", repr(report["cuda_visible_devices"]))
-    summary.add_row("allocator", f"{report['host_allocator']} (host)")
+    if report["host_allocator"]:
+        summary.add_row("allocator", f"{report['host_allocator']} (host)")
     summary.add_row("devices", ", ".join(d["name"] for d in report["devices"]) or "none")
     usable = sum(gpu["usable"] for gpu in report["gpus"])
     if report["gpu_usable"]:

@@ -29,7 +29,8 @@ try:
     stats = tf.config.experimental.get_memory_info("CPU:0")   # only the BFC pool keeps statistics
 except ValueError:
     stats = None
-print(json.dumps(stats))
+from rnncli.doctor import host_allocator
+print(json.dumps({"stats": stats, "doctor": host_allocator(tf)}))
 """
 
 
@@ -41,6 +42,6 @@ def _probe(environ: dict[str, str]):
 
 def test_rnncli_runs_tensorflow_on_the_bfc_host_allocator_unless_told_otherwise():
     environ = {k: v for k, v in os.environ.items() if k != "TF_CPU_ALLOCATOR_USE_BFC"}
-    stats = _probe(environ)
-    assert stats is not None and stats["peak"] > 0
-    assert _probe({**environ, "TF_CPU_ALLOCATOR_USE_BFC": "false"}) is None
+    default = _probe(environ)
+    assert default["stats"] is not None and default["stats"]["peak"] > 0 and default["doctor"] == "bfc"
+    assert _probe({**environ, "TF_CPU_ALLOCATOR_USE_BFC": "false"}) == {"stats": None, "doctor": "malloc"}

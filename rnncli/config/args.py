@@ -319,7 +319,10 @@ TRAINING_ARGS = (
         "Stateful models: `epoch`, `never`, or `{every_n_batches: N}`: when the states are zeroed."),
     Arg("callbacks", "any", None, "`early_stopping` and `reduce_lr_on_plateau` settings.", nullable=True),
     Arg("checkpoint", "any", None, "`keep`, `save_best_only`, `monitor`, `mode`.", nullable=True),
-    Arg("jit_compile", "choice", "auto", "Compile the training step with XLA: `auto`, `true` or `false`.",
+    Arg("jit_compile", "choice", "auto",
+        "Compile the training, evaluation and prediction steps with XLA: `auto` (when the input is "
+        "[batch, timesteps, features] with a fixed number of timesteps, and no distribution strategy or mixed "
+        "precision is used), `true` or `false`.",
         choices=("auto", "true", "false")),
     Arg("deterministic", "bool", True, "Enable TensorFlow op determinism (identical runs for the same seed)."),
     Arg("distribute", "choice", "none", "`none`, `mirrored` (several GPUs/devices) or `multi_worker` (TF_CONFIG).",

@@ -60,7 +60,7 @@ def unroll(
         new_states = [tf.where(keep, new, old) for new, old in zip(new_states, prev_states)]
         return output, new_states
 
-    if unrolled or (inputs.shape[0] is not None and inputs.shape[0] <= SHORT_SEQUENCE):
+    if unrolled or (inputs.shape[0] is not None and 0 < inputs.shape[0] <= SHORT_SEQUENCE):
         steps = inputs.shape[0]
         if steps is None:
             raise ValueError("unroll=True needs a known number of timesteps")

@@ -65,3 +65,47 @@ def test_longer_sequences_keep_the_while_loop():
     fn = tf.function(lambda: _run(x, W, R, mask, False))
     graph_ops = {op.type for op in fn.get_concrete_function().graph.get_operations()}
     assert graph_ops & {"While", "StatelessWhile"}
+
+
+def test_last_output_only_and_empty_sequences(monkeypatch):
+    x, W, R, mask = _setup(2)
+
+    def step(x_t, states):
+        h = tf.tanh(tf.matmul(x_t, W) + tf.matmul(states[0], R))
+        return h, [h]
+
+    last, outputs, final = unroll(step, x, [tf.zeros([B, U])], mask, return_sequences=False)
+    assert outputs is None
+    monkeypatch.setattr(unroll_module, "SHORT_SEQUENCE", 0)
+    looped_last, _, looped_final = unroll(step, x, [tf.zeros([B, U])], mask, return_sequences=False)
+    np.testing.assert_allclose(last.numpy(), looped_last.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(final[0].numpy(), looped_final[0].numpy(), rtol=1e-6)
+    monkeypatch.undo()
+    # a static length of 0 keeps the while loop, which returns an empty [0, B, u] sequence
+    last, outputs, _ = unroll(step, x[:0], [tf.zeros([B, U])], None)
+    assert outputs.shape == (0, B, U) and np.all(last.numpy() == 0.0)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_recurrent_layers_on_short_sequences_match_the_while_loop(kit, monkeypatch, kind):
+    """Real layers at T = 3 (unrolled) against the same layers forced onto the while loop: masked, backwards,
+    cpu-mode dropout masks (drawn before the loop from the same seed), outputs and weight gradients."""
+    steps = 3
+    x = tf.constant(kit.inputs(shape=(B, steps, D)))
+    mask = tf.constant(np.array([[1, 1, 0], [0, 1, 1], [1, 0, 1]], dtype=bool))
+
+    def run():
+        model, layer = kit.single(kind, input_shape=(steps, D), return_sequences=True, go_backwards=True,
+                                  consume_less="cpu", dropout_W=0.3, dropout_U=0.2, seed=5)
+        with tf.GradientTape() as tape:
+            y, _ = layer(x, mask, training=True, rng=tf.random.Generator.from_seed(11))
+            loss = tf.reduce_sum(y ** 2)
+        grads = tape.gradient(loss, layer.weight_variables())
+        return [y.numpy()] + [g.numpy() for g in grads]
+
+    unrolled = run()
+    monkeypatch.setattr(unroll_module, "SHORT_SEQUENCE", 0)
+    looped = run()
+    assert np.abs(unrolled[0]).sum() > 0
+    for a, b in zip(unrolled, looped):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
