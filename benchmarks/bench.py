@@ -238,6 +238,7 @@ def _timed(fn, inner: int) -> float:
 
 def worker_time(args) -> dict:
     tf, torch = _set_threads(args.threads)
+    from rnncli.doctor import host_allocator
     cases, memory = [], []
     started = time.perf_counter()
     peak = _matmul_peak(tf, torch, (256, 512) if args.inline_memory else (512, 1024, 2048))
@@ -284,7 +285,7 @@ def worker_time(args) -> dict:
                         })
                 del runners
     return {"threads": args.threads or "default", "effective_threads": _effective_threads(tf, torch),
-            "host_allocator": _host_allocator(tf),
+            "host_allocator": host_allocator(tf),
             "matmul_gflops": peak, "cases": cases, "wall_s": time.perf_counter() - started,
             "loadavg_end": _loadavg(), "memory": memory}
 
@@ -295,15 +296,6 @@ def _jit_of(impl, runner):
     if impl == "keras":
         return runner.jit_compile
     return None
-
-
-def _host_allocator(tf) -> str:
-    """'bfc' when TensorFlow's host allocator keeps statistics (its BFC pool does, malloc does not)."""
-    try:
-        tf.config.experimental.get_memory_info("CPU:0")
-    except ValueError:
-        return "malloc"
-    return "bfc"
 
 
 def _effective_threads(tf, torch) -> dict:
