@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -30,25 +29,13 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-SHAPES = {"small": (32, 50, 32, 128), "medium": (64, 100, 64, 256), "large": (128, 200, 128, 512)}
-GATES = 4
+import bench  # noqa: E402  (the shapes, and the thread and environment setup, are bench.py's)
 
-
-def _set_threads(threads: int):
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(threads)
-    from rnncli import tf_env
-
-    tf_env.apply()  # the environment rnncli's CLI runs TensorFlow in
-    import tensorflow as tf
-    import torch
-
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
-    torch.set_num_threads(threads)
-    return tf, torch
+SHAPES = {name: bench.SHAPES[name][:4] for name in ("small", "medium", "large")}  # batch, timesteps, input, units
+GATES = bench.GATES["LSTM"]
 
 
 def _rnncli_forward(tf, mode: str, shape: tuple[int, int, int, int], workdir: Path):
@@ -117,7 +104,7 @@ def _torch_cases(torch, shape):
 
 
 def profile(shape_name: str, threads: int, rounds: int) -> dict:
-    tf, torch = _set_threads(threads)
+    tf, torch = bench._set_threads(threads)
     shape = SHAPES[shape_name]
     with tempfile.TemporaryDirectory() as tmp:
         torch_lstm, torch_chain = _torch_cases(torch, shape)

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import click
 from rich.console import Console
 
-from rnncli import __version__, tf_env
+from rnncli import __version__
 from rnncli.errors import ConfigError, RnncliError
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -60,7 +60,6 @@ def main() -> None:
       rnncli train configs/stateful_cosine.yaml -o runs/cosine
       rnncli predict runs/cosine --input x.npy --output y.npy
     """
-    tf_env.apply()  # before any command can import TensorFlow
 
 
 @main.command()

@@ -52,6 +52,15 @@ class Sequential(tf.Module):
     def stateful_layers(self) -> list[Layer]:
         return [layer for layer in self.layers if layer.state_variables]
 
+    def stateful_cores(self) -> list[Layer]:
+        """The recurrent layers that keep states, also those inside a Bidirectional wrapper."""
+        cores = []
+        for layer in self.layers:
+            for core in (layer, getattr(layer, "forward", None), getattr(layer, "backward", None)):
+                if core is not None and getattr(core, "stateful", False) and hasattr(core, "steps_since_reset"):
+                    cores.append(core)
+        return cores
+
     def reset_states(self, layer_name: str | None = None) -> list[str]:
         """Zero the states of every stateful layer (or only ``layer_name``); returns the names reset."""
         reset = []

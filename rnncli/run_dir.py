@@ -19,6 +19,7 @@ import io
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +83,6 @@ class RunLock:
             return None
 
     def _age(self) -> float:
-        import time
-
         try:
             return time.time() - self.path.stat().st_mtime
         except OSError:

@@ -466,11 +466,9 @@ def reset_states(run_path: Path, layer: str | None = None) -> list[str]:
 
 
 def describe_states(run_path: Path) -> list[dict]:
-    from rnncli.training.loop import _stateful_cores
-
     loaded = load_source(run_path, "latest", "cpu")
     rows = []
-    for core in _stateful_cores(loaded.engine.model):
+    for core in loaded.engine.model.stateful_cores():
         labels = ["h", "c"] if len(core.state_variables) == 2 else ["h"]
         for label, variable in zip(labels, core.state_variables):
             value = variable.numpy()

@@ -84,8 +84,7 @@ def load_config(path: str | Path, *, require_training: bool = False, overrides: 
     """
     path = Path(path)
     raw = load_yaml(path)
-    diags = Diagnostics(str(path))
-    diags.check_files = check_files
+    diags = Diagnostics(str(path), check_files)
     for override in overrides or []:
         apply_override(raw, override, str(path))
     anchor = Path(base_dir) / path.name if base_dir is not None else path
@@ -250,7 +249,7 @@ def _check_wrapped(wrapper: str, inner: dict, item: dict, where_text: str, diags
 
 def _check_path(value: str, path: Path, container: dict, key: str, full: str, diags: Diagnostics) -> str | None:
     target = (path.parent / value).resolve()
-    if getattr(diags, "check_files", True) and not target.exists():
+    if diags.check_files and not target.exists():
         diags.add(container, key, f"{full}: file not found: {value} (looked for {target})")
         return None
     return str(target)

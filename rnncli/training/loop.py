@@ -77,16 +77,6 @@ class LoopState(tf.Module):
         self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
 
 
-def _stateful_cores(model: Sequential) -> list:
-    """The recurrent layers (also inside Bidirectional) that keep states."""
-    cores = []
-    for layer in model.layers:
-        for core in (layer, getattr(layer, "forward", None), getattr(layer, "backward", None)):
-            if core is not None and getattr(core, "stateful", False) and hasattr(core, "steps_since_reset"):
-                cores.append(core)
-    return cores
-
-
 def monitor_mode(monitor: str, mode: str) -> str:
     if mode != "auto":
         return mode
@@ -319,7 +309,7 @@ class Engine:
         """Loss and metrics over ``data`` in inference mode. Stateful models use a zeroed copy of the states and
         restore the training states afterwards, so evaluation never moves them."""
         batch_size = self.training["batch_size"]
-        counters = [layer.steps_since_reset for layer in _stateful_cores(self.model)]
+        counters = [layer.steps_since_reset for layer in self.model.stateful_cores()]
         saved = [v.numpy() for v in self.model.state_variables] + [c.numpy() for c in counters]
         self.model.reset_states()
         totals = np.zeros(1 + len(self.metric_fns))
