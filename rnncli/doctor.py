@@ -90,13 +90,20 @@ def collect() -> dict[str, Any]:
 
 
 def host_allocator(tf: Any) -> str:
-    """The host allocator TensorFlow actually runs on: ``bfc`` (its pool, which keeps statistics; rnncli.tf_env
-    asks for it) or ``malloc``."""
+    """The host allocator TensorFlow actually runs on: ``bfc`` (its pool; rnncli.tf_env asks for it) or ``malloc``.
+
+    Only the BFC pool counts what it hands out. Under malloc, ``get_memory_info("CPU:0")`` raises on some builds
+    and CPUs and returns ``{'current': 0, 'peak': 0}`` on others (seen on Intel with AVX-512), so the probe makes
+    a known allocation first and calls the pool ``bfc`` only when its statistics saw it.
+    """
+    probe = tf.fill([64, 1024], 1.0) + 1.0  # 256 KiB through the CPU device's allocator, alive while we read
     try:
-        tf.config.experimental.get_memory_info("CPU:0")
+        stats = tf.config.experimental.get_memory_info("CPU:0")
     except ValueError:
         return "malloc"
-    return "bfc"
+    finally:
+        del probe
+    return "bfc" if int(stats.get("peak", 0)) > 0 else "malloc"
 
 
 def render(report: dict[str, Any]) -> Group:

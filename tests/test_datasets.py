@@ -219,8 +219,7 @@ def test_digits_values_and_labels():
 
 def test_digits_reproducible():
     csv = _sklearn_digits_csv()
-    if csv is None:
-        pytest.skip("scikit-learn not installed")
+    assert csv is not None, "scikit-learn (test extra) must be installed: its digits.csv.gz is the reference"
     data = np.loadtxt(csv, delimiter=",")  # what sklearn.datasets.load_digits() reads
     images = data[:, :-1].reshape(-1, 8, 8)
     target = data[:, -1].astype(int)
@@ -247,11 +246,9 @@ def test_sunspots_windows_match_csv():
 
 def test_sunspots_csv_matches_statsmodels_copy():
     spec = importlib.util.find_spec("statsmodels")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("statsmodels not installed")
+    assert spec is not None and spec.submodule_search_locations, "statsmodels (test extra) must be installed"
     src = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "sunspots" / "sunspots.csv"
-    if not src.exists():
-        pytest.skip("statsmodels sunspots.csv not found")
+    assert src.exists(), f"statsmodels ships no {src}"
     ref = np.loadtxt(src, delimiter=",", skiprows=1)
     years, values = gen.read_sunspots_csv(DATA / "sunspots.csv")
     assert np.array_equal(ref[:, 0], years) and np.array_equal(ref[:, 1], values)
