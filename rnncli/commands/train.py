@@ -15,7 +15,7 @@ import yaml
 
 from rnncli.config.validate import load_config
 from rnncli.data_io import training_data
-from rnncli.errors import UserInputError
+from rnncli.errors import DataError, UserInputError
 from rnncli.runs import RunStore
 from rnncli.runs.checkpoints import Checkpoints
 from rnncli.runs.provenance import provenance
@@ -118,7 +118,13 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
     if resume and not store.config_path.exists():
         raise UserInputError(f"{store.path}: nothing to resume (not a run directory); drop --resume to start "
                              f"a new run")
-    train_set, validation = training_data(config)
+    try:
+        train_set, validation = training_data(config)
+    except DataError as exc:
+        if resume:  # the attempt failed: say so in the run's record (a new run has none yet)
+            with store.lock():
+                store.record_failure(exc)
+        raise
     tf = prepare_tensorflow(training["deterministic"], distribute, training["devices"])
     strategy = dist.current()
     if strategy is not None and training["batch_size"] % strategy.num_replicas_in_sync:

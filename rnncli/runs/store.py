@@ -155,6 +155,11 @@ class RunStore:
         record.update(status="finished", ended=now())
         self.write_run_json(record)
 
+    def record_failure(self, exc: BaseException) -> None:
+        """Record an attempt that failed before training started (``run.json`` of an existing run only)."""
+        if self.run_json_path.exists():
+            self.update_run_json(status="failed", reason=failure_reason(exc), ended=now())
+
     def update_run_json(self, **fields: object) -> None:
         """Merge ``fields`` into ``run.json``."""
         self.write_run_json({**self.read_run_json(), **fields})
