@@ -7,7 +7,9 @@ only by commands that need it, so ``--help``, ``validate`` and ``summary`` start
 from __future__ import annotations
 
 import functools
+import io
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -18,8 +20,29 @@ from rich.console import Console
 from rnncli import __version__
 from rnncli.errors import ConfigError, RnncliError
 
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
-stdout = Console(highlight=False, soft_wrap=True)
+
+
+class PipeTolerantConsole(Console):
+    """A closed pipe (``rnncli train ... 2>&1 | head -2``) silences this console instead of ending the command
+    (rich's default exits): training goes on and finishes its run."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.file.fileno())  # later writes, and the flush at exit, go nowhere quietly
+            os.close(devnull)
+        except (OSError, ValueError, io.UnsupportedOperation):
+            pass
+
+
+stderr = PipeTolerantConsole(stderr=True, highlight=False, soft_wrap=True)
+stdout = PipeTolerantConsole(highlight=False, soft_wrap=True)
+
+
+def exit_code_of(interrupt: KeyboardInterrupt) -> int:
+    """130 for Ctrl-C, 143 for SIGTERM (128 + the signal number, as shells report them)."""
+    return getattr(interrupt, "exit_code", 130)
 
 
 def handle_errors(func: Callable) -> Callable:
@@ -36,9 +59,11 @@ def handle_errors(func: Callable) -> Callable:
         except RnncliError as exc:
             stderr.print(f"error: {exc}", markup=False)
             sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            stderr.print("interrupted", markup=False)
-            sys.exit(130)
+        except KeyboardInterrupt as exc:
+            from rnncli.runtime import Terminated
+
+            stderr.print("terminated" if isinstance(exc, Terminated) else "interrupted", markup=False)
+            sys.exit(exit_code_of(exc))
         except Exception as exc:  # a bug in rnncli: one line for the user, the traceback on request
             if os.environ.get("RNNCLI_DEBUG"):
                 raise
@@ -158,29 +183,44 @@ def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_siz
       rnncli train configs/stateful_cosine.yaml -o runs/cosine --resume --epochs 4
     Ctrl-C keeps the last complete checkpoint; continue with --resume.
     """
+    from rnncli.commands.train import train as train_run
     from rnncli.reporting import ConsoleReporter, curves, history_table
-    from rnncli.workflows import train as train_run
+    from rnncli.runtime import terminate_as_interrupt
 
     sets = list(overrides)
-    if epochs is not None:
-        sets.append(f"training.nb_epoch={epochs}")
-    if batch_size is not None:
-        sets.append(f"training.batch_size={batch_size}")
-    if seed is not None:
-        sets.append(f"seed={seed}")
-    if distribute is not None:
-        sets.append(f"training.distribute={distribute}")
+    given: list[str] = []  # the options to repeat in a resume hint
+    for flag, value, key in (("--epochs", epochs, "training.nb_epoch"), ("--batch-size", batch_size,
+                             "training.batch_size"), ("--seed", seed, "seed"),
+                             ("--distribute", distribute, "training.distribute")):
+        if value is not None:
+            sets.append(f"{key}={value}")
+            given += [flag, str(value)]
+    given += [part for override in overrides for part in ("--set", override)]
+    if device != "auto":
+        given += ["--device", device]
+    if mixed_precision:
+        given.append("--mixed-precision")
     run_dir = run_dir or Path("runs") / config_path.stem
     reporter = ConsoleReporter(stderr, progress)
     try:
-        result = train_run(config_path, run_dir, overrides=sets, resume=resume, force=force, device_spec=device,
-                           reporter=reporter, argv=sys.argv, mixed_precision=mixed_precision)
-    except KeyboardInterrupt:
-        stderr.print(f"interrupted: the last complete checkpoint in {run_dir} is intact; continue with:\n"
-                     f"  rnncli train {config_path} -o {run_dir} --resume", markup=False)
-        sys.exit(130)
+        with terminate_as_interrupt():
+            result = train_run(config_path, run_dir, overrides=sets, resume=resume, force=force,
+                               device_spec=device, reporter=reporter, argv=sys.argv,
+                               mixed_precision=mixed_precision)
+    except KeyboardInterrupt as exc:
+        from rnncli.runs import RunStore
+
+        what = "terminated" if exit_code_of(exc) == 143 else "interrupted"
+        if RunStore(run_dir).has_checkpoint():
+            hint = shlex.join(["rnncli", "train", str(config_path), "-o", str(run_dir), "--resume", *given])
+            stderr.print(f"{what}: the last complete checkpoint in {run_dir} is intact; continue with:\n  {hint}",
+                         markup=False)
+        else:
+            stderr.print(f"{what} before the first checkpoint was written: there is nothing to resume",
+                         markup=False)
+        sys.exit(exit_code_of(exc))
     if result.rows:
-        stderr.print(history_table(result.rows, "Training summary"))
+        stderr.print(history_table(result.rows, "Training summary", result.best))
         for line in curves(result.rows):
             stderr.print(line, markup=False)
     stderr.print(f"run directory: {result.run_dir}", markup=False)
@@ -207,7 +247,7 @@ def predict(source: Path, input_path: Path, output_path: Path | None, batch_size
       rnncli predict model.yaml --input x.npy --output y.csv
     Stateful runs start from their saved states and save the final ones back (unless --no-save-states).
     """
-    from rnncli.workflows import predict as run_predict
+    from rnncli.commands.infer import predict as run_predict
 
     outputs, notes = run_predict(source, input_path, output_path=output_path, batch_size=batch_size,
                                  checkpoint=checkpoint, save_states=not no_save_states, device_spec=device)
@@ -226,22 +266,25 @@ def predict(source: Path, input_path: Path, output_path: Path | None, batch_size
 @click.option("--data", "data_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Evaluate on this file instead of the run's validation data.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@click.option("--checkpoint", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
+              help="Evaluate the newest checkpoint or the best one (by training.checkpoint.monitor).")
 @device_option
 @handle_errors
-def evaluate(source: Path, data_path: Path | None, as_json: bool, device: str) -> None:
+def evaluate(source: Path, data_path: Path | None, as_json: bool, checkpoint: str, device: str) -> None:
     """Loss and metrics of a run on its validation data or on --data.
 
     \b
     Example:
       rnncli evaluate runs/addition --data datasets/addition_val.npz --json
+      rnncli evaluate runs/addition --checkpoint best
     """
     import json
 
     from rich.table import Table
 
-    from rnncli.workflows import evaluate as run_evaluate
+    from rnncli.commands.infer import evaluate as run_evaluate
 
-    results = run_evaluate(source, data_path, device)
+    results = run_evaluate(source, data_path, device, checkpoint)
     if as_json:
         click.echo(json.dumps(results))
         return
@@ -264,15 +307,15 @@ def history(run_dir: Path) -> None:
       rnncli history runs/cosine
     """
     from rnncli.reporting import curves, history_table
-    from rnncli.run_dir import RunDir
+    from rnncli.runs import RunStore
 
-    run = RunDir(run_dir)
+    run = RunStore(run_dir)
     run.require_run()
     rows = run.read_history()
     if not rows:
         stderr.print(f"{run_dir}: no completed epoch yet", markup=False)
         return
-    stdout.print(history_table(rows, f"History of {run_dir}"))
+    stdout.print(history_table(rows, f"History of {run_dir}", run.read_run_json().get("best")))
     for line in curves(rows):
         stdout.print(line, markup=False)
 
@@ -290,11 +333,11 @@ def plot(run_dir: Path, output: Path) -> None:
       rnncli plot runs/sunspots -o curves.png
     """
     from rnncli.plot import plot_history
-    from rnncli.run_dir import RunDir
+    from rnncli.runs import RunStore
 
-    run = RunDir(run_dir)
+    run = RunStore(run_dir)
     run.require_run()
-    panels = plot_history(run.read_history(), output, f"rnncli run {run_dir}")
+    panels = plot_history(run.read_history(), output, f"rnncli run {run_dir}", run.best_epoch())
     stderr.print(f"wrote {output} ({', '.join(panels)})", markup=False)
 
 
@@ -309,7 +352,7 @@ def reset_states_command(run_dir: Path, layer: str | None) -> None:
     Example:
       rnncli reset-states runs/cosine --layer lstm_1
     """
-    from rnncli.workflows import reset_states
+    from rnncli.commands.states import reset_states
 
     for name in reset_states(run_dir, layer):
         stdout.print(f"reset {name}", markup=False)
@@ -327,7 +370,7 @@ def states(run_dir: Path) -> None:
     """
     from rich.table import Table
 
-    from rnncli.workflows import describe_states
+    from rnncli.commands.states import describe_states
 
     table = Table(title=f"States of {run_dir}", title_justify="left")
     for column in ("layer", "state", "shape", "norm", "steps since reset"):
@@ -343,17 +386,20 @@ def states(run_dir: Path) -> None:
 @click.option("--format", "fmt", type=click.Choice(["savedmodel"]), default="savedmodel", show_default=True)
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Replace a non-empty output folder.")
+@click.option("--checkpoint", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
+              help="Export the newest checkpoint or the best one (by training.checkpoint.monitor).")
 @handle_errors
-def export(run_dir: Path, fmt: str, output: Path, force: bool) -> None:
+def export(run_dir: Path, fmt: str, output: Path, force: bool, checkpoint: str) -> None:
     """Export a run as a TensorFlow SavedModel (`predict` signature; `reset_states` for stateful models).
 
     \b
     Example:
       rnncli export runs/cosine --format savedmodel -o exported/cosine
+      rnncli export runs/cosine --checkpoint best -o exported/cosine-best
     """
-    from rnncli.workflows import export as run_export
+    from rnncli.commands.export import export as run_export
 
-    names = run_export(run_dir, output, fmt, force)
+    names = run_export(run_dir, output, fmt, force, checkpoint)
     stdout.print(f"exported {output} with signatures: {', '.join(names)}", markup=False)
 
 
@@ -405,7 +451,7 @@ def doctor(require_gpu: bool, as_json: bool) -> None:
     import json
 
     from rnncli import doctor as doctor_module
-    from rnncli.workflows import prepare_tensorflow
+    from rnncli.runtime import prepare_tensorflow
 
     prepare_tensorflow(False)
     report = doctor_module.collect()

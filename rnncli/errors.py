@@ -50,3 +50,16 @@ class DataError(UserInputError):
 
 class RunError(RnncliError):
     """A run directory cannot be used as asked (locked, missing checkpoint, corrupt file, ...)."""
+
+
+class TrainingDiverged(RnncliError):
+    """The loss became NaN or Inf during training."""
+
+
+def failure_kind(exc: BaseException) -> str:
+    """A one-word reason for ``run.json``: diverged, data, config, input, runtime or internal."""
+    for kind, cls in (("diverged", TrainingDiverged), ("data", DataError), ("config", ConfigError),
+                      ("input", UserInputError), ("runtime", RnncliError)):
+        if isinstance(exc, cls):
+            return kind
+    return "internal"

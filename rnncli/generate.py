@@ -62,7 +62,7 @@ def read_vocab(run_dir: Path) -> str:
 
 def load_char_model(run_dir: Path, checkpoint: str = "latest", device_spec: str = "auto") -> CharModel:
     """Restore a character run and check that its model fits its vocabulary: input (window, V), output (V)."""
-    from rnncli.workflows import load_source
+    from rnncli.commands.source import load_source
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():

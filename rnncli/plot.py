@@ -7,8 +7,9 @@ from pathlib import Path
 from rnncli.errors import RnncliError, UserInputError
 
 
-def plot_history(rows: list[dict], output: Path, title: str) -> list[str]:
-    """One panel per quantity (loss and each metric), train and validation curves over epochs; returns panels."""
+def plot_history(rows: list[dict], output: Path, title: str, best_epoch: int | None = None) -> list[str]:
+    """One panel per quantity (loss and each metric), train and validation curves over epochs, and a dashed line
+    at ``best_epoch`` (the best checkpoint) when given; returns the panels."""
     try:
         import matplotlib
 
@@ -26,6 +27,8 @@ def plot_history(rows: list[dict], output: Path, title: str) -> list[str]:
         axis.plot(epochs, [row.get(name) for row in rows], marker="o", label=f"train {name}")
         if f"val_{name}" in rows[0]:
             axis.plot(epochs, [row.get(f"val_{name}") for row in rows], marker="s", label=f"validation {name}")
+        if best_epoch is not None and best_epoch in epochs:
+            axis.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label=f"best (epoch {best_epoch})")
         axis.set_xlabel("epoch")
         axis.set_title(name)
         axis.grid(alpha=0.3)

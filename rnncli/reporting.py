@@ -76,15 +76,22 @@ class ConsoleReporter:
             self.console.print(f"  {message}", markup=False, highlight=False)
 
 
-def history_table(rows: list[dict], title: str = "History") -> Table:
+def history_table(rows: list[dict], title: str = "History", best: dict | None = None) -> Table:
+    """One row per epoch; ``best`` (``{"epoch", "monitor", "value"}`` from ``run.json``) marks the best epoch."""
     columns: list[str] = []
     for row in rows:
         columns += [k for k in row if k not in columns]
-    table = Table(title=title, title_justify="left")
+    caption = None
+    if best and any(row.get("epoch") == best.get("epoch") for row in rows):
+        caption = f"* best epoch: {best['epoch']} ({best['monitor']} {best['value']:.4g}; checkpoints/best)"
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     for column in columns:
         table.add_column(column, justify="right")
     for row in rows:
-        table.add_row(*[(f"{row[c]:.4g}" if isinstance(row.get(c), float) else str(row.get(c, ""))) for c in columns])
+        cells = [(f"{row[c]:.4g}" if isinstance(row.get(c), float) else str(row.get(c, ""))) for c in columns]
+        if caption and row.get("epoch") == best["epoch"]:
+            cells[columns.index("epoch")] = f"* {row['epoch']}"
+        table.add_row(*cells)
     return table
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rnncli.run_dir import RunDir  # noqa: E402
+from rnncli.runs import RunStore  # noqa: E402
 
 KERAS1 = {
     "stateful_cosine": "none reported (plots expected vs predicted), 25 epochs",
@@ -66,7 +66,7 @@ def main() -> int:
     print("| example | Keras 1 result | ours (metric) | epochs | wall time | command |")
     print("|---|---|---|---|---|---|")
     for name in names:
-        run = RunDir(out / name)
+        run = RunStore(out / name)
         rows = run.read_history()
         if not rows:
             print(f"| {name} | {KERAS1.get(name, '')} | (no completed epoch) | 0 | | |")

@@ -22,7 +22,7 @@ def test_apply_sets_the_defaults_and_keeps_what_the_user_exported():
 
 PROBE = """
 import json
-from rnncli.workflows import prepare_tensorflow
+from rnncli.runtime import prepare_tensorflow
 tf = prepare_tensorflow(False)
 tf.matmul(tf.ones([64, 64]), tf.ones([64, 64]))
 try:

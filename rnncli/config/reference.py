@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from rnncli.config.args import CALLBACK_ARGS, CHECKPOINT_ARGS, DATA_ARGS, LAYER_SPECS, TOP_LEVEL_ARGS, TRAINING_ARGS, Arg
-from rnncli.training.specs import LOSSES, METRICS, OPTIMIZERS
+from rnncli.config.training_specs import LOSSES, METRICS, OPTIMIZERS
 
 START = "<!-- config-reference:start -->"
 END = "<!-- config-reference:end -->"
@@ -45,7 +45,7 @@ def render() -> str:
     out += ["Metrics: " + ", ".join(f"`{name}`" for name in METRICS) + ".", ""]
     out += ["Optimizers (Keras 1 formulas and defaults):", "", "| optimizer | arguments (default) |", "|---|---|"]
     for name, args in OPTIMIZERS.items():
-        out.append(f"| `{name}` | " + ", ".join(f"`{k}` ({d})" for k, (_, d, _) in args.items()) + " |")
+        out.append(f"| `{name}` | " + ", ".join(f"`{a.name}` ({a.default})" for a in args) + " |")
     out += ["", "`training.callbacks`:", ""]
     for name, args in CALLBACK_ARGS.items():
         out += [f"`{name}`:", "", *_table(args), ""]

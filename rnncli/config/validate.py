@@ -6,72 +6,24 @@ or raises ``ConfigError`` holding *all* problems, each located at ``FILE:LINE:CO
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rnncli.config.args import (
-    CALLBACK_ARGS,
-    CHECKPOINT_ARGS,
-    DATA_ARGS,
-    LAYER_SPECS,
-    TIME_DISTRIBUTABLE,
-    TOP_LEVEL_ARGS,
-    TRAINING_ARGS,
-    Arg,
-)
+from rnncli.config.args import DATA_ARGS, LAYER_SPECS, TIME_DISTRIBUTABLE, TOP_LEVEL_ARGS
+from rnncli.config.config import Config
 from rnncli.config.keras1 import is_keras1_document, keras1_to_layers
 from rnncli.config.plan import LayerPlan, ModelPlan, ShapeProblem, fmt_shape, infer_layer
+from rnncli.config.sections import check_path as _check_path
+from rnncli.config.sections import check_section as _check_section
+from rnncli.config.sections import resolve_args as _resolve_args
+from rnncli.config.training import validate_training
 from rnncli.config.weights import expected_weight_shapes, match_weight_layout, read_weight_arrays
-from rnncli.config.values import (
-    INVALID,
-    Diagnostics,
-    check_unknown_keys,
-    check_value,
-    show,
-    suggest,
-    type_name,
-    where,
-)
+from rnncli.config.values import INVALID, Diagnostics, check_unknown_keys, check_value, show, suggest, type_name, where
 from rnncli.config.yaml_loader import MarkedDict, load_yaml
 from rnncli.errors import ConfigError, Diagnostic
 
 
 MAX_LAYERS = 1000
-
-
-@dataclass
-class Config:
-    """A validated config: resolved sections with defaults filled in, and the model plan."""
-
-    path: Path
-    seed: int
-    model: ModelPlan
-    data: dict | None = None
-    training: dict | None = None
-    layer_sources: list = field(default_factory=list, repr=False)
-
-    @property
-    def base_dir(self) -> Path:
-        return self.path.parent
-
-    def resolved(self) -> dict:
-        """Plain data for ``config.resolved.yaml`` in a run directory (paths made absolute)."""
-        return {
-            "seed": self.seed,
-            "model": {"layers": [_plain(layer.config) for layer in self.model.layers]},
-            "data": _plain(self.data),
-            "training": _plain(self.training),
-        }
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def load_config(path: str | Path, *, require_training: bool = False, overrides: list[str] | None = None,
@@ -154,7 +106,7 @@ def _validate_document(raw: Any, path: Path, diags: Diagnostics, require_trainin
         return None
     plan, sources = _validate_model(raw["model"], raw, path, diags)
     data = _validate_data(raw, path, diags, require_training)
-    training = _validate_training(raw, diags, require_training, plan)
+    training = validate_training(raw, diags, require_training, plan)
     if plan is None or seed is INVALID:
         return None
     return Config(path=path, seed=seed, model=plan, data=data, training=training, layer_sources=sources)
@@ -245,14 +197,6 @@ def _check_wrapped(wrapper: str, inner: dict, item: dict, where_text: str, diags
     if wrapper == "Bidirectional" and not LAYER_SPECS[inner["type"]].recurrent:
         diags.add(item, "layer", f"{where_text}.layer: Bidirectional wraps a recurrent layer (SimpleRNN, GRU, LSTM), "
                   f"not {inner['type']}")
-
-
-def _check_path(value: str, path: Path, container: dict, key: str, full: str, diags: Diagnostics) -> str | None:
-    target = (path.parent / value).resolve()
-    if diags.check_files and not target.exists():
-        diags.add(container, key, f"{full}: file not found: {value} (looked for {target})")
-        return None
-    return str(target)
 
 
 def _declared_input(cfg: dict) -> tuple | None:
@@ -368,45 +312,6 @@ def _check_weights_file(layer: LayerPlan, source: dict, where_text: str, diags: 
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _check_section(section: Any, args: tuple[Arg, ...], parent: dict, key: str, path_text: str, path: Path,
-                   diags: Diagnostics) -> dict | None:
-    """Generic check of a flat mapping against declarations; returns it resolved with defaults."""
-    if not isinstance(section, dict):
-        diags.add(parent, key, f"{path_text} must be a mapping, got {type_name(section)}")
-        return None
-    check_unknown_keys(diags, section, [a.name for a in args], path_text, f"the {path_text} section")
-    return _resolve_args(args, section, parent, key, path_text, "", path, diags)
-
-
-def _resolve_args(args: tuple[Arg, ...], mapping: dict, container: Any, key: Any, where_text: str, what: str,
-                  path: Path, diags: Diagnostics, nested: Any = None) -> dict | None:
-    """Check every declared argument of ``mapping`` and fill in defaults; None when any value was invalid.
-
-    ``nested`` resolves ``layer``-kind values (wrappers); ``path``-kind values are resolved against the config.
-    """
-    result: dict[str, Any] = {}
-    ok = True
-    for arg in args:
-        if arg.name in mapping:
-            value = mapping[arg.name]
-            if arg.kind == "layer":
-                value = nested(value) if nested is not None else INVALID
-                value = INVALID if value is None else value
-            else:
-                value = check_value(diags, arg, value, mapping, arg.name, where_text)
-                if arg.kind == "path" and value not in (INVALID, None):
-                    value = _check_path(value, path, mapping, arg.name, f"{where_text}.{arg.name}", diags)
-                    value = INVALID if value is None else value
-        elif arg.required:
-            diags.add(container, key, f"{where_text}: missing required key `{arg.name}`{what} ({arg.help})")
-            value = INVALID
-        else:
-            value = copy.deepcopy(arg.default)
-        ok = ok and value is not INVALID
-        result[arg.name] = value
-    return result if ok else None
-
-
 def _validate_data(raw: dict, path: Path, diags: Diagnostics, required: bool) -> dict | None:
     if raw.get("data") is None:
         if required:
@@ -415,138 +320,3 @@ def _validate_data(raw: dict, path: Path, diags: Diagnostics, required: bool) ->
     return _check_section(raw["data"], DATA_ARGS, raw, "data", "data", path, diags)
 
 
-def _validate_training(raw: dict, diags: Diagnostics, required: bool, plan: ModelPlan | None) -> dict | None:
-    from rnncli.training.specs import LOSS_ALIASES, LOSSES, METRICS, OPTIMIZERS
-
-    if raw.get("training") is None:
-        if required:
-            diags.add(raw, None, "missing the `training:` section: `rnncli train` needs at least `training: {loss: mse}`")
-        return None
-    section = raw["training"]
-    result = _check_section(section, TRAINING_ARGS, raw, "training", "training", Path("."), diags)
-    if result is None:
-        return None
-    loss = result["loss"]
-    losses = list(LOSSES) + list(LOSS_ALIASES)
-    if loss not in losses:
-        diags.add(section, "loss", f"training.loss: unknown loss {show(loss)}{suggest(loss, losses)}")
-    for i, metric in enumerate(result["metrics"]):
-        if metric not in METRICS:
-            container = section["metrics"] if isinstance(section["metrics"], list) else section
-            diags.add(container, i if container is not section else "metrics",
-                      f"training.metrics: unknown metric {show(metric)}{suggest(metric, list(METRICS))}")
-    result["optimizer"] = _validate_optimizer(result["optimizer"], section, diags, OPTIMIZERS)
-    result["callbacks"] = _validate_callbacks(result["callbacks"], section, diags)
-    result["checkpoint"] = _check_section(result["checkpoint"] or {}, CHECKPOINT_ARGS, section, "checkpoint",
-                                          "training.checkpoint", Path("."), diags)
-    result["reset_states"] = _validate_reset_states(result["reset_states"], section, diags)
-    _check_monitors(raw, section, result, diags)
-    if plan is not None and plan.stateful:
-        batch = plan.batch_size
-        if "batch_size" in section and result["batch_size"] != batch:
-            diags.add(section, "batch_size", f"training.batch_size is {result['batch_size']} but the stateful model's "
-                      f"batch_input_shape fixes it to {batch}; remove `batch_size` or make them equal")
-        result["batch_size"] = batch
-        if section.get("shuffle") is True:
-            diags.add(section, "shuffle", "training.shuffle: a stateful model must not shuffle (sample i of batch k+1 "
-                      "continues sample i of batch k); set `shuffle: false`")
-        result["shuffle"] = False
-        if result.get("distribute", "none") != "none":
-            diags.add(section, "distribute" if "distribute" in section else "batch_size",
-                      f"training.distribute: {result['distribute']} cannot train a stateful model: each state row "
-                      f"belongs to one stream, and splitting the batch across replicas would break the Keras 1 "
-                      f"contract that row i of batch k+1 continues row i of batch k; use `distribute: none`")
-    elif "reset_states" in section and plan is not None:
-        diags.add(section, "reset_states", "training.reset_states only applies to models with a stateful layer")
-    return result
-
-
-def _check_monitors(raw: dict, section: dict, result: dict, diags: Diagnostics) -> None:
-    """Callbacks and checkpoints may only watch quantities that training reports."""
-    from rnncli.training.specs import metric_key
-
-    data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
-    has_validation = bool(data.get("validation") or data.get("validation_split"))
-    names = ["loss"]
-    for metric in result["metrics"]:
-        try:
-            names.append(metric_key(metric))
-        except ValueError:
-            pass  # already reported as an unknown metric
-    available = names + [f"val_{n}" for n in names] if has_validation else names
-    watchers = [(f"training.callbacks.{name}", (section.get("callbacks") or {}).get(name), cfg)
-                for name, cfg in (result.get("callbacks") or {}).items()]
-    if isinstance(section.get("checkpoint"), dict) and "monitor" in section["checkpoint"] and result["checkpoint"]:
-        watchers.append(("training.checkpoint", section["checkpoint"], result["checkpoint"]))
-    for where_text, source, cfg in watchers:
-        monitor = cfg["monitor"]
-        if monitor in available:
-            continue
-        container = source if isinstance(source, dict) and "monitor" in source else section
-        key = "monitor" if container is source else "callbacks"
-        if monitor.startswith("val_") and monitor[4:] in names and not has_validation:
-            diags.add(container, key, f"{where_text}.monitor: `{monitor}` needs validation data; add "
-                      f"`data.validation` or `data.validation_split`, or monitor `{monitor[4:]}`")
-        else:
-            diags.add(container, key, f"{where_text}.monitor: training does not report `{monitor}`"
-                      f"{suggest(monitor, available)}; it reports {', '.join(available)}")
-
-
-def _validate_optimizer(value: Any, section: dict, diags: Diagnostics, optimizers: dict) -> dict | None:
-    if isinstance(value, str):
-        value = {"name": value}
-        container, key = section, "optimizer"
-    elif isinstance(value, dict):
-        container, key = value, "name"
-    else:
-        diags.add(section, "optimizer", f"training.optimizer must be a name or a mapping, got {type_name(value)}")
-        return None
-    name = value.get("name")
-    if not isinstance(name, str) or name not in optimizers:
-        target = (container, key) if "name" in value or container is section else (section, "optimizer")
-        diags.add(*target, f"training.optimizer: unknown optimizer {show(name)}"
-                  f"{suggest(name, list(optimizers))}; expected one of {', '.join(optimizers)}")
-        return None
-    declared = optimizers[name]
-    if isinstance(section.get("optimizer"), dict):
-        check_unknown_keys(diags, value, ["name"] + list(declared), "training.optimizer", f"optimizer `{name}`")
-    result = {"name": name}
-    for arg_name, (kind, default, help_text) in declared.items():
-        given = value.get(arg_name, default)
-        if given is None:
-            result[arg_name] = None
-            continue
-        arg = Arg(arg_name, "bool" if kind is bool else "float", default, help_text, low=0.0,
-                  nullable=default is None)
-        checked = check_value(diags, arg, given, value, arg_name, "training.optimizer")
-        result[arg_name] = None if checked is INVALID else checked
-    return result
-
-
-def _validate_callbacks(value: Any, section: dict, diags: Diagnostics) -> dict:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        diags.add(section, "callbacks", f"training.callbacks must be a mapping, got {type_name(value)}")
-        return {}
-    check_unknown_keys(diags, value, list(CALLBACK_ARGS), "training.callbacks", "callbacks")
-    result = {}
-    for name, args in CALLBACK_ARGS.items():
-        if name in value:
-            checked = _check_section(value[name] or {}, args, value, name, f"training.callbacks.{name}", Path("."),
-                                     diags)
-            if checked is not None:
-                result[name] = checked
-    return result
-
-
-def _validate_reset_states(value: Any, section: dict, diags: Diagnostics) -> Any:
-    if value in ("epoch", "never"):
-        return value
-    if isinstance(value, dict) and set(value) == {"every_n_batches"}:
-        n = value["every_n_batches"]
-        if isinstance(n, int) and not isinstance(n, bool) and n >= 1:
-            return {"every_n_batches": n}
-    diags.add(section, "reset_states", f"training.reset_states must be `epoch`, `never` or `{{every_n_batches: N}}` "
-              f"with N >= 1, got {show(value)}")
-    return "epoch"

@@ -1,8 +1,9 @@
-"""The training engine: compiled train/eval/predict steps, the epoch loop, callbacks and stateful policies.
+"""The training engine: compiled train/eval/predict steps, batching, stateful policies, and the epoch loop.
 
-``Engine`` owns the model, the Keras 1 optimizer, the dropout/shuffle RNG and the loop counters, all of which go into
-the checkpoint (``Engine.checkpoint``), so a resumed run continues bit-identically. It reports progress through a
-``Reporter`` object given by the caller and never prints.
+``Engine`` owns the model, the Keras 1 optimizer, the dropout/shuffle RNG and the loop state, all of which go into
+the checkpoint (``Engine.trackables()``, saved by ``rnncli.runs.checkpoints``), so a resumed run continues
+bit-identically. ``fit`` runs the epochs; everything around them (history, callbacks, best tracking, checkpoints,
+progress) is an epoch hook (``rnncli.training.hooks``). Nothing here prints.
 """
 
 from __future__ import annotations
@@ -10,20 +11,19 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from rnncli.config.validate import Config
+from rnncli.config.config import Config
+from rnncli.config.training_specs import metric_key
 from rnncli.data import Dataset
-from rnncli.errors import RnncliError
 from rnncli.model import Sequential
+from rnncli.training.hooks import EpochEnd, Hook
 from rnncli.training.losses import get_objective
 from rnncli.training.metrics import get_metric
 from rnncli.training.optimizers import make_optimizer
-from rnncli.training.specs import metric_key
 
 
 def _first_replica_aggregation(next_creator, **kwargs):
@@ -41,60 +41,15 @@ def _distribution_scope(strategy: Any):
         yield
 
 
-class Reporter(Protocol):
-    def train_begin(self, info: dict) -> None: ...
-    def epoch_begin(self, epoch: int, epochs: int, batches: int) -> None: ...
-    def batch_end(self, batch: int, logs: dict) -> None: ...
-    def epoch_end(self, epoch: int, logs: dict) -> None: ...
-
-
-class SilentReporter:
-    def train_begin(self, info): pass
-    def epoch_begin(self, epoch, epochs, batches): pass
-    def batch_end(self, batch, logs): pass
-    def epoch_end(self, epoch, logs): pass
-
-
-class TrainingDiverged(RnncliError):
-    """The loss became NaN or Inf."""
-
-
 class LoopState(tf.Module):
-    """Counters and callback memory that must survive a resume (checkpointed)."""
+    """Counters that must survive a resume (checkpointed as ``loop/``); epoch hooks add their state here too."""
 
     def __init__(self):
         super().__init__(name="loop")
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")  # completed epochs
         self.batches_since_reset = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.best = tf.Variable(np.nan, dtype=tf.float64, trainable=False)          # best monitored value (ckpt)
-        self.stop_best = tf.Variable(np.nan, dtype=tf.float64, trainable=False)
-        self.stop_wait = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.lr_best = tf.Variable(np.nan, dtype=tf.float64, trainable=False)
-        self.lr_wait = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.lr_cooldown = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.history_json = tf.Variable("", dtype=tf.string, trainable=False)  # history rows, kept with the weights
         self.loss_scale = tf.Variable(2.0 ** 15, dtype=tf.float32, trainable=False)  # --mixed-precision only
         self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
-
-
-def monitor_mode(monitor: str, mode: str) -> str:
-    if mode != "auto":
-        return mode
-    return "max" if "acc" in monitor else "min"
-
-
-def improved(value: float, best: float, mode: str, min_delta: float = 0.0) -> bool:
-    if math.isnan(best):
-        return True
-    return value < best - min_delta if mode == "min" else value > best + min_delta
-
-
-@dataclass
-class EpochResult:
-    logs: dict
-    stop: bool = False
-    improved_best: bool = False
-    extra: dict = field(default_factory=dict)
 
 
 class Engine:
@@ -105,8 +60,7 @@ class Engine:
         self.config = config
         self.strategy = strategy
         self.loss_scaling = loss_scaling  # dynamic loss scaling for float16 compute (--mixed-precision)
-        training = config.training or {"loss": "mse", "optimizer": {"name": "rmsprop"}, "metrics": [],
-                                       "batch_size": 32, "jit_compile": "false"}
+        training = config.training_settings
         self.training = training
         self.loop = LoopState()  # host-side counters: plain variables even under a strategy
         with _distribution_scope(strategy):
@@ -114,18 +68,12 @@ class Engine:
             self.rng = tf.random.Generator.from_seed(config.seed)
             self.variables = self.model.trainable_by_path()
             self.optimizer = make_optimizer(training["optimizer"], self.variables)
-        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, rng=self.rng,
-                                              loop=self.loop)
-        # restored separately: a checkpoint must match the model and optimizer exactly, while loop counters that
-        # an older rnncli did not save keep their defaults
-        self.essential = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, rng=self.rng)
-        self.counters = tf.train.Checkpoint(loop=self.loop)
-        self.loss_name = training["loss"]
-        self.objective = get_objective(self.loss_name)
-        self.metric_names = [metric_key(m) for m in training.get("metrics", [])]
-        self.metric_fns = [get_metric(m, self.loss_name) for m in training.get("metrics", [])]
+        self.loss_name = training["loss"]  # None for a config without `training:` (inference only)
+        self.objective = get_objective(self.loss_name) if self.loss_name is not None else None
+        self.metric_names = [metric_key(m) for m in training["metrics"]]
+        self.metric_fns = [get_metric(m, self.loss_name) for m in training["metrics"]]
         if jit_compile is None:
-            setting = training.get("jit_compile", "auto")
+            setting = training["jit_compile"]
             jit_compile = setting == "true" or (setting == "auto" and config.model.input_shape[1] is not None
                                                 and len(config.model.input_shape) == 3)
         # XLA does not compile cross-replica steps, and the float16 rewrite of --mixed-precision is a graph pass
@@ -140,6 +88,10 @@ class Engine:
                                       reduce_retracing=True)
         self._predict_step = tf.function(self._predict_step_impl, jit_compile=self.predict_jit_compile,
                                          reduce_retracing=True)
+
+    def trackables(self) -> dict[str, Any]:
+        """What a checkpoint holds: everything a resumed run needs to continue bit for bit."""
+        return {"model": self.model, "optimizer": self.optimizer, "rng": self.rng, "loop": self.loop}
 
     # -- compiled steps -------------------------------------------------------------------------------------------
 
@@ -257,20 +209,21 @@ class Engine:
 
     # -- epochs ---------------------------------------------------------------------------------------------------
 
-    def run_epoch(self, train: Dataset, reporter: Reporter, epoch: int, epochs: int) -> dict:
-        """One pass over ``train``; returns averaged loss and metrics. Raises ``TrainingDiverged`` on NaN."""
+    def run_epoch(self, train: Dataset, hooks: Hook, epoch: int, epochs: int) -> dict:
+        """One pass over ``train``; returns averaged loss and metrics. ``hooks`` see the epoch begin and, after
+        every batch, the running means (``TerminateOnNaN`` stops a diverging run there)."""
         batch_size = self.training["batch_size"]
         stateful = self.model.plan.stateful
         order = None
-        if self.training.get("shuffle") and not stateful:
+        if self.training["shuffle"] and not stateful:
             order = np.random.default_rng([self.config.seed, epoch]).permutation(len(train))
-        policy = self.training.get("reset_states", "epoch")
+        policy = self.training["reset_states"]
         if stateful and isinstance(policy, dict):
             # every_n_batches segments line up with the data: each epoch starts a fresh segment
             self.model.reset_states()
             self.loop.batches_since_reset.assign(0)
         batches = math.ceil(len(train) / batch_size)
-        reporter.epoch_begin(epoch, epochs, batches)
+        hooks.on_epoch_begin(epoch, epochs, batches)
         totals = np.zeros(1 + len(self.metric_fns))
         seen = 0
         started = time.perf_counter()
@@ -285,14 +238,9 @@ class Engine:
                 loss, metrics = self._train_step(tf.constant(x), tf.constant(y), tf.constant(weights))
             self.loop.batches_since_reset.assign_add(1)
             values = np.array([float(loss)] + [float(m) for m in metrics])
-            if not np.all(np.isfinite(values[:1])):
-                raise TrainingDiverged(
-                    f"the loss became {values[0]} at epoch {epoch}, batch {index + 1}; training stopped and the last "
-                    f"good checkpoint is kept. Try a lower learning rate (`training.optimizer.lr`) or gradient "
-                    f"clipping (`clipnorm: 1.0`)")
             totals += values * real
             seen += real
-            reporter.batch_end(index, self._named(totals / seen))
+            hooks.on_batch_end(epoch, index, self._named(totals / seen))
         if stateful and policy == "epoch":
             # Keras 1 stateful_lstm.py: reset_states() after each epoch, so a finished run predicts from zeros
             self.model.reset_states()
@@ -332,78 +280,27 @@ class Engine:
             outputs.append(self._predict_step(tf.constant(xb)).numpy()[:real])
         return np.concatenate(outputs, axis=0)
 
-    # -- callbacks ------------------------------------------------------------------------------------------------
 
-    def apply_callbacks(self, logs: dict) -> tuple[bool, list[str]]:
-        """Early stopping and ReduceLROnPlateau after an epoch; returns (stop, messages)."""
-        callbacks = self.training.get("callbacks") or {}
-        messages: list[str] = []
-        stop = False
-        early = callbacks.get("early_stopping")
-        if early and early["monitor"] in logs:
-            mode = monitor_mode(early["monitor"], early["mode"])
-            value = logs[early["monitor"]]
-            if improved(value, float(self.loop.stop_best.numpy()), mode, early["min_delta"]):
-                self.loop.stop_best.assign(value)
-                self.loop.stop_wait.assign(0)
-            else:
-                self.loop.stop_wait.assign_add(1)
-                if int(self.loop.stop_wait) > early["patience"]:
-                    stop = True
-                    messages.append(f"early stopping: {early['monitor']} did not improve for "
-                                    f"{int(self.loop.stop_wait)} epochs")
-        plateau = callbacks.get("reduce_lr_on_plateau")
-        if plateau and plateau["monitor"] in logs:
-            # Keras 1.2.2 ReduceLROnPlateau.on_epoch_end, step for step
-            mode = monitor_mode(plateau["monitor"], plateau["mode"])
-            value = logs[plateau["monitor"]]
-            in_cooldown = int(self.loop.lr_cooldown) > 0
-            if in_cooldown:
-                self.loop.lr_cooldown.assign_sub(1)
-                self.loop.lr_wait.assign(0)
-            if improved(value, float(self.loop.lr_best.numpy()), mode, plateau["epsilon"]):
-                self.loop.lr_best.assign(value)
-                self.loop.lr_wait.assign(0)
-            elif not int(self.loop.lr_cooldown) > 0:
-                if int(self.loop.lr_wait) >= plateau["patience"]:
-                    old = float(self.optimizer.lr.numpy())
-                    if old > plateau["min_lr"] * (1 + 1e-4):
-                        new = max(old * plateau["factor"], plateau["min_lr"])
-                        self.optimizer.lr.assign(new)
-                        messages.append(f"reduce_lr_on_plateau: lr {old:.3g} -> {new:.3g}")
-                        self.loop.lr_cooldown.assign(plateau["cooldown"])
-                        self.loop.lr_wait.assign(0)
-                self.loop.lr_wait.assign_add(1)
-        return stop, messages
+def fit(engine: Engine, train: Dataset, validation: Dataset | None, epochs: int, hooks: Hook,
+        info: dict | None = None) -> list[dict]:
+    """The epoch loop, from the engine's completed-epoch counter up to ``epochs``; returns this call's rows.
 
-
-def run_training(engine: Engine, train: Dataset, validation: Dataset | None, epochs: int, reporter: Reporter,
-                 save: Callable[[dict, bool, bool], None], record: Callable[[dict], None]) -> list[dict]:
-    """The epoch loop from the engine's completed-epoch counter up to ``epochs``.
-
-    After each epoch: validation, callbacks, ``record(logs)`` (history row), then ``save(logs, is_best, last)``
-    (checkpoint; ``last`` on the final epoch). Returns the rows written in this call.
+    Each epoch trains, validates, logs the learning rate, advances the counter and hands an ``EpochEnd`` to the
+    hooks, which may stop training. ``info`` (run directory, device, sample counts) goes to ``on_train_begin``.
     """
-    rows = []
-    checkpoint_cfg = engine.training.get("checkpoint") or {"monitor": "val_loss", "mode": "auto"}
     start = int(engine.loop.epoch.numpy())
+    hooks.on_train_begin({**(info or {}), "epochs": epochs, "start_epoch": start})
+    rows = []
     for epoch in range(start + 1, epochs + 1):
-        logs = engine.run_epoch(train, reporter, epoch, epochs)
+        logs = engine.run_epoch(train, hooks, epoch, epochs)
         if validation is not None:
             logs.update(engine.evaluate(validation, prefix="val_"))
         logs["lr"] = float(engine.optimizer.lr.numpy())
-        stop, messages = engine.apply_callbacks(logs)
-        monitor = checkpoint_cfg["monitor"] if checkpoint_cfg["monitor"] in logs else "loss"
-        mode = monitor_mode(monitor, checkpoint_cfg["mode"])
-        is_best = improved(logs[monitor], float(engine.loop.best.numpy()), mode)
-        if is_best:
-            engine.loop.best.assign(logs[monitor])
         engine.loop.epoch.assign(epoch)
-        row = {"epoch": epoch, **logs}
-        reporter.epoch_end(epoch, {**logs, "messages": messages})
-        record(row)
-        save(row, is_best, stop or epoch == epochs)
-        rows.append(row)
-        if stop:
+        end = EpochEnd(epoch, epochs, logs)
+        hooks.on_epoch_end(end)
+        rows.append(end.row)
+        if end.stop:
             break
+    hooks.on_train_end(rows)
     return rows

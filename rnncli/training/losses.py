@@ -18,7 +18,7 @@ from typing import Callable
 
 import tensorflow as tf
 
-from rnncli.training.specs import EPSILON, resolve_loss
+from rnncli.config.training_specs import EPSILON, resolve_loss
 
 __all__ = ["Objective", "get_objective", "masked_mean", "sparse_labels", "weighted_loss"]
 

@@ -20,7 +20,7 @@ from typing import Callable
 import tensorflow as tf
 
 from rnncli.training.losses import get_objective, masked_mean, sparse_labels
-from rnncli.training.specs import resolve_loss, resolve_metric
+from rnncli.config.training_specs import resolve_loss, resolve_metric
 
 __all__ = ["Metric", "get_metric", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy"]
 

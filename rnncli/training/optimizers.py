@@ -25,7 +25,7 @@ from typing import ClassVar, Mapping
 
 import tensorflow as tf
 
-from rnncli.training.specs import OPTIMIZERS, resolve_optimizer
+from rnncli.config.training_specs import OPTIMIZERS, resolve_optimizer
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adagrad", "Adadelta", "Adam", "Adamax", "Nadam", "make_optimizer"]
 
@@ -60,7 +60,7 @@ class Optimizer(tf.Module):
       clipnorm: if set and > 0, all gradients are scaled by ``clipnorm / global_norm`` when the global L2 norm of
         the step's gradients is >= clipnorm.
       clipvalue: if set and > 0, each gradient element is clipped to ``[-clipvalue, clipvalue]`` (after clipnorm).
-      **kw: the optimizer's own arguments (``momentum``, ``rho``, ``beta_1`` ... as in ``specs.OPTIMIZERS``).
+      **kw: the optimizer's own arguments (``momentum``, ``rho``, ``beta_1`` ... as in ``rnncli.config.training_specs.OPTIMIZERS``).
 
     Raises ValueError for an unknown argument, a value of the wrong type, or two keys that collide once sanitised.
     """
@@ -80,7 +80,7 @@ class Optimizer(tf.Module):
         clipvalue: float | None = None,
         **kw: float | bool,
     ) -> None:
-        args = OPTIMIZERS[self.config_name]
+        args = [arg.name for arg in OPTIMIZERS[self.config_name]]
         given: dict[str, object] = {"clipnorm": clipnorm, "clipvalue": clipvalue, **kw}
         if lr is not None:
             given["lr"] = lr
@@ -162,7 +162,7 @@ class Optimizer(tf.Module):
         """``{"name": ..., <every argument>: value}`` as the optimizer was built (the initial ``lr``; the live
         learning rate is ``self.lr``). ``make_optimizer(opt.get_config(), variables)`` rebuilds it."""
         config: dict[str, object] = {"name": self.config_name}
-        for key in OPTIMIZERS[self.config_name]:
+        for key in (arg.name for arg in OPTIMIZERS[self.config_name]):
             config[key] = self.initial_lr if key == "lr" else getattr(self, key)
         return config
 

@@ -15,7 +15,7 @@ import pytest
 
 from rnncli.config.validate import load_config
 from rnncli.errors import ConfigError
-from rnncli.run_dir import RunDir
+from rnncli.runs import RunStore
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def train(config: Path, run: Path, *extra: str, env: dict | None = None) -> subp
 
 
 def losses(run: Path) -> list[float]:
-    return [row["loss"] for row in RunDir(run).read_history()]
+    return [row["loss"] for row in RunStore(run).read_history()]
 
 
 def finish(process: subprocess.Popen) -> str:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from rnncli.cli import main
 from rnncli.examples import decode_addition, load_addition, sequence_accuracy
-from rnncli.run_dir import RunDir
+from rnncli.runs import RunStore
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "configs"
@@ -44,7 +44,7 @@ def test_example_trains_one_epoch_on_a_slice(name: str, tiny_data: dict, tmp_pat
         result = invoke("train", str(CONFIGS / f"{name}.yaml"), "-o", str(run), "--epochs", "1", "--no-progress",
                         *sets)
         assert result.exit_code == 0, result.output
-    rows = RunDir(run).read_history()
+    rows = RunStore(run).read_history()
     assert len(rows) == 1 and math.isfinite(rows[0]["loss"])
     if "data.validation" in " ".join(tiny_data[name]):
         assert math.isfinite(rows[0]["val_loss"])  # validation ran (the slow test and scripts/ do the full runs)

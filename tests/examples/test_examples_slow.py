@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from rnncli.cli import main
-from rnncli.run_dir import RunDir
+from rnncli.runs import RunStore
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -36,7 +36,7 @@ def test_full_reproduction(name: str, tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["train", str(CONFIGS / f"{name}.yaml"), "-o", str(run), "--no-progress"],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    last = RunDir(run).read_history()[-1]
+    last = RunStore(run).read_history()[-1]
     key, mode, threshold = EXPECTED[name]
     if mode == "min":
         assert last[key] < threshold, f"{name}: {key} {last[key]} not below {threshold}"

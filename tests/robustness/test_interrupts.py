@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from rnncli.cli import main
-from rnncli.run_dir import RunDir
+from rnncli.runs import RunStore
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def start(config: Path, run: Path, *extra: str) -> subprocess.Popen:
 def wait_for_epochs(run: Path, epochs: int, process: subprocess.Popen, timeout: float = 120) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if len(RunDir(run).read_history()) >= epochs:
+        if len(RunStore(run).read_history()) >= epochs:
             return
         assert process.poll() is None, process.communicate()
         time.sleep(0.05)
@@ -61,14 +61,14 @@ def checkpoint_epoch(run: Path) -> int:
 
 def assert_consistent_and_resumable(config: Path, run: Path, epochs: int) -> None:
     saved = checkpoint_epoch(run)
-    rows = RunDir(run).read_history()
+    rows = RunStore(run).read_history()
     assert len(rows) <= saved and [r["epoch"] for r in rows] == list(range(1, len(rows) + 1))
     assert saved - len(rows) <= 1  # at most the one epoch whose CSV write was cut short
     resumed = subprocess.run([sys.executable, "-m", "rnncli.cli", "train", str(config), "-o", str(run), "--resume",
                               "--epochs", str(epochs)], cwd=config.parent, capture_output=True, text=True,
                              env={**os.environ, "CI": "true"}, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    rows = RunDir(run).read_history()
+    rows = RunStore(run).read_history()
     assert [r["epoch"] for r in rows] == list(range(1, epochs + 1))
     assert checkpoint_epoch(run) == epochs
 

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from rnncli.training.losses import get_objective, masked_mean, weighted_loss
-from rnncli.training.specs import LOSS_ALIASES, LOSSES, resolve_loss
+from rnncli.config.training_specs import LOSS_ALIASES, LOSSES, resolve_loss
 
 # Keras 1 clips with K.epsilon() = 1e-7 as a float32 tensor; upper bound 1 - eps is computed in float32 too.
 EPS = float(np.float32(1e-7))

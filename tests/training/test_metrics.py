@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from rnncli.training.metrics import get_metric
-from rnncli.training.specs import LOSS_ALIASES, LOSSES, METRICS, metric_key, resolve_metric
+from rnncli.config.training_specs import LOSS_ALIASES, LOSSES, METRICS, metric_key, resolve_metric
 
 B, T, D = 4, 3, 5
 MASK = np.array([[1, 1, 1], [0, 1, 1], [0, 0, 1], [1, 0, 1]], dtype=bool)

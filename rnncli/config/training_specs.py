@@ -17,6 +17,8 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
+from rnncli.config.args import Arg
+
 # The fuzz factor Keras 1 uses for crossentropy clipping and in msle, mape, kld and poisson (`K.epsilon()`).
 EPSILON = 1e-7
 
@@ -30,68 +32,73 @@ _CLIPNORM = "Rescale all gradients together when their global L2 norm exceeds th
 _CLIPVALUE = "Clip every gradient element to [-clipvalue, clipvalue] (null: off)."
 
 
-def _clipping() -> dict[str, tuple[type, object, str]]:
-    return {"clipnorm": (float, None, _CLIPNORM), "clipvalue": (float, None, _CLIPVALUE)}
+def _number(name: str, default: float | None, help_text: str) -> Arg:
+    return Arg(name, "float", default, help_text, low=0.0, nullable=default is None)
 
 
-# name -> {argument -> (python type, Keras 1.2.2 default, help)}; defaults from Keras 1.2.2 `keras/optimizers.py`.
-OPTIMIZERS: dict[str, dict[str, tuple[type, object, str]]] = {
-    "sgd": {
-        "lr": (float, 0.01, _LR),
-        "momentum": (float, 0.0, "Momentum factor (0: plain SGD)."),
-        "decay": (float, 0.0, _DECAY),
-        "nesterov": (bool, False, "Use Nesterov momentum."),
-        **_clipping(),
-    },
-    "rmsprop": {
-        "lr": (float, 0.001, _LR),
-        "rho": (float, 0.9, _RHO),
-        "epsilon": (float, 1e-8, _EPS),
-        "decay": (float, 0.0, _DECAY),
-        **_clipping(),
-    },
-    "adagrad": {
-        "lr": (float, 0.01, _LR),
-        "epsilon": (float, 1e-8, _EPS),
-        "decay": (float, 0.0, _DECAY),
-        **_clipping(),
-    },
-    "adadelta": {
-        "lr": (float, 1.0, _LR + " Keras 1 recommends leaving it at 1.0."),
-        "rho": (float, 0.95, _RHO),
-        "epsilon": (float, 1e-8, _EPS),
-        "decay": (float, 0.0, _DECAY),
-        **_clipping(),
-    },
-    "adam": {
-        "lr": (float, 0.001, _LR),
-        "beta_1": (float, 0.9, _BETA_1),
-        "beta_2": (float, 0.999, _BETA_2),
-        "epsilon": (float, 1e-8, _EPS),
-        "decay": (float, 0.0, _DECAY),
-        **_clipping(),
-    },
-    "adamax": {
-        "lr": (float, 0.002, _LR),
-        "beta_1": (float, 0.9, _BETA_1),
-        "beta_2": (float, 0.999, "Decay rate of the exponentially weighted infinity norm."),
-        "epsilon": (float, 1e-8, _EPS),
-        "decay": (float, 0.0, _DECAY),
-        **_clipping(),
-    },
+def _clipping() -> tuple[Arg, ...]:
+    return (_number("clipnorm", None, _CLIPNORM), _number("clipvalue", None, _CLIPVALUE))
+
+
+# name -> the optimizer's arguments, defaults from Keras 1.2.2 `keras/optimizers.py`.
+OPTIMIZERS: dict[str, tuple[Arg, ...]] = {
+    "sgd": (
+        _number("lr", 0.01, _LR),
+        _number("momentum", 0.0, "Momentum factor (0: plain SGD)."),
+        _number("decay", 0.0, _DECAY),
+        Arg("nesterov", "bool", False, "Use Nesterov momentum."),
+        *_clipping(),
+    ),
+    "rmsprop": (
+        _number("lr", 0.001, _LR),
+        _number("rho", 0.9, _RHO),
+        _number("epsilon", 1e-8, _EPS),
+        _number("decay", 0.0, _DECAY),
+        *_clipping(),
+    ),
+    "adagrad": (
+        _number("lr", 0.01, _LR),
+        _number("epsilon", 1e-8, _EPS),
+        _number("decay", 0.0, _DECAY),
+        *_clipping(),
+    ),
+    "adadelta": (
+        _number("lr", 1.0, _LR + " Keras 1 recommends leaving it at 1.0."),
+        _number("rho", 0.95, _RHO),
+        _number("epsilon", 1e-8, _EPS),
+        _number("decay", 0.0, _DECAY),
+        *_clipping(),
+    ),
+    "adam": (
+        _number("lr", 0.001, _LR),
+        _number("beta_1", 0.9, _BETA_1),
+        _number("beta_2", 0.999, _BETA_2),
+        _number("epsilon", 1e-8, _EPS),
+        _number("decay", 0.0, _DECAY),
+        *_clipping(),
+    ),
+    "adamax": (
+        _number("lr", 0.002, _LR),
+        _number("beta_1", 0.9, _BETA_1),
+        _number("beta_2", 0.999, "Decay rate of the exponentially weighted infinity norm."),
+        _number("epsilon", 1e-8, _EPS),
+        _number("decay", 0.0, _DECAY),
+        *_clipping(),
+    ),
     # Keras 1.2.2 Nadam has no `decay`; its momentum warm-up is governed by `schedule_decay`.
-    "nadam": {
-        "lr": (float, 0.002, _LR),
-        "beta_1": (float, 0.9, _BETA_1),
-        "beta_2": (float, 0.999, _BETA_2),
-        "epsilon": (float, 1e-8, _EPS),
-        "schedule_decay": (float, 0.004, "Momentum warm-up: mu_t = beta_1 * (1 - 0.5 * 0.96 ** (t * schedule_decay))."),
-        **_clipping(),
-    },
+    "nadam": (
+        _number("lr", 0.002, _LR),
+        _number("beta_1", 0.9, _BETA_1),
+        _number("beta_2", 0.999, _BETA_2),
+        _number("epsilon", 1e-8, _EPS),
+        _number("schedule_decay", 0.004,
+                "Momentum warm-up: mu_t = beta_1 * (1 - 0.5 * 0.96 ** (t * schedule_decay))."),
+        *_clipping(),
+    ),
 }
 
 # Keras 1 class names, accepted as optimizer names too (`optimizer: Adam`).
-_OPTIMIZER_CLASS_NAMES = {"SGD": "sgd", "RMSprop": "rmsprop", "Adagrad": "adagrad", "Adadelta": "adadelta",
+OPTIMIZER_CLASS_NAMES = {"SGD": "sgd", "RMSprop": "rmsprop", "Adagrad": "adagrad", "Adadelta": "adadelta",
                           "Adam": "adam", "Adamax": "adamax", "Nadam": "nadam"}
 
 # Canonical Keras 1.2.2 objective names (`keras/objectives.py`) -> help text.
@@ -180,57 +187,19 @@ def metric_key(name: str) -> str:
 
 
 def resolve_optimizer(spec: str | dict[str, Any]) -> dict[str, Any]:
-    """Validate an optimizer spec and fill in the Keras 1 defaults.
+    """Validate an optimizer spec and fill in the Keras 1 defaults (for Python callers; configs are checked by the
+    same code, ``rnncli.config.training.check_optimizer``, with locations).
 
     ``spec`` is a name (``"adam"``; Keras 1 class names such as ``"Adam"`` are accepted too) or a mapping
     ``{"name": "adam", "lr": 0.01, ...}``. Returns ``{"name": canonical_name, <every argument>: value}``, with ints
-    given for float arguments converted to float. Raises ValueError for an unknown name or argument or a value of
-    the wrong type.
+    given for float arguments converted to float. Raises ValueError naming every problem.
     """
-    if isinstance(spec, str):
-        name, given = spec, {}
-    elif isinstance(spec, dict):
-        if "name" not in spec:
-            raise ValueError("optimizer mapping needs a `name` key, e.g. {name: adam, lr: 0.001}")
-        given = {k: v for k, v in spec.items() if k != "name"}
-        name = spec["name"]
-    else:
-        raise ValueError(f"optimizer must be a name or a mapping with a `name` key, got {type(spec).__name__}")
-    if not isinstance(name, str):
-        raise ValueError(f"optimizer name must be a string, got {name!r}")
-    canonical = _OPTIMIZER_CLASS_NAMES.get(name, name.lower())
-    if canonical not in OPTIMIZERS:
-        raise _unknown("optimizer", name, list(OPTIMIZERS))
-    args = OPTIMIZERS[canonical]
-    resolved: dict[str, Any] = {"name": canonical}
-    for key in given:
-        if key not in args:
-            if key == "decay" and canonical == "nadam":
-                raise ValueError("optimizer `nadam` has no `decay` argument in Keras 1; use `schedule_decay`")
-            raise ValueError(
-                f"unknown argument `{key}` for optimizer `{canonical}`; expected one of: {', '.join(args)}"
-            )
-    for key, (kind, default, _help) in args.items():
-        value = given.get(key, default)
-        resolved[key] = _check_value(canonical, key, kind, default, value)
+    from rnncli.config.training import check_optimizer
+    from rnncli.config.values import Diagnostics
+
+    diags = Diagnostics("optimizer")
+    resolved = check_optimizer(spec, {"optimizer": spec}, diags)
+    if diags.items:
+        raise ValueError("; ".join(d.message for d in diags.items))
+    assert resolved is not None
     return resolved
-
-
-def _check_value(optimizer: str, key: str, kind: type, default: object, value: object) -> object:
-    where = f"optimizer `{optimizer}` argument `{key}`"
-    if value is None:
-        if default is None:
-            return None
-        raise ValueError(f"{where} must not be null")
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"{where} must be true or false, got {value!r}")
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{where} must be a number, got {value!r}")
-    value = float(value)
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ValueError(f"{where} must be finite, got {value!r}")
-    if value < 0:
-        raise ValueError(f"{where} must be >= 0, got {value!r}")
-    return value

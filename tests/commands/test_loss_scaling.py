@@ -9,7 +9,8 @@ import tensorflow as tf
 
 from rnncli.config.validate import load_config
 from rnncli.data import Dataset
-from rnncli.training.loop import Engine, SilentReporter
+from rnncli.training.hooks import HookList
+from rnncli.training.loop import Engine
 
 
 def engines(regression: Path) -> tuple[Engine, Engine, Dataset]:
@@ -21,8 +22,8 @@ def engines(regression: Path) -> tuple[Engine, Engine, Dataset]:
 def test_scaled_training_equals_unscaled(regression: Path) -> None:
     """A power-of-two scale is exact in float32: same losses and weights as without scaling."""
     plain, scaled, data = engines(regression)
-    a = plain.run_epoch(data, SilentReporter(), 1, 1)
-    b = scaled.run_epoch(data, SilentReporter(), 1, 1)
+    a = plain.run_epoch(data, HookList(), 1, 1)
+    b = scaled.run_epoch(data, HookList(), 1, 1)
     assert abs(a["loss"] - b["loss"]) <= 1e-6 * abs(a["loss"])
     for key, variable in plain.variables.items():
         np.testing.assert_allclose(variable.numpy(), scaled.variables[key].numpy(), rtol=1e-5, atol=1e-6)

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from rnncli.cli import main
-from rnncli.run_dir import RunDir
+from rnncli.runs import RunStore
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,7 +40,7 @@ def test_train_reduces_loss_and_writes_run(regression: Path, tmp_path: Path) -> 
     run = tmp_path / "run"
     result = invoke("train", str(regression), "-o", str(run), "--epochs", "6")
     assert result.exit_code == 0, result.output
-    rows = RunDir(run).read_history()
+    rows = RunStore(run).read_history()
     assert [r["epoch"] for r in rows] == list(range(1, 7))
     assert rows[-1]["loss"] < rows[0]["loss"] * 0.7
     assert {"loss", "mean_absolute_error", "val_loss", "val_mean_absolute_error", "lr", "seconds"} <= set(rows[0])
@@ -85,7 +85,7 @@ training: {loss: binary_crossentropy, metrics: [accuracy], optimizer: {name: ada
 """)
     result = invoke("train", str(config), "-o", str(tmp_path / "run"))
     assert result.exit_code == 0, result.output
-    rows = RunDir(tmp_path / "run").read_history()
+    rows = RunStore(tmp_path / "run").read_history()
     assert rows[-1]["acc"] > 0.8 and rows[-1]["loss"] < rows[0]["loss"]
 
 
@@ -98,7 +98,7 @@ def test_exact_resume_and_determinism_across_processes(regression: Path, tmp_pat
     assert first.returncode == 0, first.stderr
     second = rnncli_process("train", str(regression), "-o", str(split), "--resume", "--epochs", "4", cwd=tmp_path)
     assert second.returncode == 0, second.stderr
-    a, b = RunDir(straight).read_history(), RunDir(split).read_history()
+    a, b = RunStore(straight).read_history(), RunStore(split).read_history()
     assert [r["loss"] for r in a] == [r["loss"] for r in b]
     assert [r["val_loss"] for r in a] == [r["val_loss"] for r in b]
     values_a, values_b = checkpoint_values(straight), checkpoint_values(split)

@@ -1,4 +1,4 @@
-"""Small configs and data for end-to-end tests of the CLI (seconds, not minutes)."""
+"""Small configs and data shared by the end-to-end tests (seconds, not minutes)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,59 @@
+"""``rnncli predict`` and ``rnncli evaluate``: a restored model applied to data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from rnncli.commands.source import load_source
+from rnncli.data_io import check_output_path, evaluation_data, read_input, write_output
+from rnncli.errors import DataError, UserInputError
+
+
+def predict(source: Path, input_path: Path, *, output_path: Path | None = None, batch_size: int | None = None,
+            checkpoint: str = "latest", save_states: bool = True, device_spec: str = "auto"
+            ) -> tuple[np.ndarray, list[str]]:
+    """Outputs for ``input_path`` (written to ``output_path`` when given). A stateful run starts from its saved
+    states and, after the output is safely written, saves the final states back as its newest checkpoint."""
+    if output_path is not None:
+        check_output_path(output_path)
+    stateful_run = source.is_dir() and save_states
+    loaded = load_source(source, checkpoint, device_spec, lock=stateful_run)
+    try:
+        config, engine = loaded.config, loaded.engine
+        x = read_input(input_path, config)
+        plan = config.model
+        notes = list(loaded.notes)
+        if plan.stateful:
+            if batch_size is not None and batch_size != plan.batch_size:
+                raise UserInputError(f"--batch-size {batch_size} differs from the stateful model's batch size "
+                                     f"{plan.batch_size} (its states have one row per stream)")
+            batch_size = plan.batch_size
+            if len(x) % batch_size:
+                raise DataError(f"{input_path}: a stateful model with batch size {batch_size} needs a number of "
+                                f"samples divisible by {batch_size} (one row per stream); the input has {len(x)}")
+        else:
+            batch_size = batch_size or config.training_settings["batch_size"]
+        outputs = engine.predict(x, batch_size).astype(np.float32)
+        if output_path is not None:
+            write_output(outputs, output_path)
+        if plan.stateful and stateful_run:
+            if checkpoint == "best":
+                notes.append("states not saved: they were read from the best checkpoint, and saving them as the "
+                             "newest would rewind the run (use --checkpoint latest to stream)")
+            else:
+                loaded.checkpoints.save("latest")
+                names = ", ".join(layer.layer_name for layer in engine.model.stateful_layers())
+                notes.append(f"saved the final states of {names} into {loaded.run.path}")
+    finally:
+        loaded.release()
+    return outputs, notes
+
+
+def evaluate(source: Path, data_path: Path | None = None, device_spec: str = "auto", checkpoint: str = "latest"
+             ) -> dict:
+    """Loss and metrics of the ``checkpoint`` (``latest`` or ``best``) of a run on ``data_path`` or on the
+    config's validation data."""
+    loaded = load_source(source, checkpoint, device_spec)
+    return loaded.engine.evaluate(evaluation_data(loaded.config, data_path))

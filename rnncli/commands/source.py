@@ -1,0 +1,85 @@
+"""Where inference starts from: a run directory (weights from a checkpoint) or a config file (fresh weights)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rnncli.config.config import Config
+from rnncli.config.validate import load_config
+from rnncli.runs import RunLock, RunStore
+from rnncli.runs.checkpoints import WHICH, Checkpoints
+from rnncli.runtime import prepare_tensorflow
+from rnncli.errors import UserInputError
+
+
+@dataclass
+class LoadedRun:
+    """A restored model: its config and engine, and for a run directory its checkpoints and the one restored."""
+
+    run: RunStore | None
+    config: Config
+    engine: Any
+    checkpoints: Checkpoints | None
+    checkpoint_path: str | None
+    notes: list[str]
+    lock: RunLock | None = None
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+
+
+def load_run_config(run: RunStore) -> Config:
+    """The config a run trained with (its weights come from the checkpoint: data and weights files need not exist
+    any more)."""
+    run.require_run()
+    info = run.read_run_json()
+    return load_config(run.config_path, overrides=info.get("overrides") or [],
+                       base_dir=Path(info.get("config", str(run.config_path))).parent, check_files=False)
+
+
+def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "auto", lock: bool = False
+                ) -> LoadedRun:
+    """A run directory (restored from its ``latest`` or ``best`` checkpoint) or a config file (fresh weights).
+
+    With ``lock``, the run is locked before it is read (the caller releases ``LoadedRun.lock``), so two commands
+    that write states back cannot both start from the same states.
+    """
+    from rnncli.device import resolve_device
+
+    if checkpoint not in WHICH:
+        raise UserInputError(f"--checkpoint must be `latest` or `best`, got {checkpoint!r}")
+    if not source.is_dir():
+        config = load_config(source)
+        tf = prepare_tensorflow(False)
+        from rnncli.training.loop import Engine
+
+        with tf.device(resolve_device(device_spec)):
+            engine = Engine(config, jit_compile=False)
+        return LoadedRun(None, config, engine, None, None, [])
+    run = RunStore(source)
+    config = load_run_config(run)
+    if config.training is None:
+        raise UserInputError(f"{source}: the run's config has no `training:` section")
+    tf = prepare_tensorflow(False)
+    device = resolve_device(device_spec)
+    from rnncli.training.hooks import HookList, training_hooks
+    from rnncli.training.loop import Engine
+
+    held = run.lock() if lock else None
+    if held:
+        held.acquire()
+    try:
+        with tf.device(device):
+            engine = Engine(config, weight_files=False)
+        # the hooks' state is restored and saved back with the rest (states written back by predict keep it)
+        HookList(training_hooks(config.training)).bind(engine)
+        checkpoints = Checkpoints.for_run(engine.trackables(), run.checkpoints, config.training["checkpoint"])
+        path, notes = checkpoints.restore(checkpoint)
+    except BaseException:
+        if held:
+            held.release()
+        raise
+    return LoadedRun(run, config, engine, checkpoints, path, notes, held)

@@ -1,0 +1,190 @@
+"""``rnncli train``: config -> model -> data -> epochs with hooks -> run directory."""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rnncli.config.validate import load_config
+from rnncli.data_io import training_data
+from rnncli.errors import DataError, UserInputError
+from rnncli.runs import RunStore
+from rnncli.runs.checkpoints import Checkpoints
+from rnncli.runs.provenance import provenance
+from rnncli.runtime import prepare_tensorflow
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    rows: list[dict]              # the whole history of the run
+    device: str
+    resumed_from_epoch: int = 0
+    notes: list[str] = field(default_factory=list)
+    best: dict | None = None      # {"epoch", "monitor", "value"} of the best checkpoint
+
+
+# What a resumed run cannot take over from a changed config, even with --force: the checkpoint's weights and
+# optimizer slots fit only the model and optimizer they were made for, and its random streams continue the seed.
+FIXED_ON_RESUME = (("model",), ("seed",), ("training", "optimizer", "name"))
+
+
+def _comparable(resolved: dict) -> dict:
+    copy = json.loads(json.dumps(resolved))
+    (copy.get("training") or {}).pop("nb_epoch", None)
+    return copy
+
+
+def config_difference(old: dict, new: dict) -> str:
+    """A unified diff of two resolved configs, ignoring ``training.nb_epoch`` (extending a run is allowed)."""
+    a = yaml.safe_dump(_comparable(old), sort_keys=True).splitlines()
+    b = yaml.safe_dump(_comparable(new), sort_keys=True).splitlines()
+    return "\n".join(difflib.unified_diff(a, b, "run config", "new config", lineterm="", n=1))
+
+
+def _at(resolved: dict, path: tuple[str, ...]) -> Any:
+    value: Any = resolved
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    if path == ("model",) and isinstance(value, dict):  # `weights:` files only seed a fresh model
+        value = {"layers": [{k: v for k, v in layer.items() if k != "weights"} for layer in value.get("layers", [])]}
+    return value
+
+
+def check_resume(old: dict, new: dict, force: bool, run: Path) -> None:
+    """Refuse a changed config on ``--resume`` unless ``--force``; refuse what no resumed run can change."""
+    diff = config_difference(old, new)
+    if not diff:
+        return
+    fixed = [".".join(path) for path in FIXED_ON_RESUME if _at(old, path) != _at(new, path)]
+    if fixed:
+        raise UserInputError(f"the config changed since {run} started in what a resumed run cannot change "
+                             f"({', '.join(fixed)}: the checkpoint holds weights and optimizer state for the old "
+                             f"values); start a new run instead:\n{diff}")
+    if not force:
+        raise UserInputError(f"the config changed since {run} started (only --epochs/nb_epoch may change on "
+                             f"--resume); use --force to resume anyway (the new training settings take effect):"
+                             f"\n{diff}")
+
+
+def apply_resume_changes(engine: Any, old: dict, new: dict) -> list[str]:
+    """Settings held in the checkpoint that a forced resume changes: the learning rate (a fine-tuning change).
+    Unchanged, the restored value stays (a reduce_lr_on_plateau reduction continues)."""
+    old_lr = (_at(old, ("training", "optimizer")) or {}).get("lr")
+    new_lr = new["training"]["optimizer"]["lr"]
+    if old_lr == new_lr:
+        return []
+    restored = float(engine.optimizer.lr.numpy())
+    engine.optimizer.lr.assign(new_lr)
+    return [f"learning rate set to {new_lr:g} (training.optimizer.lr changed; it was {restored:.6g})"]
+
+
+def build_hooks(training: dict, reporter: Any, checkpoints: Checkpoints, run: RunStore) -> Any:
+    """The run's epoch hooks: the config's (``training_hooks``), progress (with a reporter), then checkpoints.
+    ``train`` appends the ``run.json`` record once the attempt is recorded as running."""
+    from rnncli.training.hooks import Checkpointing, History, HookList, Progress, training_hooks
+
+    hooks = HookList(training_hooks(training))
+    if reporter is not None:
+        hooks.hooks.append(Progress(reporter))
+    hooks.hooks.append(Checkpointing(checkpoints, run, hooks.find(History)))
+    return hooks
+
+
+def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = None, resume: bool = False,
+          force: bool = False, device_spec: str = "auto", reporter: Any = None, argv: list[str] | None = None,
+          mixed_precision: bool = False) -> TrainResult:
+    """Train ``config_path`` into ``run_path`` (a new run, or ``resume`` one)."""
+    from rnncli import distribute as dist
+    from rnncli.device import describe_device, resolve_device
+
+    config = load_config(config_path, require_training=True, overrides=overrides)
+    training = config.training
+    assert training is not None
+    distribute = training["distribute"]
+    chief = dist.is_chief() if distribute == "multi_worker" else True
+    store = RunStore(run_path)
+    if chief and store.exists() and not (resume or force):
+        raise UserInputError(f"{store.path} is not empty; use --resume to continue that run or --force to start "
+                             f"over in it (its checkpoints will be replaced)")
+    if resume and not store.config_path.exists():
+        raise UserInputError(f"{store.path}: nothing to resume (not a run directory); drop --resume to start "
+                             f"a new run")
+    try:
+        train_set, validation = training_data(config)
+    except DataError as exc:
+        if resume:  # the attempt failed: say so in the run's record (a new run has none yet)
+            with store.lock():
+                store.record_failure(exc)
+        raise
+    tf = prepare_tensorflow(training["deterministic"], distribute, training["devices"])
+    strategy = dist.current()
+    if strategy is not None and training["batch_size"] % strategy.num_replicas_in_sync:
+        raise UserInputError(f"training.batch_size {training['batch_size']} is not divisible by the "
+                             f"{strategy.num_replicas_in_sync} replicas of `distribute: {distribute}`")
+    device = resolve_device(device_spec) if strategy is None else "strategy"
+    device_text = describe_device(device) if strategy is None else dist.describe(strategy)
+    if mixed_precision:
+        from rnncli.device import enable_mixed_precision
+
+        enable_mixed_precision(device if strategy is None else "/GPU:0")
+        device_text += ", mixed precision (float16 compute, float32 variables, dynamic loss scaling)"
+    # Only the chief writes into the run; other workers save into a scratch folder (all must take part in saves).
+    run = store if chief else RunStore(tempfile.mkdtemp(prefix="rnncli-worker-"))
+    with (run.lock() if chief else contextlib.nullcontext()):
+        notes: list[str] = []
+        old = run.read_resolved() if resume else {}
+        if resume:
+            check_resume(old, config.resolved(), force, run.path)
+        elif force:
+            run.discard_training_state()
+        from rnncli.training.hooks import History, RunRecord
+        from rnncli.training.loop import Engine, fit
+
+        with (tf.device(device) if strategy is None else contextlib.nullcontext()):
+            engine = Engine(config, strategy=strategy, loss_scaling=mixed_precision)
+            checkpoints = Checkpoints.for_run(engine.trackables(), run.checkpoints, training["checkpoint"])
+            source = checkpoints if chief else Checkpoints.for_run(engine.trackables(), store.checkpoints,
+                                                                   training["checkpoint"])
+            hooks = build_hooks(training, reporter, checkpoints, run)
+            hooks.bind(engine)
+            history = hooks.find(History)
+            start_epoch = 0
+            if resume and not source.exists():
+                notes.append("no epoch was completed before: starting at epoch 1")
+            elif resume:
+                restored, skipped = source.restore("latest")
+                notes += skipped
+                start_epoch = int(engine.loop.epoch.numpy())
+                if start_epoch >= training["nb_epoch"]:
+                    raise UserInputError(f"{store.path} has already completed {start_epoch} epochs, and "
+                                         f"training.nb_epoch is {training['nb_epoch']}: nothing to train; pass "
+                                         f"--epochs N with N > {start_epoch} to continue")
+                notes += apply_resume_changes(engine, old, config.resolved())
+                run.write_history(history.rows)
+                notes.append(f"resumed from {restored} (epoch {start_epoch})")
+            run.write_config(config_path.read_text(encoding="utf-8"), config.resolved())
+            if train_set.vocab is not None:
+                run.write_vocab(train_set.vocab)
+            info = provenance(config, config_path, device, device_text, argv, engine.jit_compile)
+            info.update(distribute=dist.describe(strategy), overrides=list(overrides or []))
+            with run.status(info) as record:
+                hooks.hooks.append(RunRecord(record, run))
+                fit(engine, train_set, validation, training["nb_epoch"], hooks,
+                    {"run_dir": str(store.path), "device": device_text, "train_samples": len(train_set),
+                     "validation_samples": len(validation) if validation is not None else 0,
+                     "stateful": config.model.stateful, "jit_compile": engine.jit_compile, "notes": notes})
+                record["epochs_completed"] = int(engine.loop.epoch.numpy())
+            best = record.get("best")
+    if not chief:
+        shutil.rmtree(run.path, ignore_errors=True)
+    return TrainResult(store.path, history.rows, device_text, start_epoch, notes, best)
+

@@ -1,0 +1,50 @@
+"""``Config``: a validated config file, the value every later stage reads (model plan, data, training)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rnncli.config.plan import ModelPlan
+
+
+@dataclass
+class Config:
+    """A validated config: resolved sections with defaults filled in, and the model plan."""
+
+    path: Path
+    seed: int
+    model: ModelPlan
+    data: dict | None = None
+    training: dict | None = None
+    layer_sources: list = field(default_factory=list, repr=False)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def training_settings(self) -> dict:
+        """The training section, or the declared defaults when the config has none (inference from a model-only
+        config: ``loss`` is then None)."""
+        from rnncli.config.training import training_defaults
+
+        return self.training if self.training is not None else training_defaults()
+
+    def resolved(self) -> dict:
+        """Plain data for ``config.resolved.yaml`` in a run directory (paths made absolute)."""
+        return {
+            "seed": self.seed,
+            "model": {"layers": [_plain(layer.config) for layer in self.model.layers]},
+            "data": _plain(self.data),
+            "training": _plain(self.training),
+        }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

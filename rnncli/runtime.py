@@ -1,0 +1,96 @@
+"""The process around a command: TensorFlow start-up, and signals that must not cut a write in half.
+
+``prepare_tensorflow`` imports TensorFlow quietly and fixes the process-wide settings that must precede its first
+op. ``deferred_interrupts`` holds SIGINT/SIGTERM while a checkpoint is written; ``terminate_as_interrupt`` makes
+SIGTERM (what Kubernetes, Slurm and ``docker stop`` send) end a command the way Ctrl-C does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from typing import Any, Iterator
+
+from rnncli import tf_env
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the main thread was, so that cleanup runs exactly as for Ctrl-C (exit 143)."""
+
+    signal_name = "SIGTERM"
+    exit_code = 128 + signal.SIGTERM
+
+
+def interrupt_reason(exc: BaseException) -> str:
+    """``SIGTERM`` or ``SIGINT`` for an interrupt raised by Ctrl-C or ``terminate_as_interrupt``."""
+    return exc.signal_name if isinstance(exc, Terminated) else "SIGINT"
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Inside the block SIGTERM raises ``Terminated`` (a ``KeyboardInterrupt``) instead of killing the process."""
+    if not _main_thread():
+        yield
+        return
+
+    def terminated(number: int, frame: Any) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM until the block (a checkpoint write) is complete, then deliver them.
+
+    Python handlers are swapped for ones that only record the signal (blocking the signal mask would not help:
+    TensorFlow's threads would still take it); after the block the old handlers are back and the signal is raised.
+    """
+    if not _main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {sig: signal.signal(sig, lambda number, frame: received.append(number))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in received[:1]:
+            signal.raise_signal(sig)
+
+
+def prepare_tensorflow(deterministic: bool = True, distribute: str = "none", devices: list[str] | None = None
+                       ) -> Any:
+    """Import TensorFlow quietly (its C++ start-up lines go to /dev/null), create the distribution strategy
+    before the first op runs (TensorFlow requires that), and set determinism. Returns the ``tensorflow`` module;
+    the strategy is ``rnncli.distribute.current()``."""
+    from rnncli import distribute as dist
+
+    tf_env.apply()
+    saved = os.dup(2)
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        import tensorflow as tf
+
+        dist.activate(distribute, devices)
+        tf.constant(0.0) + 1.0
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    return tf
