@@ -1,4 +1,4 @@
-"""Shared helpers for the layer tests.
+"""The shared factory for model tests (layers, model, conformance).
 
 The ``kit`` fixture builds rnncli models the way users do (a YAML config validated by ``load_config``, then
 ``rnncli.model.Sequential``) from keyword arguments, and holds the tiny fixed inputs, masks and weights the tests
@@ -21,11 +21,11 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import yaml  # noqa: E402
 
+from rnncli.config.plan import GATES  # noqa: E402
 from rnncli.config.validate import load_config  # noqa: E402
 from rnncli.model import Sequential  # noqa: E402
 
 B, T, D, U = 3, 5, 4, 5
-GATES = {"SimpleRNN": 1, "GRU": 3, "LSTM": 4}
 
 # [B, T] masks; every sample keeps at least one step. "holes" masks the first and the last step of some samples.
 MASKS: dict[str, list[list[int]] | None] = {
@@ -77,9 +77,9 @@ class Kit:
         path.write_text(yaml.safe_dump({"seed": seed, "model": {"layers": layers}}, sort_keys=False))
         return path
 
-    def model(self, layers: list[dict], seed: int = 0) -> Sequential:
+    def model(self, layers: list[dict], seed: int = 0, weight_files: bool = True) -> Sequential:
         config = load_config(self.write_config(layers, seed))
-        return Sequential(config.model, config.seed)
+        return Sequential(config.model, config.seed, weight_files)
 
     def layer_config(self, kind: str, *, input_shape=(T, D), batch_size: int | None = None, **args) -> dict:
         config: dict[str, Any] = {"type": kind}
