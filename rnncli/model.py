@@ -15,9 +15,9 @@ import tensorflow as tf
 from rnncli.config.plan import LayerPlan, ModelPlan
 from rnncli.config.weights import read_weight_arrays, weights_to_fused
 from rnncli.errors import ConfigError, Diagnostic
-from rnncli.layers.base import Layer
+from rnncli.layers.base import Layer, module_name
 from rnncli.layers.core import Activation, Dense, Dropout, Embedding, Flatten, Masking, RepeatVector
-from rnncli.layers.recurrent import RECURRENT_LAYERS
+from rnncli.layers.recurrent import RECURRENT_LAYERS, Recurrent
 from rnncli.layers.wrappers import Bidirectional, TimeDistributed
 
 _SIMPLE = {"Masking": Masking, "Dropout": Dropout, "Activation": Activation, "Flatten": Flatten,
@@ -54,12 +54,8 @@ class Sequential(tf.Module):
 
     def stateful_cores(self) -> list[Layer]:
         """The recurrent layers that keep states, also those inside a Bidirectional wrapper."""
-        cores = []
-        for layer in self.layers:
-            for core in (layer, getattr(layer, "forward", None), getattr(layer, "backward", None)):
-                if core is not None and getattr(core, "stateful", False) and hasattr(core, "steps_since_reset"):
-                    cores.append(core)
-        return cores
+        return [core for layer in self.layers for core in layer.walk()
+                if isinstance(core, Recurrent) and core.stateful]
 
     def reset_states(self, layer_name: str | None = None) -> list[str]:
         """Zero the states of every stateful layer (or only ``layer_name``); returns the names reset."""
@@ -80,17 +76,12 @@ class Sequential(tf.Module):
         return result
 
 
-def _variable_paths(module: tf.Module, prefix: str):
-    from rnncli.layers.base import module_name
-
-    for attr in ("kernel", "recurrent_kernel", "bias", "embeddings"):
-        variable = getattr(module, attr, None)
-        if isinstance(variable, tf.Variable):
-            yield f"{module_name(prefix)}__{attr}", variable
-    for attr in ("inner", "forward", "backward"):
-        child = getattr(module, attr, None)
-        if isinstance(child, tf.Module):
-            yield from _variable_paths(child, f"{prefix}__{attr}")
+def _variable_paths(layer: Layer, prefix: str):
+    """(path, variable) for the layer's own weights, then its children's: ``bidi__forward__kernel``."""
+    for role, variable in layer.named_weights().items():
+        yield f"{module_name(prefix)}__{role}", variable
+    for role, child in layer.children().items():
+        yield from _variable_paths(child, f"{prefix}__{role}")
 
 
 def _layer_rng(seed: int, index: int) -> np.random.Generator:
@@ -140,13 +131,10 @@ def _apply_weights_file(built: Layer, layer: LayerPlan) -> None:
     kind = source["type"]
     try:
         if kind in RECURRENT_LAYERS:
-            if config["type"] == "Bidirectional":
-                half = len(arrays) // 2
-                built.forward.set_weights(weights_to_fused(kind, arrays[:half]))
-                built.backward.set_weights(weights_to_fused(kind, arrays[half:]))
-            else:
-                built.set_weights(weights_to_fused(kind, arrays))
-        else:
-            built.set_weights(arrays)
+            # a Bidirectional's list is forward + backward, each fused or per gate on its own
+            half = len(arrays) // 2
+            lists = [arrays[:half], arrays[half:]] if config["type"] == "Bidirectional" else [arrays]
+            arrays = [fused for one in lists for fused in weights_to_fused(kind, one)]
+        built.set_weights(arrays)
     except ValueError as exc:
         raise ConfigError([Diagnostic(path, 0, 0, f"weights: {exc}")]) from None

@@ -1,12 +1,156 @@
-"""Small configs and data shared by the end-to-end tests (seconds, not minutes)."""
+"""Shared test fixtures: the model factory (layers, model, conformance) and small end-to-end configs with data.
+
+The ``kit`` fixture builds rnncli models the way users do (a YAML config validated by ``load_config``, then
+``rnncli.model.Sequential``) from keyword arguments, and holds the tiny fixed inputs, masks and weights the tests
+share (B=3, T=5, D=4, u=5). Keras 3 oracles (spec §14.4) are built here too, configured to Keras 1 math.
+"""
 
 from __future__ import annotations
 
+import itertools
 import textwrap
-from pathlib import Path
+import os
 
-import numpy as np
-import pytest
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import yaml  # noqa: E402
+
+from rnncli.config.plan import GATES  # noqa: E402
+from rnncli.config.validate import load_config  # noqa: E402
+from rnncli.model import Sequential  # noqa: E402
+
+B, T, D, U = 3, 5, 4, 5
+
+# [B, T] masks; every sample keeps at least one step. "holes" masks the first and the last step of some samples.
+MASKS: dict[str, list[list[int]] | None] = {
+    "none": None,
+    "pre": [[0, 0, 1, 1, 1], [0, 1, 1, 1, 1], [1, 1, 1, 1, 1]],
+    "post": [[1, 1, 1, 0, 0], [1, 1, 1, 1, 0], [1, 1, 1, 1, 1]],
+    "holes": [[1, 0, 1, 0, 1], [0, 1, 1, 0, 0], [1, 1, 0, 1, 1]],
+}
+# Samples never interact in these layers, so the three mask kinds are tested in one [3B, T] batch: rows
+# MASK_ROWS[kind] hold that kind's B samples. A mask of None (a separate code path) is tested on its own call.
+MASKED_KINDS = ("pre", "post", "holes")
+STACKED_MASK = np.concatenate([np.array(MASKS[k], dtype=bool) for k in MASKED_KINDS])
+MASK_ROWS = {k: slice(i * B, (i + 1) * B) for i, k in enumerate(MASKED_KINDS)}
+
+
+def k1_hard_sigmoid(t):
+    """Keras 1 hard_sigmoid for Keras 3 oracles (Keras 3's own has slope 1/6; spec §14.3)."""
+    import keras
+
+    return keras.ops.clip(0.2 * t + 0.5, 0.0, 1.0)
+
+
+def keras_k1_hard_sigmoid():
+    """``k1_hard_sigmoid`` registered with Keras, so layers that clone themselves through their config
+    (``keras.layers.Bidirectional``) can rebuild it."""
+    import keras
+
+    return keras.saving.register_keras_serializable("rnncli_tests", "k1_hard_sigmoid")(k1_hard_sigmoid)
+
+
+class Kit:
+    """Model building and fixed data for the layer tests."""
+
+    B, T, D, U = B, T, D, U
+    MASKS = MASKS
+    MASKED_KINDS = MASKED_KINDS
+    STACKED_MASK = STACKED_MASK
+    MASK_ROWS = MASK_ROWS
+    keras_hard_sigmoid = staticmethod(keras_k1_hard_sigmoid)
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self._count = itertools.count()
+
+    # -- building -------------------------------------------------------------------------------------------------
+
+    def write_config(self, layers: list[dict], seed: int = 0) -> Path:
+        path = self.directory / f"model_{next(self._count)}.yaml"
+        path.write_text(yaml.safe_dump({"seed": seed, "model": {"layers": layers}}, sort_keys=False))
+        return path
+
+    def model(self, layers: list[dict], seed: int = 0, weight_files: bool = True) -> Sequential:
+        config = load_config(self.write_config(layers, seed))
+        return Sequential(config.model, config.seed, weight_files)
+
+    def layer_config(self, kind: str, *, input_shape=(T, D), batch_size: int | None = None, **args) -> dict:
+        config: dict[str, Any] = {"type": kind}
+        if batch_size is not None:
+            config["batch_input_shape"] = [batch_size, *input_shape]
+        else:
+            config["input_shape"] = list(input_shape)
+        config.update(args)
+        return config
+
+    def single(self, kind: str, *, seed: int = 0, input_shape=(T, D), batch_size: int | None = None, **args):
+        """A one-layer model and its layer; ``args`` are the layer's config keys (``output_dim`` defaults to u)."""
+        if kind in GATES:
+            args.setdefault("output_dim", U)
+        model = self.model([self.layer_config(kind, input_shape=input_shape, batch_size=batch_size, **args)], seed)
+        return model, model.layers[0]
+
+    def save_weights(self, arrays: list[np.ndarray]) -> str:
+        """Write ``np.savez(path, *arrays)`` next to the configs; returns the name to put under ``weights:``."""
+        name = f"weights_{next(self._count)}.npz"
+        np.savez(self.directory / name, *arrays)
+        return name
+
+    # -- data -----------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def inputs(seed: int = 0, shape=(B, T, D)) -> np.ndarray:
+        return np.random.default_rng(seed).normal(size=shape).astype(np.float32)
+
+    @staticmethod
+    def mask(kind: str) -> tf.Tensor | None:
+        value = MASKS[kind]
+        return None if value is None else tf.constant(np.array(value, dtype=bool))
+
+    @staticmethod
+    def random_weights(kind: str, input_dim: int = D, units: int = U, seed: int = 0, scale: float = 0.6):
+        """Fused Keras 1 [W, U, b] with entries large enough to leave the hard_sigmoid linear range sometimes."""
+        rng = np.random.default_rng([seed, GATES[kind]])
+        g = GATES[kind]
+        return [rng.uniform(-scale, scale, (input_dim, g * units)).astype(np.float32),
+                rng.uniform(-scale, scale, (units, g * units)).astype(np.float32),
+                rng.uniform(-scale / 2, scale / 2, (g * units,)).astype(np.float32)]
+
+    # -- Keras 3 oracles (spec §14.4) -------------------------------------------------------------------------------
+
+    @staticmethod
+    def keras_recurrent(kind: str, weights, *, activation: str = "tanh", inner_activation: str | None = None,
+                        go_backwards: bool = False, return_sequences: bool = True, return_state: bool = True,
+                        batch_shape=(B, T, D)):
+        import keras
+
+        common = dict(activation=activation, go_backwards=go_backwards, return_sequences=return_sequences,
+                      return_state=return_state)
+        units = weights[1].shape[0]
+        if kind == "SimpleRNN":
+            layer = keras.layers.SimpleRNN(units, **common)
+        else:
+            inner = (keras_k1_hard_sigmoid() if (inner_activation or "hard_sigmoid") == "hard_sigmoid"
+                     else inner_activation)
+            extra = {"reset_after": False} if kind == "GRU" else {}
+            cls = keras.layers.GRU if kind == "GRU" else keras.layers.LSTM
+            layer = cls(units, recurrent_activation=inner, use_cudnn=False, **extra, **common)
+        layer.build(batch_shape)
+        layer.set_weights([np.asarray(w) for w in weights])
+        return layer
+
+
+@pytest.fixture(scope="session")
+def kit(tmp_path_factory) -> Kit:
+    return Kit(tmp_path_factory.mktemp("layers"))
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 Every layer is a ``tf.Module`` whose variables are created in ``__init__`` from the shapes the config plan inferred
 (so optimizers and checkpoints see every variable before the first step), and whose ``call`` maps
-``(x, mask, training, rng) -> (y, mask)``: masks are ``(B, T)`` bool tensors or None.
+``(x, mask, training, rng) -> (y, mask)``: masks are ``(B, T)`` bool tensors or None. A layer names its own weights
+(``named_weights``) and the layers it wraps (``children``), so the model walks layers without knowing wrappers.
 """
 
 from __future__ import annotations
@@ -54,9 +55,24 @@ class Layer(tf.Module):
                 total += reg["l2"] * tf.reduce_sum(tf.square(variable))
         return total
 
+    def named_weights(self) -> dict[str, tf.Variable]:
+        """This layer's own weights by role (``kernel``, ``recurrent_kernel``, ``bias``, ``embeddings``), in Keras 1
+        weight-list order. The names key optimizer slots in checkpoints, so they never change."""
+        return {}
+
+    def children(self) -> dict[str, "Layer"]:
+        """The layers this one wraps, by role (``inner``; ``forward`` and ``backward``); empty for plain layers."""
+        return {}
+
+    def walk(self) -> list["Layer"]:
+        """This layer, then every layer it wraps (depth first, in ``children`` order)."""
+        return [self] + [layer for child in self.children().values() for layer in child.walk()]
+
     def weight_variables(self) -> list[tf.Variable]:
-        """The variables in Keras 1 weight-list order (fused layout for recurrent layers)."""
-        return []
+        """The variables in Keras 1 weight-list order (fused layout for recurrent layers): this layer's own, then
+        those of the layers it wraps (a Bidirectional's list is forward + backward)."""
+        return list(self.named_weights().values()) + [
+            variable for child in self.children().values() for variable in child.weight_variables()]
 
     def get_weights(self) -> list[np.ndarray]:
         return [v.numpy() for v in self.weight_variables()]

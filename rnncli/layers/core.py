@@ -27,8 +27,8 @@ class Dense(Layer):
             self.bias = (self.make_variable("bias", np.zeros(units, np.float32), config["b_regularizer"])
                          if config["bias"] else None)
 
-    def weight_variables(self):
-        return [self.kernel] + ([self.bias] if self.bias is not None else [])
+    def named_weights(self):
+        return {"kernel": self.kernel} | ({"bias": self.bias} if self.bias is not None else {})
 
     def call(self, x, mask, training, rng):
         y = tf.matmul(x, self.kernel) if x.shape.rank == 2 else tf.einsum("...f,fo->...o", x, self.kernel)
@@ -52,8 +52,8 @@ class Embedding(Layer):
             self.embeddings = self.make_variable("embeddings", initialize(config["init"], shape, rng),
                                                  config["W_regularizer"])
 
-    def weight_variables(self):
-        return [self.embeddings]
+    def named_weights(self):
+        return {"embeddings": self.embeddings}
 
     def call(self, x, mask, training, rng):
         ids = tf.cast(x, tf.int32)

@@ -1,4 +1,8 @@
-"""SimpleRNN, GRU and LSTM: Keras 1 recurrences written directly with TensorFlow ops.
+"""SimpleRNN, GRU and LSTM: Keras 1 recurrences written directly with TensorFlow ops, as cores (Sonnet's contract).
+
+Each layer is a core: ``initial_state(batch)`` gives the zero states, ``step(x_t, states)`` computes one timestep,
+and ``call`` only handles the sequence (dropout masks, stateful carry-over, masking and direction through the
+shared ``unroll``).
 
 Weights are always stored fused, as Keras 1 'gpu' mode stores them: ``kernel`` W [D, G*u], ``recurrent_kernel``
 U [u, G*u], ``bias`` b [G*u], with gate blocks i, f, c, o (LSTM), z, r, h (GRU) or a single block (SimpleRNN). So a
@@ -9,31 +13,106 @@ checkpoint does not depend on ``consume_less``, which only changes how the same 
 * ``gpu``: one fused input and one fused recurrent matmul per step.
 
 Dropout masks follow Keras 1 (spec §2.5, with §15's fixes): variational masks drawn once per forward pass,
-constant over time; one mask shared by all gates in ``gpu`` mode, one per gate in ``cpu``/``mem``.
+constant over time; one mask shared by all gates in ``gpu`` mode, one per gate in ``cpu``/``mem``. Which matmuls
+run fused and which per gate is decided once per call, in an ``ExecutionPlan``.
 
-Example::
+Example (``config`` is a resolved LSTM mapping, as the validator produces it)::
 
-    layer = LSTM(config, input_dim=3, seed=0)     # config: a resolved LSTM mapping
-    y, mask = layer(tf.zeros([2, 5, 3]))          # y: [2, u] (or [2, 5, u] with return_sequences)
+    >>> import numpy as np
+    >>> import tensorflow as tf
+    >>> from rnncli.config.args import LAYER_SPECS
+    >>> config = {arg.name: arg.default for arg in LAYER_SPECS["LSTM"].args} | {"name": "lstm", "output_dim": 4}
+    >>> layer = LSTM(config, input_dim=3, rng=np.random.default_rng(0))
+    >>> y, mask = layer(tf.zeros([2, 5, 3]))      # y: [B, u] (or [B, T, u] with return_sequences)
+    >>> y.shape, mask
+    (TensorShape([2, 4]), None)
+    >>> h, states = layer.step(tf.ones([2, 3]), layer.initial_state(2))   # one timestep: h [B, u], [h, c]
+    >>> h.shape, len(states)
+    (TensorShape([2, 4]), 2)
 """
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
+
 import numpy as np
 import tensorflow as tf
 
+from rnncli.config.plan import GATES
 from rnncli.layers.activations import get_activation
 from rnncli.layers.base import Layer, dropout_mask
 from rnncli.layers.initializers import initialize, initialize_blocks
 from rnncli.layers.unroll import unroll
 
-GATE_COUNT = {"SimpleRNN": 1, "GRU": 3, "LSTM": 4}
+Masks = tuple[tf.Tensor, ...] | None  # None, one [B, K] mask shared by every gate, or one per gate
+Weights = tf.Tensor | list[tf.Tensor]  # a fused matrix [K, G*u] or its blocks (per gate; GRU fused: [U_zr, U_h])
+
+
+@dataclass(frozen=True)
+class ExecutionPlan:
+    """How one call computes the recurrence, decided from ``consume_less``, the gate count and the dropout in force.
+
+    ``precompute_inputs``: project every timestep's input in one matmul before the loop (``cpu``).
+    ``per_gate_masks``: one dropout mask per gate (``cpu``/``mem``), else one shared by all gates (``gpu``).
+    ``per_gate_input`` / ``per_gate_recurrent``: one matmul per gate (``mem``, or a gate-specific dropout mask
+    on that side) instead of one fused matmul.
+    """
+
+    gates: int
+    precompute_inputs: bool
+    per_gate_masks: bool
+    per_gate_input: bool
+    per_gate_recurrent: bool
+
+    @classmethod
+    def decide(cls, mode: str, gates: int, input_dropout: bool, recurrent_dropout: bool) -> ExecutionPlan:
+        """``mode``: consume_less; ``*_dropout``: whether that dropout draws masks in this call."""
+        per_gate_masks = mode != "gpu" and gates > 1
+        return cls(gates=gates, precompute_inputs=mode == "cpu", per_gate_masks=per_gate_masks,
+                   per_gate_input=gates > 1 and (mode == "mem" or (per_gate_masks and input_dropout)),
+                   per_gate_recurrent=gates > 1 and (mode == "mem" or (per_gate_masks and recurrent_dropout)))
+
+    @property
+    def mask_count(self) -> int:
+        return self.gates if self.per_gate_masks else 1
+
+
+@dataclass(frozen=True)
+class Execution:
+    """A plan with what one call prepares once, outside the time loop (the loop body then only captures
+    loop-invariant tensors): each variable read once, weights split as the plan says (a split inside the step would
+    cost a full-size gradient every step) and the variational dropout masks."""
+
+    plan: ExecutionPlan
+    input_weights: Weights  # W [D, G*u] or G blocks [D, u]
+    recurrent_weights: Weights  # U [u, G*u] or blocks, as the cell's ``_arrange_recurrent`` lays them out
+    bias: tf.Tensor  # [G*u]
+    input_masks: Masks  # [B, D] each
+    recurrent_masks: Masks  # [B, u] each
+
+    def project_input(self, x: tf.Tensor) -> tf.Tensor:
+        """x [..., D] (one step [B, D] or the sequence [T, B, D]) -> x W [..., G*u], dropout applied, no bias."""
+        return _project(x, self.input_weights, self.input_masks, self.plan.per_gate_input)
+
+    def project_recurrent(self, h: tf.Tensor) -> tf.Tensor:
+        """h [B, u] -> h U [B, G*u] with the recurrent dropout (fused U, or per-gate blocks)."""
+        return _project(h, self.recurrent_weights, self.recurrent_masks, self.plan.per_gate_recurrent)
+
+    def recurrent_mask(self, gate: int) -> tf.Tensor | None:
+        """The recurrent dropout mask [B, u] applied before gate ``gate``'s matmul, or None."""
+        if self.recurrent_masks is None:
+            return None
+        return self.recurrent_masks[gate if self.plan.per_gate_masks else 0]
 
 
 class Recurrent(Layer):
-    """Shared machinery of the three recurrent layers; subclasses define the gate math in ``_gates``."""
+    """Shared machinery of the three recurrent cores; subclasses define the gate math in ``_gates``.
 
-    gates = 1
+    ``kind`` names the layer type in ``rnncli.config.plan.GATES``, the one table of gate counts.
+    """
+
+    kind = "SimpleRNN"
     num_states = 1
 
     def __init__(self, config: dict, input_dim: int, rng: np.random.Generator, batch_size: int | None = None):
@@ -50,7 +129,6 @@ class Recurrent(Layer):
         self.go_backwards = bool(config["go_backwards"])
         self.stateful = bool(config["stateful"])
         self.unrolled = bool(config["unroll"])
-        g = self.gates
         with self.name_scope:
             self.kernel = self.make_variable("kernel", self._init_kernel(config["init"], (input_dim, units), rng),
                                              config["W_regularizer"])
@@ -64,7 +142,12 @@ class Recurrent(Layer):
                 self.states = [tf.Variable(tf.zeros([batch_size, units]), trainable=False, name=f"state_{i}")
                                for i in range(self.num_states)]
                 self.steps_since_reset = tf.Variable(0, dtype=tf.int64, trainable=False, name="steps_since_reset")
-        assert self.kernel.shape == (input_dim, g * units)
+        assert self.kernel.shape == (input_dim, self.gates * units)
+
+    @property
+    def gates(self) -> int:
+        """G, the number of gate blocks in the fused weights."""
+        return GATES[self.kind]
 
     # -- initialisation -------------------------------------------------------------------------------------------
 
@@ -78,8 +161,8 @@ class Recurrent(Layer):
     def _init_bias(self, config: dict, rng: np.random.Generator) -> np.ndarray:
         return np.zeros(self.gates * self.units, np.float32)
 
-    def weight_variables(self) -> list[tf.Variable]:
-        return [self.kernel, self.recurrent_kernel, self.bias]
+    def named_weights(self) -> dict[str, tf.Variable]:
+        return {"kernel": self.kernel, "recurrent_kernel": self.recurrent_kernel, "bias": self.bias}
 
     @property
     def state_variables(self) -> list[tf.Variable]:
@@ -90,77 +173,79 @@ class Recurrent(Layer):
         if self.stateful:
             self.steps_since_reset.assign(0)
 
-    # -- forward --------------------------------------------------------------------------------------------------
+    # -- the core: one timestep -----------------------------------------------------------------------------------
 
-    def _draw_masks(self, rng, batch: tf.Tensor, training: bool) -> tuple:
-        """(input masks, recurrent masks): None, one [B, dim] mask (gpu), or a list of one per gate (cpu/mem)."""
-        if not training or rng is None:
-            return None, None
-        count = 1 if self.mode == "gpu" else self.gates
+    def prepare(self, batch: tf.Tensor | int, training: bool = False, rng: tf.random.Generator | None = None
+                ) -> Execution:
+        """Decide the plan for one call and prepare its weights and dropout masks (input masks drawn first)."""
+        dropping = training and rng is not None
+        plan = ExecutionPlan.decide(self.mode, self.gates, dropping and self.dropout_W > 0.0,
+                                    dropping and self.dropout_U > 0.0)
 
-        def draw(rate: float, dim: int):
-            if rate <= 0.0:
+        def draw(rate: float, dim: int) -> Masks:
+            if not dropping or rate <= 0.0:
                 return None
-            masks = [dropout_mask(rng, tf.stack([batch, dim]), rate) for _ in range(count)]
-            return masks[0] if self.mode == "gpu" else masks
+            return tuple(dropout_mask(rng, tf.stack([batch, dim]), rate) for _ in range(plan.mask_count))
 
-        return draw(self.dropout_W, self.input_dim), draw(self.dropout_U, self.units)
+        input_masks = draw(self.dropout_W, self.input_dim)
+        recurrent_masks = draw(self.dropout_U, self.units)
+        kernel = tf.convert_to_tensor(self.kernel)
+        return Execution(
+            plan=plan,
+            input_weights=self._blocks(kernel) if plan.per_gate_input else kernel,
+            recurrent_weights=self._arrange_recurrent(tf.convert_to_tensor(self.recurrent_kernel),
+                                                      plan.per_gate_recurrent),
+            bias=tf.convert_to_tensor(self.bias),
+            input_masks=input_masks,
+            recurrent_masks=recurrent_masks,
+        )
+
+    def initial_state(self, batch: tf.Tensor | int, dtype: tf.DType = tf.float32) -> list[tf.Tensor]:
+        """Zero states: ``num_states`` tensors [B, u] ([h] or, for the LSTM, [h, c])."""
+        zeros = tf.zeros(tf.stack([batch, self.units]), dtype=dtype)
+        return [zeros] * self.num_states
+
+    def step(self, x_t: tf.Tensor, states: list[tf.Tensor], execution: Execution | None = None
+             ) -> tuple[tf.Tensor, list[tf.Tensor]]:
+        """One timestep: x_t [B, D], states (as ``initial_state``) -> (output [B, u], new states).
+
+        ``execution`` carries one call's prepared weights and dropout masks; by default, inference without dropout.
+        """
+        if execution is None:
+            execution = self.prepare(tf.shape(x_t)[0])
+        return self._gates(execution.project_input(x_t) + execution.bias, states, execution)
 
     def _blocks(self, matrix: tf.Tensor) -> list[tf.Tensor]:
-        return tf.split(matrix, self.gates, axis=-1) if self.gates > 1 else [matrix]
+        return tf.split(matrix, self.gates, axis=-1)
 
-    def _weights(self, matrix: tf.Tensor, masks, per_gate: bool):
-        """What ``_project`` multiplies by: the fused matrix, or its per-gate blocks when each gate has its own
-        matmul. Split once before the loop: a split inside the step would cost a full-size gradient every step."""
-        return self._blocks(matrix) if per_gate or isinstance(masks, list) else matrix
+    def _arrange_recurrent(self, matrix: tf.Tensor, per_gate: bool) -> Weights:
+        """U as ``_gates`` uses it: fused [u, G*u] or per-gate blocks."""
+        return self._blocks(matrix) if per_gate else matrix
 
-    @staticmethod
-    def _project(x: tf.Tensor, weights, masks) -> tf.Tensor:
-        """x [..., K] times ``weights`` (fused [K, G*u] or a list of per-gate blocks), with dropout masks [B, K]
-        (shared) or a list of one per gate."""
-        if not isinstance(weights, list):
-            return _matmul(x if masks is None else x * masks, weights)
-        if masks is None:
-            return tf.concat([_matmul(x, block) for block in weights], axis=-1)
-        return tf.concat([_matmul(x * mask, block) for mask, block in zip(masks, weights)], axis=-1)
+    def _gates(self, projected: tf.Tensor, states: list[tf.Tensor], execution: Execution
+               ) -> tuple[tf.Tensor, list[tf.Tensor]]:
+        """The cell's math from the input projection x_t W + b [B, G*u] and the states [B, u]."""
+        raise NotImplementedError
+
+    # -- the sequence ---------------------------------------------------------------------------------------------
 
     def call(self, x, mask, training, rng):
         """x: [B, T, D] float; mask: [B, T] bool or None. Returns ([B, T, u] or [B, u], mask or None)."""
         batch = tf.shape(x)[0]
-        input_masks, recurrent_masks = self._draw_masks(rng, batch, training)
-        # read every variable once, outside the loop: the loop body then only captures loop-invariant tensors
-        kernel = tf.convert_to_tensor(self.kernel)
-        bias = tf.convert_to_tensor(self.bias)
-        recurrent = self._recurrent_weights(tf.convert_to_tensor(self.recurrent_kernel), recurrent_masks)
+        execution = self.prepare(batch, training, rng)
         x_tbd = tf.transpose(x, [1, 0, 2])
-        if self.mode == "cpu":
+        if execution.plan.precompute_inputs:
             # all timesteps' input projections in one matmul (one per gate when each gate has its own mask); the
             # bias is added inside the step: XLA:CPU reads slices of a `matmul + bias` buffer several times slower
-            sequence = self._project(x_tbd, self._weights(kernel, input_masks, False), input_masks)
+            sequence = execution.project_input(x_tbd)
 
-            def project_input(projected_t):
-                return projected_t + bias
+            def step(projected_t, states):
+                return self._gates(projected_t + execution.bias, states, execution)
         else:
             sequence = x_tbd
-            input_weights = self._weights(kernel, input_masks, self.mode == "mem")
+            step = functools.partial(self.step, execution=execution)
 
-            def project_input(x_t):
-                return self._project(x_t, input_weights, input_masks) + bias
-
-        if self.stateful:
-            rows = self.states[0].shape[0]
-            if x.shape[0] is not None and x.shape[0] != rows:
-                raise ValueError(f"stateful layer `{self.layer_name}` keeps states for batches of {rows} streams, "
-                                 f"but got a batch of {x.shape[0]}")
-            initial = [tf.convert_to_tensor(v) for v in self.states]
-        else:
-            zeros = tf.zeros(tf.stack([batch, self.units]), dtype=x.dtype)
-            initial = [zeros] * self.num_states
-
-        def step(inputs_t, states):
-            projected = project_input(inputs_t)
-            return self._gates(projected, states, recurrent, recurrent_masks)
-
+        initial = self._carried_states(x) if self.stateful else self.initial_state(batch, x.dtype)
         time_mask = None if mask is None else tf.transpose(mask, [1, 0])
         last, outputs, final_states = unroll(step, sequence, initial, time_mask, self.go_backwards, self.unrolled,
                                              self.return_sequences)
@@ -175,12 +260,23 @@ class Recurrent(Layer):
             return tf.transpose(outputs, [1, 0, 2]), out_mask
         return last, None
 
-    def _recurrent_weights(self, matrix: tf.Tensor, recurrent_masks):
-        """The recurrent matrix as ``_gates`` uses it (fused or pre-split blocks), prepared once per call."""
-        return self._weights(matrix, recurrent_masks, self.mode == "mem")
+    def _carried_states(self, x: tf.Tensor) -> list[tf.Tensor]:
+        """The stateful layer's states; a batch of another size than the state rows is refused (spec §9)."""
+        rows = self.states[0].shape[0]
+        if x.shape[0] is not None and x.shape[0] != rows:
+            raise ValueError(f"stateful layer `{self.layer_name}` keeps states for batches of {rows} streams, "
+                             f"but got a batch of {x.shape[0]}")
+        return [tf.convert_to_tensor(v) for v in self.states]
 
-    def _gates(self, projected: tf.Tensor, states: list[tf.Tensor], recurrent, recurrent_masks) -> tuple:
-        raise NotImplementedError
+
+def _project(x: tf.Tensor, weights: Weights, masks: Masks, per_gate: bool) -> tf.Tensor:
+    """x [..., K] times fused ``weights`` [K, G*u] (with one shared mask [B, K] or none), or times each per-gate block
+    [K, u] (with its own mask, or none), concatenated to [..., G*u]."""
+    if not per_gate:
+        return _matmul(x if masks is None else x * masks[0], weights)
+    if masks is None:
+        return tf.concat([_matmul(x, block) for block in weights], axis=-1)
+    return tf.concat([_matmul(x * mask, block) for mask, block in zip(masks, weights)], axis=-1)
 
 
 def _matmul(x: tf.Tensor, matrix: tf.Tensor) -> tf.Tensor:
@@ -195,50 +291,42 @@ def _matmul(x: tf.Tensor, matrix: tf.Tensor) -> tf.Tensor:
 class SimpleRNN(Recurrent):
     """h_t = activation(x_t W + b + h_{t-1} U). Output h_t, states [h]."""
 
-    gates, num_states = 1, 1
+    kind, num_states = "SimpleRNN", 1
 
-    def _recurrent_weights(self, matrix, recurrent_masks):
-        return matrix
-
-    def _gates(self, projected, states, recurrent, recurrent_masks):
+    def _gates(self, projected, states, execution):
         h = states[0]
-        h_in = h if recurrent_masks is None else h * (recurrent_masks if not isinstance(recurrent_masks, list)
-                                                      else recurrent_masks[0])
-        output = self.activation(projected + tf.matmul(h_in, recurrent))
+        mask = execution.recurrent_mask(0)
+        h_in = h if mask is None else h * mask
+        output = self.activation(projected + tf.matmul(h_in, execution.recurrent_weights))
         return output, [output]
 
 
 class GRU(Recurrent):
     """Keras 1 GRU (gates z, r, h; reset applied to h before U_h; no recurrent bias). States [h]."""
 
-    gates, num_states = 3, 1
+    kind, num_states = "GRU", 1
 
-    def _recurrent_weights(self, matrix, recurrent_masks):
-        """[U_z, U_r, U_h] when z and r need separate matmuls ('mem', per-gate masks), else [U_zr, U_h]."""
-        u = self.units
-        if self.mode == "mem" or isinstance(recurrent_masks, list):
+    def _arrange_recurrent(self, matrix, per_gate):
+        """[U_z, U_r, U_h] when z and r need separate matmuls, else [U_zr, U_h]: U_h multiplies r * h."""
+        if per_gate:
             return tf.split(matrix, 3, axis=-1)
+        u = self.units
         return [matrix[:, :2 * u], matrix[:, 2 * u:]]
 
-    def _gates(self, projected, states, recurrent, recurrent_masks):
+    def _gates(self, projected, states, execution):
         h = states[0]
         x_z, x_r, x_h = tf.split(projected, 3, axis=-1)
-        U_h = recurrent[-1]
-        if isinstance(recurrent_masks, list):
-            m_z, m_r, m_h = recurrent_masks
-            rec_z = tf.matmul(h * m_z, recurrent[0])
-            rec_r = tf.matmul(h * m_r, recurrent[1])
-        else:
-            m_h = recurrent_masks
-            h_in = h if m_h is None else h * m_h
-            if len(recurrent) == 3:
-                rec_z, rec_r = tf.matmul(h_in, recurrent[0]), tf.matmul(h_in, recurrent[1])
-            else:
-                rec_z, rec_r = tf.split(tf.matmul(h_in, recurrent[0]), 2, axis=-1)
+        recurrent = execution.recurrent_weights
+        m_z, m_r, m_h = (execution.recurrent_mask(gate) for gate in range(3))
+        if execution.plan.per_gate_recurrent:
+            rec_z = tf.matmul(h if m_z is None else h * m_z, recurrent[0])
+            rec_r = tf.matmul(h if m_r is None else h * m_r, recurrent[1])
+        else:  # one mask (or none) shared by z and r: one matmul by U_zr
+            rec_z, rec_r = tf.split(tf.matmul(h if m_z is None else h * m_z, recurrent[0]), 2, axis=-1)
         z = self.inner_activation(x_z + rec_z)
         r = self.inner_activation(x_r + rec_r)
         reset_h = r * h if m_h is None else r * h * m_h
-        candidate = self.activation(x_h + tf.matmul(reset_h, U_h))
+        candidate = self.activation(x_h + tf.matmul(reset_h, recurrent[-1]))
         output = z * h + (1.0 - z) * candidate
         return output, [output]
 
@@ -246,16 +334,16 @@ class GRU(Recurrent):
 class LSTM(Recurrent):
     """Keras 1 LSTM (gates i, f, c, o; no peepholes; forget bias from ``forget_bias_init``). States [h, c]."""
 
-    gates, num_states = 4, 2
+    kind, num_states = "LSTM", 2
 
     def _init_bias(self, config: dict, rng: np.random.Generator) -> np.ndarray:
         u = self.units
         forget = initialize(config["forget_bias_init"], (u,), rng)
         return np.concatenate([np.zeros(u), forget, np.zeros(u), np.zeros(u)]).astype(np.float32)
 
-    def _gates(self, projected, states, recurrent, recurrent_masks):
+    def _gates(self, projected, states, execution):
         h, c = states
-        z = projected + self._project(h, recurrent, recurrent_masks)
+        z = projected + execution.project_recurrent(h)
         z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
         i = self.inner_activation(z_i)
         f = self.inner_activation(z_f)
@@ -265,4 +353,4 @@ class LSTM(Recurrent):
         return h_new, [h_new, c_new]
 
 
-RECURRENT_LAYERS = {"SimpleRNN": SimpleRNN, "GRU": GRU, "LSTM": LSTM}
+RECURRENT_LAYERS = {cls.kind: cls for cls in (SimpleRNN, GRU, LSTM)}

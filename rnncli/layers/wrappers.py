@@ -14,8 +14,8 @@ class TimeDistributed(Layer):
         super().__init__(config)
         self.inner = inner
 
-    def weight_variables(self):
-        return self.inner.weight_variables()
+    def children(self):
+        return {"inner": self.inner}
 
     def regularization_loss(self):
         return self.inner.regularization_loss()
@@ -40,8 +40,8 @@ class Bidirectional(Layer):
         self.backward = backward
         self.merge_mode = config["merge_mode"]
 
-    def weight_variables(self):
-        return self.forward.weight_variables() + self.backward.weight_variables()
+    def children(self):
+        return {"forward": self.forward, "backward": self.backward}
 
     def regularization_loss(self):
         return self.forward.regularization_loss() + self.backward.regularization_loss()

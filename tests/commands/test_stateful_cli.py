@@ -58,7 +58,9 @@ def test_reset_per_epoch_leaves_zero_states_like_keras1(stateful: Path, tmp_path
                     "--set", "data.validation_split=0.5")
     assert result.exit_code == 0, result.output
     values = checkpoint(run)
-    assert all(not values[k].any() for k in values if "/states/" in k)
+    state_keys = [k for k in values if "/states/" in k]
+    assert len(state_keys) == 4, sorted(values)  # two LSTMs x (h, c): the filter must find every state
+    assert all(not values[k].any() for k in state_keys)
 
 
 def test_chunked_predict_equals_whole_and_reset_equals_fresh(trained: Path, tmp_path: Path) -> None:
@@ -83,8 +85,11 @@ def test_reset_states_keeps_weights_and_optimizer_slots(trained: Path) -> None:
     assert before.keys() == after.keys()
     slot_keys = [k for k in before if k.startswith("optimizer/")]
     assert slot_keys, "the optimizer slots must be in the checkpoint"
+    reset_keys = [k for k in before if "layers/1/states" in k or "layers/1/steps_since_reset" in k]
+    assert len(reset_keys) == 3, sorted(before)  # lstm_2's h, c and its step counter
+    assert all(before[k].any() for k in reset_keys)  # so that zeros after the reset show the reset
     for key in before:
-        if "layers/1/states" in key or "layers/1/steps_since_reset" in key:
+        if key in reset_keys:
             assert not after[key].any(), key
         else:
             np.testing.assert_array_equal(before[key], after[key], err_msg=key)

@@ -1,0 +1,102 @@
+"""The conformance suite's descriptors: one per layer type in ``LAYER_SPECS``, plus stateful and masked variants.
+
+A descriptor is a tiny model at the config surface (the layer under test and whatever it needs around it) and the
+shape of its input. Every check in this folder runs over every descriptor (Sonnet's ``conformance`` suite); the
+coverage test fails when a layer type has no descriptor, so a new layer type is added here, in ``DESCRIPTORS``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+B, T, D = 2, 6, 3  # T > unroll.SHORT_SEQUENCE, so the recurrent layers run their tf.while_loop
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """``covers``: the layer type under test; ``layers``: the model's layer configs (the first one without its
+    input shape); ``input_shape``: one sample's shape; ``vocabulary``: integer inputs in [0, vocabulary) instead of
+    floats; ``padded``: the inputs end with all-zero steps (for masks); ``stateful``: the batch size is fixed."""
+
+    name: str
+    covers: str
+    layers: tuple[dict, ...]
+    input_shape: tuple[int, ...] = (T, D)
+    vocabulary: int | None = None
+    padded: bool = False
+    stateful: bool = False
+    tags: tuple[str, ...] = field(default=())
+
+    def model_layers(self) -> list[dict]:
+        first = dict(self.layers[0])
+        if self.stateful:
+            first["batch_input_shape"] = [B, *self.input_shape]
+        else:
+            first["input_shape"] = list(self.input_shape)
+        return [first, *(dict(layer) for layer in self.layers[1:])]
+
+    def batches(self, count: int) -> list[tf.Tensor]:
+        """``count`` different input batches [B, *input_shape] of the same shape and dtype."""
+        rng = np.random.default_rng(len(self.name))
+        shape = (B, *self.input_shape)
+        result = []
+        for _ in range(count):
+            if self.vocabulary is not None:
+                x = rng.integers(1, self.vocabulary, size=shape).astype(np.int32)
+            else:
+                x = rng.normal(size=shape).astype(np.float32)
+            if self.padded:
+                x[0, -2:] = 0  # the first sample ends with two padded steps
+            result.append(tf.constant(x))
+        return result
+
+
+def _rnn(kind: str, **args) -> dict:
+    return {"type": kind, "output_dim": 4, **args}
+
+
+DESCRIPTORS: tuple[Descriptor, ...] = (
+    Descriptor("simple_rnn", "SimpleRNN", (_rnn("SimpleRNN", return_sequences=True, dropout_W=0.3, dropout_U=0.3),)),
+    Descriptor("gru_mem", "GRU", (_rnn("GRU", consume_less="mem", dropout_W=0.3, dropout_U=0.3),)),
+    Descriptor("lstm_gpu_backwards", "LSTM",
+               (_rnn("LSTM", consume_less="gpu", go_backwards=True, dropout_W=0.3, dropout_U=0.3),)),
+    Descriptor("lstm_stateful", "LSTM", (_rnn("LSTM", stateful=True, return_sequences=True, dropout_U=0.2),),
+               stateful=True, tags=("stateful",)),
+    Descriptor("lstm_masked", "LSTM",
+               ({"type": "Masking"}, _rnn("LSTM", return_sequences=True, go_backwards=True, dropout_W=0.2)),
+               padded=True, tags=("masked",)),
+    Descriptor("embedding_masked_gru", "Embedding",
+               ({"type": "Embedding", "input_dim": 9, "output_dim": 3, "mask_zero": True, "dropout": 0.2},
+                _rnn("GRU", return_sequences=True)),
+               input_shape=(T,), vocabulary=9, padded=True, tags=("masked",)),
+    Descriptor("masking", "Masking", ({"type": "Masking"}, _rnn("SimpleRNN", consume_less="gpu")), padded=True,
+               tags=("masked",)),
+    Descriptor("dense", "Dense", ({"type": "Dense", "output_dim": 2, "activation": "tanh"},)),
+    Descriptor("time_distributed", "TimeDistributed", ({"type": "TimeDistributed",
+                                                        "layer": {"type": "Dense", "output_dim": 2}},)),
+    Descriptor("dropout", "Dropout", ({"type": "Dropout", "p": 0.5}, {"type": "Dense", "output_dim": 2})),
+    Descriptor("flatten", "Flatten", ({"type": "Flatten"}, {"type": "Dense", "output_dim": 2})),
+    Descriptor("repeat_vector", "RepeatVector", ({"type": "RepeatVector", "n": 3}, _rnn("GRU")), input_shape=(D,)),
+    Descriptor("activation", "Activation", ({"type": "Activation", "activation": "softmax"},)),
+    Descriptor("bidirectional", "Bidirectional",
+               ({"type": "Bidirectional", "merge_mode": "concat",
+                 "layer": _rnn("LSTM", return_sequences=True, dropout_U=0.2)},)),
+    Descriptor("bidirectional_stateful_masked", "Bidirectional",
+               ({"type": "Masking"},
+                {"type": "Bidirectional", "merge_mode": "sum", "layer": _rnn("GRU", stateful=True)}),
+               stateful=True, padded=True, tags=("stateful", "masked")),
+)
+
+
+@pytest.fixture(scope="session")
+def descriptors() -> tuple[Descriptor, ...]:
+    return DESCRIPTORS
+
+
+@pytest.fixture(scope="module", params=DESCRIPTORS, ids=[d.name for d in DESCRIPTORS])
+def descriptor(request) -> Descriptor:
+    return request.param
