@@ -6,11 +6,13 @@ only by commands that need it, so ``--help``, ``validate`` and ``summary`` start
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import click
 from rich.console import Console
@@ -115,6 +117,33 @@ def summary(config_path: Path, device: str) -> None:
 
 
 
+def option_overrides(sets: tuple[str, ...], options: dict[str, tuple[str, Any]]) -> tuple[list[str], dict[str, str]]:
+    """``--set`` values (file paths made absolute) plus the options that override config keys, and for each
+    override how the user wrote it (``--batch-size 7``), so an error points at the right argument."""
+    from rnncli.config.overrides import absolute_path_override
+
+    result: list[str] = []
+    origins: dict[str, str] = {}
+    for text in sets:
+        result.append(absolute_path_override(text))
+        origins[f"--set {result[-1]}"] = f"--set {text}"
+    for key, (option, value) in options.items():
+        if value is not None:
+            result.append(f"{key}={value}")
+            origins[f"--set {result[-1]}"] = f"{option} {value}"
+    return result, origins
+
+
+@contextlib.contextmanager
+def located_at_options(origins: dict[str, str]) -> Iterator[None]:
+    """Report config errors caused by an option at that option, as the user typed it."""
+    try:
+        yield
+    except ConfigError as exc:
+        raise ConfigError([dataclasses.replace(d, file=origins.get(d.file, d.file)) for d in exc.diagnostics]) \
+            from None
+
+
 def check_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
     """--device callback: validate without importing TensorFlow."""
     from rnncli.device import DeviceError, parse_device_spec
@@ -141,7 +170,9 @@ device_option = click.option("--device", default="auto", show_default=True, meta
 @click.option("--resume", is_flag=True, help="Continue the run in RUN_DIR from its last checkpoint.")
 @click.option("--force", is_flag=True, help="Overwrite a non-empty run directory / resume a changed config.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
-              help="Override a config value, e.g. --set training.optimizer.lr=0.01 (repeatable).")
+              help="Override a config value (repeatable; the value is YAML). List items by index: --set "
+              "model.layers.0.output_dim=64; file paths are relative to the current directory. "
+              "E.g. --set training.optimizer.lr=0.01.")
 @click.option("--distribute", type=click.Choice(["none", "mirrored", "multi_worker"]), default=None,
               help="Override training.distribute (multi_worker reads TF_CONFIG).")
 @click.option("--mixed-precision", is_flag=True, help="float16 compute with float32 variables (GPU only).")
@@ -161,20 +192,16 @@ def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_siz
     from rnncli.reporting import ConsoleReporter, curves, history_table
     from rnncli.workflows import train as train_run
 
-    sets = list(overrides)
-    if epochs is not None:
-        sets.append(f"training.nb_epoch={epochs}")
-    if batch_size is not None:
-        sets.append(f"training.batch_size={batch_size}")
-    if seed is not None:
-        sets.append(f"seed={seed}")
-    if distribute is not None:
-        sets.append(f"training.distribute={distribute}")
+    sets, origins = option_overrides(overrides, {"training.nb_epoch": ("--epochs", epochs),
+                                                 "training.batch_size": ("--batch-size", batch_size),
+                                                 "seed": ("--seed", seed),
+                                                 "training.distribute": ("--distribute", distribute)})
     run_dir = run_dir or Path("runs") / config_path.stem
     reporter = ConsoleReporter(stderr, progress)
     try:
-        result = train_run(config_path, run_dir, overrides=sets, resume=resume, force=force, device_spec=device,
-                           reporter=reporter, argv=sys.argv, mixed_precision=mixed_precision)
+        with located_at_options(origins):
+            result = train_run(config_path, run_dir, overrides=sets, resume=resume, force=force,
+                               device_spec=device, reporter=reporter, argv=sys.argv, mixed_precision=mixed_precision)
     except KeyboardInterrupt:
         stderr.print(f"interrupted: the last complete checkpoint in {run_dir} is intact; continue with:\n"
                      f"  rnncli train {config_path} -o {run_dir} --resume", markup=False)

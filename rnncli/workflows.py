@@ -26,6 +26,7 @@ import numpy as np
 import yaml
 
 from rnncli import __version__, tf_env
+from rnncli.config.overrides import effective_config_text
 from rnncli.config.validate import Config, load_config
 from rnncli.data import Dataset, check_dataset, fit_to_batches, load_arrays, load_text_windows, split_validation
 from rnncli.errors import DataError, RunError, UserInputError
@@ -200,7 +201,7 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
                 history = json.loads(engine.loop.history_json.numpy().decode() or "[]")
                 run.write_history(history)
                 notes.append(f"resumed from {restored} (epoch {start_epoch})")
-            run.write_config(config_path.read_text(encoding="utf-8"), config.resolved())
+            run.write_config(effective_config_text(config_path, overrides), config.resolved())
             if train_data.vocab is not None:
                 atomic_write_text(run.path / "vocab.json", json.dumps({"vocab": train_data.vocab}) + "\n")
             info = run.read_run_json() if resume else {}

@@ -22,6 +22,7 @@ from rnncli.config.args import (
     Arg,
 )
 from rnncli.config.keras1 import is_keras1_document, keras1_to_layers
+from rnncli.config.overrides import apply_override
 from rnncli.config.plan import LayerPlan, ModelPlan, ShapeProblem, fmt_shape, infer_layer
 from rnncli.config.weights import expected_weight_shapes, match_weight_layout, read_weight_arrays
 from rnncli.config.values import (
@@ -94,45 +95,6 @@ def load_config(path: str | Path, *, require_training: bool = False, overrides: 
     assert config is not None
     config.path = path
     return config
-
-
-def apply_override(raw: Any, override: str, file: str) -> None:
-    """Set ``a.b.0.c=value`` in the loaded document (value parsed as YAML)."""
-    import yaml
-
-    from rnncli.config.yaml_loader import MarkedLoader
-
-    where_text = f"--set {override}"
-    if "=" not in override:
-        raise ConfigError([Diagnostic(file, 0, 0, f"{where_text}: expected KEY.PATH=VALUE")])
-    key_path, _, text = override.partition("=")
-    try:
-        value = yaml.load(text, Loader=MarkedLoader) if text.strip() else None
-    except yaml.YAMLError as exc:
-        raise ConfigError([Diagnostic(file, 0, 0, f"{where_text}: invalid value ({exc})")]) from None
-    parts = key_path.strip().split(".")
-    node = raw
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                raise ConfigError([Diagnostic(file, 0, 0, f"{where_text}: `{part}` is not an index of a list "
-                                              f"of {len(node)}")])
-            if last:
-                node[int(part)] = value
-            else:
-                node = node[int(part)]
-        elif isinstance(node, dict):
-            if last:
-                node[part] = value
-            else:
-                if node.get(part) is None:
-                    node[part] = MarkedDict({"name": "rmsprop"}) if part == "optimizer" else MarkedDict()
-                elif part == "optimizer" and isinstance(node[part], str):
-                    node[part] = MarkedDict({"name": node[part]})  # `optimizer: adam` + --set optimizer.lr=...
-                node = node[part]
-        else:
-            raise ConfigError([Diagnostic(file, 0, 0, f"{where_text}: `{'.'.join(parts[:i])}` is not a mapping")])
 
 
 def _validate_document(raw: Any, path: Path, diags: Diagnostics, require_training: bool) -> Config | None:
@@ -248,7 +210,9 @@ def _check_wrapped(wrapper: str, inner: dict, item: dict, where_text: str, diags
 
 
 def _check_path(value: str, path: Path, container: dict, key: str, full: str, diags: Diagnostics) -> str | None:
-    target = (path.parent / value).resolve()
+    """Resolve a file path: relative to the config, or to the current directory when given with --set."""
+    base = Path.cwd() if where(container, key).origin is not None else path.parent
+    target = (base / value).resolve()
     if diags.check_files and not target.exists():
         diags.add(container, key, f"{full}: file not found: {value} (looked for {target})")
         return None

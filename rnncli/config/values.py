@@ -23,11 +23,13 @@ class Diagnostics:
         self.items: list[Diagnostic] = []
 
     def add(self, container: Any, key: Any, message: str) -> None:
-        mark = where(container, key)
-        self.items.append(Diagnostic(self.file, mark.line, mark.column, message))
+        self.add_at(where(container, key), message)
 
     def add_at(self, mark: Mark, message: str) -> None:
-        self.items.append(Diagnostic(self.file, mark.line, mark.column, message))
+        if mark.origin is not None:  # a value from the command line: located there, not at a line of the file
+            self.items.append(Diagnostic(mark.origin, 0, 0, message))
+        else:
+            self.items.append(Diagnostic(self.file, mark.line, mark.column, message))
 
 
 def where(container: Any, key: Any = None) -> Mark:
