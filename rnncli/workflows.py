@@ -28,7 +28,15 @@ import yaml
 from rnncli import __version__, tf_env
 from rnncli.config.overrides import effective_config_text
 from rnncli.config.validate import Config, load_config
-from rnncli.data import Dataset, check_dataset, fit_to_batches, load_arrays, load_text_windows, split_validation
+from rnncli.data import (
+    Dataset,
+    check_dataset,
+    data_notes,
+    fit_to_batches,
+    load_arrays,
+    load_text_windows,
+    split_validation,
+)
 from rnncli.errors import DataError, RunError, UserInputError
 from rnncli.run_dir import RunDir, RunLock, atomic_write_bytes, atomic_write_text
 
@@ -174,7 +182,7 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
     # Only the chief writes into the run; other workers save into a scratch folder (all must take part in saves).
     run = source_run if chief else RunDir(tempfile.mkdtemp(prefix="rnncli-worker-"))
     with (RunLock(run.path) if chief else contextlib.nullcontext()):
-        notes: list[str] = []
+        notes: list[str] = data_notes(train_data, validation)
         if resume:
             old = run.read_resolved()
             diff = config_difference(old, config.resolved())
@@ -362,9 +370,9 @@ def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "au
     return LoadedRun(None, config, engine, None, None, [])
 
 
-def read_input(path: Path, config: Config) -> np.ndarray:
+def read_input(path: Path, config: Config) -> Dataset:
     data = load_arrays(path, need_y=False)
-    return check_dataset(Dataset(data.x, None, data.source), config.model, None).x
+    return check_dataset(Dataset(data.x, None, data.source, table=data.table), config.model, None)
 
 
 def predict(source: Path, input_path: Path, *, output_path: Path | None = None, batch_size: int | None = None,
@@ -378,9 +386,10 @@ def predict(source: Path, input_path: Path, *, output_path: Path | None = None, 
     loaded = load_source(source, checkpoint, device_spec, lock=stateful_run)
     try:
         config, engine = loaded.config, loaded.engine
-        x = read_input(input_path, config)
+        inputs = read_input(input_path, config)
+        x = inputs.x
         plan = config.model
-        notes = list(loaded.notes)
+        notes = list(loaded.notes) + inputs.notes
         if plan.stateful:
             if batch_size is not None and batch_size != plan.batch_size:
                 raise UserInputError(f"--batch-size {batch_size} differs from the stateful model's batch size "

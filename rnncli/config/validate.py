@@ -21,6 +21,7 @@ from rnncli.config.args import (
     TRAINING_ARGS,
     Arg,
 )
+from rnncli.config.data_section import check_data_section
 from rnncli.config.keras1 import is_keras1_document, keras1_to_layers
 from rnncli.config.overrides import apply_override
 from rnncli.config.plan import LayerPlan, ModelPlan, ShapeProblem, fmt_shape, infer_layer
@@ -117,6 +118,8 @@ def _validate_document(raw: Any, path: Path, diags: Diagnostics, require_trainin
     plan, sources = _validate_model(raw["model"], raw, path, diags)
     data = _validate_data(raw, path, diags, require_training)
     training = _validate_training(raw, diags, require_training, plan)
+    if data is not None:
+        check_data_section(raw["data"], data, plan, training, diags)
     if plan is None or seed is INVALID:
         return None
     return Config(path=path, seed=seed, model=plan, data=data, training=training, layer_sources=sources)
