@@ -87,24 +87,18 @@ def _git_commit(directory: Path) -> str | None:
 
 def prepare_tensorflow(deterministic: bool = True, distribute: str = "none", devices: list[str] | None = None
                        ) -> Any:
-    """Import TensorFlow quietly (its C++ start-up lines go to /dev/null), create the distribution strategy
-    before the first op runs (TensorFlow requires that), and set determinism. Returns the ``tensorflow`` module;
-    the strategy is ``rnncli.distribute.current()``."""
+    """Import TensorFlow quietly (its C++ log lines never reach the terminal: ``rnncli.native_logs``), create the
+    distribution strategy before the first op runs (TensorFlow requires that), and set determinism. Returns the
+    ``tensorflow`` module; the strategy is ``rnncli.distribute.current()``."""
     from rnncli import distribute as dist
+    from rnncli.native_logs import filter_native_stderr
 
     tf_env.apply()
-    saved = os.dup(2)
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
-        import tensorflow as tf
+    filter_native_stderr()
+    import tensorflow as tf
 
-        dist.activate(distribute, devices)
-        tf.constant(0.0) + 1.0
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    dist.activate(distribute, devices)
+    tf.constant(0.0) + 1.0
     if deterministic:
         tf.config.experimental.enable_op_determinism()
     return tf
@@ -367,7 +361,10 @@ def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "au
 
     with tf.device(resolve_device(device_spec)):
         engine = Engine(config, jit_compile=False)
-    return LoadedRun(None, config, engine, None, None, [])
+    notes = [] if config.has_weight_files else [
+        f"no trained weights: {source} is a config without `weights:` files, so the outputs come from its seeded "
+        f"random initialisation (seed {config.seed}); pass a run directory to use trained weights"]
+    return LoadedRun(None, config, engine, None, None, notes)
 
 
 def read_input(path: Path, config: Config) -> Dataset:
