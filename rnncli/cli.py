@@ -51,7 +51,21 @@ def handle_errors(func: Callable) -> Callable:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class Commands(click.Group):
+    """Lists every command with its whole first sentence (click cuts it to one line of the terminal)."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=10_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="rnncli")
 def main() -> None:
     """rnncli: declarative training of Keras 1 style recurrent networks (SimpleRNN, GRU, LSTM) on TensorFlow.
@@ -69,7 +83,8 @@ def main() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="Print only errors.")
 @handle_errors
 def validate(configs: tuple[Path, ...], quiet: bool) -> None:
-    """Check config files completely without building anything; report every error with FILE:LINE:COL.
+    """Check config files completely, and the shapes of their data files, without TensorFlow; report every error
+    with FILE:LINE:COL.
 
     \b
     Example:
@@ -95,23 +110,38 @@ def validate(configs: tuple[Path, ...], quiet: bool) -> None:
         sys.exit(2)
 
 
+def model_config(source: Path) -> Any:
+    """The validated config of a config file, or of a run directory (as trained; its data files need not exist)."""
+    from rnncli.config.validate import load_config
+
+    if not source.is_dir():
+        return load_config(source)
+    from rnncli.run_dir import RunDir
+
+    run = RunDir(source)
+    run.require_run()
+    info = run.read_run_json() if run.run_json_path.exists() else {}
+    return load_config(run.config_path, overrides=info.get("overrides") or [],
+                       base_dir=Path(info.get("config", str(run.config_path))).parent, check_files=False)
+
+
 @main.command()
-@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("source", metavar="CONFIG|RUN", type=click.Path(exists=True, path_type=Path))
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "gpu"]),
               help="Device the execution notes describe.")
 @handle_errors
-def summary(config_path: Path, device: str) -> None:
-    """Print the model as a table: layers, output shapes, parameter counts, modes.
+def summary(source: Path, device: str) -> None:
+    """Print the model of a config file or a run directory as a table: layers, output shapes, parameters, modes.
 
     \b
     Example:
       rnncli summary configs/addition.yaml
+      rnncli summary runs/addition
     """
-    from rnncli.config.validate import load_config
     from rnncli.summary import summary_footer, summary_table
 
-    config = load_config(config_path)
-    stdout.print(summary_table(config.model, f"Model: {config_path}"))
+    config = model_config(source)
+    stdout.print(summary_table(config.model, f"Model: {source}"))
     for line in summary_footer(config.model, device, config.training):
         stdout.print(line, markup=False)
 
@@ -176,7 +206,7 @@ device_option = click.option("--device", default="auto", show_default=True, meta
 @click.option("--distribute", type=click.Choice(["none", "mirrored", "multi_worker"]), default=None,
               help="Override training.distribute (multi_worker reads TF_CONFIG).")
 @click.option("--mixed-precision", is_flag=True, help="float16 compute with float32 variables (GPU only).")
-@click.option("--progress/--no-progress", default=None, help="Live progress bar (default: when on a terminal).")
+@click.option("--progress/--no-progress", default=None, help="Live progress bar (default: when on a terminal; otherwise a progress line every 30 s).")
 @handle_errors
 def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_size: int | None, seed: int | None,
           device: str, resume: bool, force: bool, overrides: tuple[str, ...], distribute: str | None,
@@ -219,8 +249,11 @@ def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_siz
               help="Input .npy, .npz (array x) or .csv.")
 @click.option("--output", "-o", "output_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write outputs to .npy or .csv (default: a table on stdout).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None)
-@click.option("--checkpoint", type=click.Choice(["latest", "best"]), default="latest", show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Samples per inference batch (default: the config's training.batch_size, else 32; a stateful "
+              "model uses its own).")
+@click.option("--checkpoint", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
+              help="Run directories: the newest checkpoint, or the best one by training.checkpoint.monitor.")
 @click.option("--no-save-states", is_flag=True, help="Stateful runs: do not write the final states back.")
 @device_option
 @handle_errors
@@ -251,24 +284,30 @@ def predict(source: Path, input_path: Path, output_path: Path | None, batch_size
 @main.command()
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
 @click.option("--data", "data_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Evaluate on this file instead of the run's validation data.")
+              help="Evaluate on this file (.npz with x and y, .csv, or an x .npy with --y) instead of the run's "
+              "validation data.")
+@click.option("--y", "y_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Targets .npy for an x .npy given with --data.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 @device_option
 @handle_errors
-def evaluate(source: Path, data_path: Path | None, as_json: bool, device: str) -> None:
+def evaluate(source: Path, data_path: Path | None, y_path: Path | None, as_json: bool, device: str) -> None:
     """Loss and metrics of a run on its validation data or on --data.
 
     \b
     Example:
       rnncli evaluate runs/addition --data datasets/addition_val.npz --json
+      rnncli evaluate runs/sunspots --data x_test.npy --y y_test.npy
     """
+    if y_path is not None and data_path is None:
+        raise click.UsageError("--y goes with --data (the x .npy it holds the targets of)")
     import json
 
     from rich.table import Table
 
     from rnncli.workflows import evaluate as run_evaluate
 
-    results = run_evaluate(source, data_path, device)
+    results = run_evaluate(source, data_path, device, y_path=y_path)
     if as_json:
         click.echo(json.dumps(results))
         return
@@ -367,8 +406,10 @@ def states(run_dir: Path) -> None:
 
 @main.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["savedmodel"]), default="savedmodel", show_default=True)
-@click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["savedmodel"]), default="savedmodel", show_default=True,
+              help="Export format: a TensorFlow SavedModel folder.")
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write (created, with missing parent folders).")
 @click.option("--force", is_flag=True, help="Replace a non-empty output folder.")
 @handle_errors
 def export(run_dir: Path, fmt: str, output: Path, force: bool) -> None:
@@ -393,7 +434,8 @@ def export(run_dir: Path, fmt: str, output: Path, force: bool) -> None:
 @click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=0.5, show_default=True,
               help="Sampling temperature: low is conservative, 1.0 samples the model's distribution.")
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Seed of the sampling (same seed, same text).")
-@click.option("--checkpoint", type=click.Choice(["latest", "best"]), default="latest", show_default=True)
+@click.option("--checkpoint", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
+              help="The newest checkpoint, or the best one by training.checkpoint.monitor.")
 @device_option
 @handle_errors
 def generate(run_dir: Path, prime: str, length: int, temperature: float, seed: int | None, checkpoint: str,

@@ -417,8 +417,17 @@ def predict(source: Path, input_path: Path, *, output_path: Path | None = None, 
 def check_output_path(path: Path) -> None:
     if path.suffix.lower() not in (".npy", ".csv"):
         raise UserInputError(f"--output must end in .npy or .csv, got {path}")
-    if not path.parent.exists():
-        raise UserInputError(f"--output: folder {path.parent} does not exist")
+    ensure_folder(path.parent, "--output")
+
+
+def ensure_folder(folder: Path, option: str) -> None:
+    """Create a missing output folder (as `train -o` and `plot -o` do); refuse a file in its place."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UserInputError(f"{option}: {folder} is not a folder") from None
+    except OSError as exc:
+        raise UserInputError(f"{option}: cannot create folder {folder} ({exc.strerror})") from None
 
 
 def write_output(array: np.ndarray, path: Path) -> None:
@@ -435,13 +444,14 @@ def write_output(array: np.ndarray, path: Path) -> None:
         atomic_write_text(path, "\n".join(",".join(f"{v:.8g}" for v in row) for row in flat) + "\n")
 
 
-def evaluate(source: Path, data_path: Path | None = None, device_spec: str = "auto") -> dict:
+def evaluate(source: Path, data_path: Path | None = None, device_spec: str = "auto", y_path: Path | None = None
+             ) -> dict:
     loaded = load_source(source, "latest", device_spec)
     config, engine = loaded.config, loaded.engine
     if config.training is None:
         raise UserInputError("evaluate needs a `training:` section (the loss)")
     if data_path is not None:
-        data = check_dataset(load_arrays(data_path), config.model, config.training["loss"])
+        data = check_dataset(load_arrays(data_path, y_path), config.model, config.training["loss"])
     else:
         if config.data is None:
             raise UserInputError("no data: pass --data FILE")
@@ -493,9 +503,8 @@ def export(run_path: Path, output: Path, fmt: str = "savedmodel", force: bool = 
         raise UserInputError(f"unsupported export format {fmt!r}; supported: savedmodel")
     if output.exists() and any(output.iterdir()) and not force:
         raise UserInputError(f"{output} is not empty; choose another folder or pass --force to replace it")
-    if not output.parent.exists():
-        raise UserInputError(f"-o: folder {output.parent} does not exist")
     loaded = load_source(run_path, "latest", "cpu")
+    ensure_folder(output.parent, "-o")
     import tensorflow as tf
 
     model = loaded.engine.model
