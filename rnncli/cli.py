@@ -6,18 +6,17 @@ only by commands that need it, so ``--help``, ``validate`` and ``summary`` start
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import functools
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import click
 from rich.console import Console
 
 from rnncli import __version__
+from rnncli.cli_helpers import Commands, located_at_options, model_config, option_overrides
 from rnncli.errors import ConfigError, RnncliError
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -49,20 +48,6 @@ def handle_errors(func: Callable) -> Callable:
             sys.exit(1)
 
     return wrapper
-
-
-class Commands(click.Group):
-    """Lists every command with its whole first sentence (click cuts it to one line of the terminal)."""
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = []
-        for name in self.list_commands(ctx):
-            command = self.get_command(ctx, name)
-            if command is not None and not command.hidden:
-                rows.append((name, command.get_short_help_str(limit=10_000)))
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
 
 
 @click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -110,21 +95,6 @@ def validate(configs: tuple[Path, ...], quiet: bool) -> None:
         sys.exit(2)
 
 
-def model_config(source: Path) -> Any:
-    """The validated config of a config file, or of a run directory (as trained; its data files need not exist)."""
-    from rnncli.config.validate import load_config
-
-    if not source.is_dir():
-        return load_config(source)
-    from rnncli.run_dir import RunDir
-
-    run = RunDir(source)
-    run.require_run()
-    info = run.read_run_json() if run.run_json_path.exists() else {}
-    return load_config(run.config_path, overrides=info.get("overrides") or [],
-                       base_dir=Path(info.get("config", str(run.config_path))).parent, check_files=False)
-
-
 @main.command()
 @click.argument("source", metavar="CONFIG|RUN", type=click.Path(exists=True, path_type=Path))
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "gpu"]),
@@ -145,33 +115,6 @@ def summary(source: Path, device: str) -> None:
     for line in summary_footer(config.model, device, config.training):
         stdout.print(line, markup=False)
 
-
-
-def option_overrides(sets: tuple[str, ...], options: dict[str, tuple[str, Any]]) -> tuple[list[str], dict[str, str]]:
-    """``--set`` values (file paths made absolute) plus the options that override config keys, and for each
-    override how the user wrote it (``--batch-size 7``), so an error points at the right argument."""
-    from rnncli.config.overrides import absolute_path_override
-
-    result: list[str] = []
-    origins: dict[str, str] = {}
-    for text in sets:
-        result.append(absolute_path_override(text))
-        origins[f"--set {result[-1]}"] = f"--set {text}"
-    for key, (option, value) in options.items():
-        if value is not None:
-            result.append(f"{key}={value}")
-            origins[f"--set {result[-1]}"] = f"{option} {value}"
-    return result, origins
-
-
-@contextlib.contextmanager
-def located_at_options(origins: dict[str, str]) -> Iterator[None]:
-    """Report config errors caused by an option at that option, as the user typed it."""
-    try:
-        yield
-    except ConfigError as exc:
-        raise ConfigError([dataclasses.replace(d, file=origins.get(d.file, d.file)) for d in exc.diagnostics]) \
-            from None
 
 
 def check_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
