@@ -11,8 +11,6 @@ from pathlib import Path
 
 import numpy as np
 
-from rnncli.native_logs import NATIVE_LOG_LINE, filter_native_stderr
-
 ROOT = Path(__file__).resolve().parents[1]
 # Independent of the filter's own pattern: any line in TensorFlow's C++ log formats, info to error.
 LOG_LINE = re.compile(r"^(?:[IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\]|\d{4}-\d\d-\d\d \S+: [IWE] \S+:\d+\])",
@@ -56,10 +54,14 @@ def test_tensorflow_log_lines_never_reach_stderr(tmp_path: Path) -> None:
 
 
 def test_rnncli_tf_logs_turns_the_filter_off() -> None:
+    from rnncli.native_logs import filter_native_stderr
+
     assert filter_native_stderr({"RNNCLI_TF_LOGS": "1"}) is False
 
 
 def test_the_filter_pattern_matches_every_log_format_and_nothing_else() -> None:
+    from rnncli.native_logs import NATIVE_LOG_LINE
+
     pattern = re.compile(NATIVE_LOG_LINE.encode())
     assert pattern.match(ONEDNN)
     assert pattern.match(b"2024-05-01 12:00:00.123456: W tensorflow/core/framework/op_kernel.cc:1857] OP_REQUIRES")
