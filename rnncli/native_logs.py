@@ -102,6 +102,6 @@ def _drain() -> None:
         return
     try:
         os.dup2(_installed["original"], 2)
-        process.wait(timeout=5)
+        process.wait(timeout=2)
     except (OSError, subprocess.TimeoutExpired):
         pass
