@@ -18,6 +18,7 @@ import click
 from rich.console import Console
 
 from rnncli import __version__
+from rnncli.cli_helpers import Commands, located_at_options, model_config, option_overrides
 from rnncli.errors import ConfigError, RnncliError
 
 
@@ -74,7 +75,7 @@ def handle_errors(func: Callable) -> Callable:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="rnncli")
 def main() -> None:
     """rnncli: declarative training of Keras 1 style recurrent networks (SimpleRNN, GRU, LSTM) on TensorFlow.
@@ -92,7 +93,8 @@ def main() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="Print only errors.")
 @handle_errors
 def validate(configs: tuple[Path, ...], quiet: bool) -> None:
-    """Check config files completely without building anything; report every error with FILE:LINE:COL.
+    """Check config files completely, and the shapes of their data files, without TensorFlow; report every error
+    with FILE:LINE:COL.
 
     \b
     Example:
@@ -119,22 +121,22 @@ def validate(configs: tuple[Path, ...], quiet: bool) -> None:
 
 
 @main.command()
-@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("source", metavar="CONFIG|RUN", type=click.Path(exists=True, path_type=Path))
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "gpu"]),
               help="Device the execution notes describe.")
 @handle_errors
-def summary(config_path: Path, device: str) -> None:
-    """Print the model as a table: layers, output shapes, parameter counts, modes.
+def summary(source: Path, device: str) -> None:
+    """Print the model of a config file or a run directory as a table: layers, output shapes, parameters, modes.
 
     \b
     Example:
       rnncli summary configs/addition.yaml
+      rnncli summary runs/addition
     """
-    from rnncli.config.validate import load_config
     from rnncli.summary import summary_footer, summary_table
 
-    config = load_config(config_path)
-    stdout.print(summary_table(config.model, f"Model: {config_path}"))
+    config = model_config(source)
+    stdout.print(summary_table(config.model, f"Model: {source}"))
     for line in summary_footer(config.model, device, config.training):
         stdout.print(line, markup=False)
 
@@ -166,11 +168,13 @@ device_option = click.option("--device", default="auto", show_default=True, meta
 @click.option("--resume", is_flag=True, help="Continue the run in RUN_DIR from its last checkpoint.")
 @click.option("--force", is_flag=True, help="Overwrite a non-empty run directory / resume a changed config.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
-              help="Override a config value, e.g. --set training.optimizer.lr=0.01 (repeatable).")
+              help="Override a config value (repeatable; the value is YAML). List items by index: --set "
+              "model.layers.0.output_dim=64; file paths are relative to the current directory. "
+              "E.g. --set training.optimizer.lr=0.01.")
 @click.option("--distribute", type=click.Choice(["none", "mirrored", "multi_worker"]), default=None,
               help="Override training.distribute (multi_worker reads TF_CONFIG).")
 @click.option("--mixed-precision", is_flag=True, help="float16 compute with float32 variables (GPU only).")
-@click.option("--progress/--no-progress", default=None, help="Live progress bar (default: when on a terminal).")
+@click.option("--progress/--no-progress", default=None, help="Live progress bar (default: when on a terminal; otherwise a progress line every 30 s).")
 @handle_errors
 def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_size: int | None, seed: int | None,
           device: str, resume: bool, force: bool, overrides: tuple[str, ...], distribute: str | None,
@@ -187,13 +191,14 @@ def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_siz
     from rnncli.reporting import ConsoleReporter, curves, history_table
     from rnncli.runtime import terminate_as_interrupt
 
-    sets = list(overrides)
-    given: list[str] = []  # the options to repeat in a resume hint
-    for flag, value, key in (("--epochs", epochs, "training.nb_epoch"), ("--batch-size", batch_size,
-                             "training.batch_size"), ("--seed", seed, "seed"),
-                             ("--distribute", distribute, "training.distribute")):
+    sets, origins = option_overrides(overrides, {"training.nb_epoch": ("--epochs", epochs),
+                                                 "training.batch_size": ("--batch-size", batch_size),
+                                                 "seed": ("--seed", seed),
+                                                 "training.distribute": ("--distribute", distribute)})
+    given: list[str] = []  # the options to repeat in a resume hint, as the user typed them
+    for flag, value in (("--epochs", epochs), ("--batch-size", batch_size), ("--seed", seed),
+                        ("--distribute", distribute)):
         if value is not None:
-            sets.append(f"{key}={value}")
             given += [flag, str(value)]
     given += [part for override in overrides for part in ("--set", override)]
     if device != "auto":
@@ -203,12 +208,12 @@ def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_siz
     run_dir = run_dir or Path("runs") / config_path.stem
     reporter = ConsoleReporter(stderr, progress)
     try:
-        with terminate_as_interrupt():
+        with terminate_as_interrupt(), located_at_options(origins):
             result = train_run(config_path, run_dir, overrides=sets, resume=resume, force=force,
                                device_spec=device, reporter=reporter, argv=sys.argv,
                                mixed_precision=mixed_precision)
     except KeyboardInterrupt as exc:
-        from rnncli.runs import RunStore
+        from rnncli.runs.store import RunStore
 
         what = "terminated" if exit_code_of(exc) == 143 else "interrupted"
         if RunStore(run_dir).has_checkpoint():
@@ -232,8 +237,11 @@ def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_siz
               help="Input .npy, .npz (array x) or .csv.")
 @click.option("--output", "-o", "output_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write outputs to .npy or .csv (default: a table on stdout).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None)
-@click.option("--checkpoint", type=click.Choice(["latest", "best"]), default="latest", show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Samples per inference batch (default: the config's training.batch_size, else 32; a stateful "
+              "model uses its own).")
+@click.option("--checkpoint", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
+              help="Run directories: the newest checkpoint, or the best one by training.checkpoint.monitor.")
 @click.option("--no-save-states", is_flag=True, help="Stateful runs: do not write the final states back.")
 @device_option
 @handle_errors
@@ -264,27 +272,34 @@ def predict(source: Path, input_path: Path, output_path: Path | None, batch_size
 @main.command()
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
 @click.option("--data", "data_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Evaluate on this file instead of the run's validation data.")
+              help="Evaluate on this file (.npz with x and y, .csv, or an x .npy with --y) instead of the run's "
+              "validation data.")
+@click.option("--y", "y_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Targets .npy for an x .npy given with --data.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 @click.option("--checkpoint", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
               help="Evaluate the newest checkpoint or the best one (by training.checkpoint.monitor).")
 @device_option
 @handle_errors
-def evaluate(source: Path, data_path: Path | None, as_json: bool, checkpoint: str, device: str) -> None:
+def evaluate(source: Path, data_path: Path | None, y_path: Path | None, as_json: bool, checkpoint: str,
+             device: str) -> None:
     """Loss and metrics of a run on its validation data or on --data.
 
     \b
     Example:
       rnncli evaluate runs/addition --data datasets/addition_val.npz --json
       rnncli evaluate runs/addition --checkpoint best
+      rnncli evaluate runs/sunspots --data x_test.npy --y y_test.npy
     """
+    if y_path is not None and data_path is None:
+        raise click.UsageError("--y goes with --data (the x .npy it holds the targets of)")
     import json
 
     from rich.table import Table
 
     from rnncli.commands.infer import evaluate as run_evaluate
 
-    results = run_evaluate(source, data_path, device, checkpoint)
+    results = run_evaluate(source, data_path, device, checkpoint, y_path=y_path)
     if as_json:
         click.echo(json.dumps(results))
         return
@@ -307,7 +322,7 @@ def history(run_dir: Path) -> None:
       rnncli history runs/cosine
     """
     from rnncli.reporting import curves, history_table
-    from rnncli.runs import RunStore
+    from rnncli.runs.store import RunStore
 
     run = RunStore(run_dir)
     run.require_run()
@@ -333,7 +348,7 @@ def plot(run_dir: Path, output: Path) -> None:
       rnncli plot runs/sunspots -o curves.png
     """
     from rnncli.plot import plot_history
-    from rnncli.runs import RunStore
+    from rnncli.runs.store import RunStore
 
     run = RunStore(run_dir)
     run.require_run()
@@ -383,8 +398,10 @@ def states(run_dir: Path) -> None:
 
 @main.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["savedmodel"]), default="savedmodel", show_default=True)
-@click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["savedmodel"]), default="savedmodel", show_default=True,
+              help="Export format: a TensorFlow SavedModel folder.")
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write (created, with missing parent folders).")
 @click.option("--force", is_flag=True, help="Replace a non-empty output folder.")
 @click.option("--checkpoint", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
               help="Export the newest checkpoint or the best one (by training.checkpoint.monitor).")
@@ -412,7 +429,8 @@ def export(run_dir: Path, fmt: str, output: Path, force: bool, checkpoint: str) 
 @click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=0.5, show_default=True,
               help="Sampling temperature: low is conservative, 1.0 samples the model's distribution.")
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Seed of the sampling (same seed, same text).")
-@click.option("--checkpoint", type=click.Choice(["latest", "best"]), default="latest", show_default=True)
+@click.option("--checkpoint", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
+              help="The newest checkpoint, or the best one by training.checkpoint.monitor.")
 @device_option
 @handle_errors
 def generate(run_dir: Path, prime: str, length: int, temperature: float, seed: int | None, checkpoint: str,

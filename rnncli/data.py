@@ -1,19 +1,20 @@
 """Loading and checking training data before any training starts.
 
 Formats: ``.npz`` with arrays ``x`` and ``y``; an ``x`` ``.npy`` with a ``y`` ``.npy`` beside it (memory-mapped);
-``.csv`` (numeric, last column is y; for 2-D models). Every problem is a ``DataError`` naming the file, the array
-and the shapes. ``allow_pickle=False`` everywhere.
+``.csv`` (numeric, last column is y; a row of T*D values feeds a sequence model [T, D]). Every problem is a
+``DataError`` naming the file, the array and the shapes. ``allow_pickle=False`` everywhere.
 """
 
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from rnncli.config.plan import ModelPlan, fmt_shape
+from rnncli.config.plan import ModelPlan
+from rnncli.data_shapes import TABLE_SUFFIXES, input_layout, target_layout
 from rnncli.errors import DataError
 
 
@@ -25,13 +26,15 @@ class Dataset:
     y: np.ndarray | None
     source: str
     vocab: str | None = None  # character models: the alphabet, index i <-> vocab[i]
+    table: bool = False  # read from CSV rows: a sequence model reads each row as [T, D]
+    notes: list[str] = field(default_factory=list)  # what was done to fit the model (for the user)
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
     def slice(self, start: int, stop: int, source: str | None = None) -> "Dataset":
         return Dataset(self.x[start:stop], None if self.y is None else self.y[start:stop], source or self.source,
-                       self.vocab)
+                       self.vocab, self.table, self.notes)
 
 
 def _load_npy(path: Path) -> np.ndarray:
@@ -147,15 +150,12 @@ def load_arrays(path: str | Path, y_path: str | Path | None = None, need_y: bool
         if y_path is not None:
             y = _load_npy(Path(y_path))
         elif need_y:
-            guess = path.with_name(path.name.replace("x", "y", 1)) if "x" in path.name else None
-            if guess is None or guess == path or not guess.exists():
-                raise DataError(f"{path}: an x .npy needs its targets: set `y_train`/`y_validation` to a y .npy")
-            y = _load_npy(guess)
-    elif suffix in (".csv", ".txt"):
+            raise DataError(f"{path}: an x .npy needs its targets: set `y_train`/`y_validation` (or --y) to a y .npy")
+    elif suffix in TABLE_SUFFIXES:
         x, y = _load_csv(path, need_y)
     else:
         raise DataError(f"{path}: unsupported data format `{suffix}`; use .npz (x, y), .npy or .csv")
-    return Dataset(x, y, str(path))
+    return Dataset(x, y, str(path), table=suffix in TABLE_SUFFIXES)
 
 
 def check_dataset(data: Dataset, plan: ModelPlan, loss: str | None) -> Dataset:
@@ -169,15 +169,10 @@ def check_dataset(data: Dataset, plan: ModelPlan, loss: str | None) -> Dataset:
         raise DataError(f"{source}: x is a single number, expected an array of samples")
     if len(x) == 0:
         raise DataError(f"{source}: x is empty (0 samples)")
-    expected = plan.input_shape[1:]
-    if x.ndim != len(expected) + 1:
-        raise DataError(f"{source}: x has shape {x.shape} ({x.ndim}-D) but the model expects "
-                        f"{fmt_shape((None,) + tuple(expected))} ({len(expected) + 1}-D)")
-    for axis, (want, got) in enumerate(zip(expected, x.shape[1:]), start=1):
-        if want is not None and want != got:
-            what = "features per step" if axis == x.ndim - 1 and x.ndim == 3 else f"entries on axis {axis}"
-            raise DataError(f"{source}: x has {got} {what} but the first layer expects {want} "
-                            f"(x shape {x.shape}, model input {fmt_shape(plan.input_shape)})")
+    shape, note = input_layout(x.shape, plan, source, data.table)
+    notes = list(data.notes) + ([note] if note else [])
+    if shape != x.shape:
+        x = x.reshape(shape)
     if plan.input_dtype == "int32":
         if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
             raise DataError(f"{source}: x contains NaN or Inf")
@@ -198,7 +193,7 @@ def check_dataset(data: Dataset, plan: ModelPlan, loss: str | None) -> Dataset:
         _check_finite(x, source, "x")
     if y is not None:
         y = _check_targets(y, len(x), plan, loss, source)
-    return Dataset(x, y, source, data.vocab)
+    return Dataset(x, y, source, data.vocab, data.table, notes)
 
 
 def _check_finite(array: np.ndarray, source: str, name: str, chunk: int = 4096) -> None:
@@ -216,33 +211,27 @@ def _check_targets(y: np.ndarray, n: int, plan: ModelPlan, loss: str | None, sou
         raise DataError(f"{source}: y has dtype {y.dtype}, expected numbers")
     if y.ndim == 0:
         raise DataError(f"{source}: y is a single number, expected one target per sample")
-    if len(y) != n:
-        raise DataError(f"{source}: x has {n} samples but y has {len(y)}")
+    shape = target_layout(y.shape, n, plan, loss, source)
     y = np.asarray(y, dtype=np.float32)
     _check_finite(y, source, "y")
+    y = y.reshape(shape)
     out = plan.output_shape[1:]
-    sparse = loss == "sparse_categorical_crossentropy"
-    if sparse:
-        if y.ndim == len(out):
-            y = y[..., None]
-        if y.shape[1:-1] != tuple(out[:-1]) or y.shape[-1] != 1:
-            raise DataError(f"{source}: sparse targets need shape {fmt_shape((None,) + tuple(out[:-1]) + (1,))}, "
-                            f"got {y.shape}")
+    if loss == "sparse_categorical_crossentropy":
         if np.any(y < 0) or np.any(y >= out[-1]) or np.any(np.mod(y, 1) != 0):
             raise DataError(f"{source}: sparse labels must be integers in 0..{out[-1] - 1} for the model's "
                             f"{out[-1]} outputs; found range {y.min():g}..{y.max():g}")
         return y
-    if y.ndim == 1 and len(out) == 1 and out[0] == 1:
-        y = y[:, None]
-    if tuple(y.shape[1:]) != tuple(d if d is not None else s for d, s in zip(out, y.shape[1:])) \
-            or y.ndim != len(out) + 1:
-        raise DataError(f"{source}: y has shape {y.shape} but the model outputs {fmt_shape(plan.output_shape)}")
     if loss in ("binary_crossentropy",) and (np.any(y < 0) or np.any(y > 1)):
         raise DataError(f"{source}: binary_crossentropy needs targets in [0, 1]; found {y.min():g}..{y.max():g}")
     if loss == "categorical_crossentropy" and (np.any(y < 0) or np.any(y > 1)):
         raise DataError(f"{source}: categorical_crossentropy needs one-hot or probability targets in [0, 1]; "
                         f"found {y.min():g}..{y.max():g}")
     return y
+
+
+def data_notes(*datasets: Dataset | None) -> list[str]:
+    """What was done to fit the data to the model (reshaped CSV rows, ...), each note once."""
+    return list(dict.fromkeys(note for data in datasets if data is not None for note in data.notes))
 
 
 def split_validation(data: Dataset, fraction: float, multiple: int = 1) -> tuple[Dataset, Dataset]:

@@ -46,12 +46,12 @@ def training_data(config: Config) -> tuple[Dataset, Dataset | None]:
     return train, validation
 
 
-def evaluation_data(config: Config, data_path: Path | None) -> Dataset:
-    """``data_path`` (x and y), or else the config's validation data."""
+def evaluation_data(config: Config, data_path: Path | None, y_path: Path | None = None) -> Dataset:
+    """``data_path`` (x and y, or x with ``y_path``), or else the config's validation data."""
     if config.training is None:
         raise UserInputError("evaluate needs a `training:` section (the loss)")
     if data_path is not None:
-        data = check_dataset(load_arrays(data_path), config.model, config.training["loss"])
+        data = check_dataset(load_arrays(data_path, y_path), config.model, config.training["loss"])
     else:
         if config.data is None:
             raise UserInputError("no data: pass --data FILE")
@@ -65,17 +65,27 @@ def evaluation_data(config: Config, data_path: Path | None) -> Dataset:
     return data
 
 
-def read_input(path: Path, config: Config) -> np.ndarray:
-    """The x array of ``predict --input``, checked against the model's input."""
+def read_input(path: Path, config: Config) -> Dataset:
+    """The x array of ``predict --input`` (``.x``), checked against the model's input, with ``.notes`` on what
+    was done to fit it (a CSV reshaped to the model's sequence input)."""
     data = load_arrays(path, need_y=False)
-    return check_dataset(Dataset(data.x, None, data.source), config.model, None).x
+    return check_dataset(Dataset(data.x, None, data.source, table=data.table), config.model, None)
 
 
 def check_output_path(path: Path) -> None:
     if path.suffix.lower() not in OUTPUT_SUFFIXES:
         raise UserInputError(f"--output must end in .npy or .csv, got {path}")
-    if not path.parent.exists():
-        raise UserInputError(f"--output: folder {path.parent} does not exist")
+    ensure_folder(path.parent, "--output")
+
+
+def ensure_folder(folder: Path, option: str) -> None:
+    """Create a missing output folder (as `train -o` and `plot -o` do); refuse a file in its place."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UserInputError(f"{option}: {folder} is not a folder") from None
+    except OSError as exc:
+        raise UserInputError(f"{option}: cannot create folder {folder} ({exc.strerror})") from None
 
 
 def write_output(array: np.ndarray, path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import time
+from typing import Callable
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -33,13 +35,24 @@ def fmt_logs(logs: dict) -> str:
 
 
 class ConsoleReporter:
-    """Implements ``rnncli.training.loop.Reporter`` for the CLI."""
+    """Implements ``rnncli.training.loop.Reporter`` for the CLI.
 
-    def __init__(self, console: Console, progress: bool | None = None):
+    On a terminal: a live bar per epoch, which says "compiling" until the first step has run (tracing and XLA
+    compilation take seconds). Otherwise (CI, logs, pipes): one line per epoch, and a progress line within an
+    epoch every ``every_seconds``.
+    """
+
+    def __init__(self, console: Console, progress: bool | None = None, every_seconds: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic):
         self.console = console
         self.live = interactive(console, progress)
         self.bar: Progress | None = None
         self.task = None
+        self.every_seconds = every_seconds
+        self.clock = clock
+        self.stepped = False  # whether a training step has run (compiled) in this process
+        self.batches = 0
+        self.last_line = 0.0
 
     def train_begin(self, info: dict) -> None:
         header = (f"training in {info['run_dir']} on {info['device']}: {info['train_samples']} samples"
@@ -54,17 +67,29 @@ class ConsoleReporter:
             self.console.print(f"note: {note}", markup=False, highlight=False)
 
     def epoch_begin(self, epoch: int, epochs: int, batches: int) -> None:
-        self.epoch, self.epochs = epoch, epochs
+        self.epoch, self.epochs, self.batches = epoch, epochs, batches
+        self.last_line = self.clock()
         if self.live:
-            self.bar = Progress(TextColumn(f"epoch {epoch}/{epochs}"), BarColumn(), MofNCompleteColumn(),
-                                TextColumn("{task.fields[logs]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                                console=self.console, transient=True)
+            columns = [TextColumn(f"epoch {epoch}/{epochs}"), BarColumn(), MofNCompleteColumn(),
+                       TextColumn("{task.fields[logs]}"), TimeElapsedColumn()]
+            if self.stepped:
+                columns.append(TimeRemainingColumn())
+            self.bar = Progress(*columns, console=self.console, transient=True)
             self.bar.start()
-            self.task = self.bar.add_task("train", total=batches, logs="")
+            waiting = "" if self.stepped else "compiling the training step..."
+            self.task = self.bar.add_task("train", total=batches, logs=waiting)
 
     def batch_end(self, batch: int, logs: dict) -> None:
+        first = not self.stepped
+        self.stepped = True
         if self.bar is not None:
+            if first:  # compiled: show the time remaining from now on
+                self.bar.columns = self.bar.columns + (TimeRemainingColumn(),)
             self.bar.update(self.task, advance=1, logs=fmt_logs(logs))
+        elif batch + 1 < self.batches and self.clock() - self.last_line >= self.every_seconds:
+            self.last_line = self.clock()
+            self.console.print(f"epoch {self.epoch}/{self.epochs} batch {batch + 1}/{self.batches} {fmt_logs(logs)}",
+                               markup=False, highlight=False)
 
     def epoch_end(self, epoch: int, logs: dict) -> None:
         if self.bar is not None:

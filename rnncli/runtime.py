@@ -8,7 +8,6 @@ SIGTERM (what Kubernetes, Slurm and ``docker stop`` send) end a command the way 
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import threading
 from typing import Any, Iterator
@@ -73,24 +72,18 @@ def deferred_interrupts() -> Iterator[None]:
 
 def prepare_tensorflow(deterministic: bool = True, distribute: str = "none", devices: list[str] | None = None
                        ) -> Any:
-    """Import TensorFlow quietly (its C++ start-up lines go to /dev/null), create the distribution strategy
-    before the first op runs (TensorFlow requires that), and set determinism. Returns the ``tensorflow`` module;
-    the strategy is ``rnncli.distribute.current()``."""
+    """Import TensorFlow quietly (its C++ log lines never reach the terminal: ``rnncli.native_logs``), create the
+    distribution strategy before the first op runs (TensorFlow requires that), and set determinism. Returns the
+    ``tensorflow`` module; the strategy is ``rnncli.distribute.current()``."""
     from rnncli import distribute as dist
+    from rnncli.native_logs import filter_native_stderr
 
     tf_env.apply()
-    saved = os.dup(2)
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
-        import tensorflow as tf
+    filter_native_stderr()
+    import tensorflow as tf
 
-        dist.activate(distribute, devices)
-        tf.constant(0.0) + 1.0
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    dist.activate(distribute, devices)
+    tf.constant(0.0) + 1.0
     if deterministic:
         tf.config.experimental.enable_op_determinism()
     return tf

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from rnncli.commands.source import load_source
+from rnncli.data_io import ensure_folder
 from rnncli.errors import UserInputError
 
 
@@ -19,9 +20,8 @@ def export(run_path: Path, output: Path, fmt: str = "savedmodel", force: bool = 
         raise UserInputError(f"unsupported export format {fmt!r}; supported: savedmodel")
     if output.exists() and any(output.iterdir()) and not force:
         raise UserInputError(f"{output} is not empty; choose another folder or pass --force to replace it")
-    if not output.parent.exists():
-        raise UserInputError(f"-o: folder {output.parent} does not exist")
     loaded = load_source(run_path, checkpoint, "cpu")
+    ensure_folder(output.parent, "-o")
     import tensorflow as tf
 
     model = loaded.engine.model

@@ -22,9 +22,10 @@ def predict(source: Path, input_path: Path, *, output_path: Path | None = None, 
     loaded = load_source(source, checkpoint, device_spec, lock=stateful_run)
     try:
         config, engine = loaded.config, loaded.engine
-        x = read_input(input_path, config)
+        inputs = read_input(input_path, config)
+        x = inputs.x
         plan = config.model
-        notes = list(loaded.notes)
+        notes = list(loaded.notes) + inputs.notes
         if plan.stateful:
             if batch_size is not None and batch_size != plan.batch_size:
                 raise UserInputError(f"--batch-size {batch_size} differs from the stateful model's batch size "
@@ -51,9 +52,9 @@ def predict(source: Path, input_path: Path, *, output_path: Path | None = None, 
     return outputs, notes
 
 
-def evaluate(source: Path, data_path: Path | None = None, device_spec: str = "auto", checkpoint: str = "latest"
-             ) -> dict:
+def evaluate(source: Path, data_path: Path | None = None, device_spec: str = "auto", checkpoint: str = "latest",
+             y_path: Path | None = None) -> dict:
     """Loss and metrics of the ``checkpoint`` (``latest`` or ``best``) of a run on ``data_path`` or on the
     config's validation data."""
     loaded = load_source(source, checkpoint, device_spec)
-    return loaded.engine.evaluate(evaluation_data(loaded.config, data_path))
+    return loaded.engine.evaluate(evaluation_data(loaded.config, data_path, y_path))

@@ -58,7 +58,10 @@ def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "au
 
         with tf.device(resolve_device(device_spec)):
             engine = Engine(config, jit_compile=False)
-        return LoadedRun(None, config, engine, None, None, [])
+        notes = [] if config.has_weight_files else [
+            f"no trained weights: {source} is a config without `weights:` files, so the outputs come from its seeded "
+            f"random initialisation (seed {config.seed}); pass a run directory to use trained weights"]
+        return LoadedRun(None, config, engine, None, None, notes)
     run = RunStore(source)
     config = load_run_config(run)
     if config.training is None:

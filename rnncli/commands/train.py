@@ -14,6 +14,8 @@ from typing import Any
 import yaml
 
 from rnncli.config.validate import load_config
+from rnncli.config.overrides import effective_config_text
+from rnncli.data import data_notes
 from rnncli.data_io import training_data
 from rnncli.errors import DataError, UserInputError
 from rnncli.runs import RunStore
@@ -140,7 +142,7 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
     # Only the chief writes into the run; other workers save into a scratch folder (all must take part in saves).
     run = store if chief else RunStore(tempfile.mkdtemp(prefix="rnncli-worker-"))
     with (run.lock() if chief else contextlib.nullcontext()):
-        notes: list[str] = []
+        notes: list[str] = data_notes(train_set, validation)
         old = run.read_resolved() if resume else {}
         if resume:
             check_resume(old, config.resolved(), force, run.path)
@@ -171,7 +173,7 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
                 notes += apply_resume_changes(engine, old, config.resolved())
                 run.write_history(history.rows)
                 notes.append(f"resumed from {restored} (epoch {start_epoch})")
-            run.write_config(config_path.read_text(encoding="utf-8"), config.resolved())
+            run.write_config(effective_config_text(config_path, overrides), config.resolved())
             if train_set.vocab is not None:
                 run.write_vocab(train_set.vocab)
             info = provenance(config, config_path, device, device_text, argv, engine.jit_compile)

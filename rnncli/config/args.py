@@ -32,6 +32,28 @@ CONSUME_LESS = ("cpu", "mem", "gpu")
 MERGE_MODES = ("concat", "sum", "mul", "ave")
 
 
+# Keras 2+ argument names a user may bring along, and the Keras 1 name rnncli uses for each (config surface).
+KERAS2_NAMES = {
+    "units": "output_dim",
+    "kernel_initializer": "init",
+    "embeddings_initializer": "init",
+    "recurrent_initializer": "inner_init",
+    "recurrent_activation": "inner_activation",
+    "kernel_regularizer": "W_regularizer",
+    "embeddings_regularizer": "W_regularizer",
+    "recurrent_regularizer": "U_regularizer",
+    "bias_regularizer": "b_regularizer",
+    "dropout": "dropout_W",
+    "recurrent_dropout": "dropout_U",
+    "unit_forget_bias": "forget_bias_init",
+    "implementation": "consume_less",
+    "use_bias": "bias",
+    "rate": "p",
+    "learning_rate": "lr",
+    "epochs": "nb_epoch",
+}
+
+
 @dataclass(frozen=True)
 class Arg:
     """One config key.
@@ -263,11 +285,13 @@ TIME_DISTRIBUTABLE = ("Dense", "Activation", "Dropout")
 
 DATA_ARGS = (
     Arg("train", "path", REQUIRED, "Training data: `.npz` with arrays `x` and `y`; an `x` `.npy` (with `y_train`); "
-        "`.csv` (last column is y); or a `.txt` corpus for character models (with `window`)."),
+        "`.csv` (last column is y; for a sequence model `[T, D]` a row holds T*D values, step by step); or a "
+        "`.txt` corpus for character models (with `window`)."),
     Arg("y_train", "path", None, "Targets `.npy` when `train` is an `x` `.npy` file.", nullable=True),
     Arg("validation", "path", None, "Validation data, same formats as `train`.", nullable=True),
     Arg("y_validation", "path", None, "Targets `.npy` when `validation` is an `x` `.npy` file.", nullable=True),
-    Arg("validation_split", "float", 0.0, "Hold out this last fraction of `train` (unshuffled, as Keras 1).",
+    Arg("validation_split", "float", 0.0, "Hold out this last fraction of `train` (unshuffled, as Keras 1); not "
+        "together with `validation`.",
         low=0.0, high=1.0, high_open=True),
     Arg("window", "int", None, "Plain-text training data (`.txt`): characters per input window (one-hot).",
         low=1, nullable=True),

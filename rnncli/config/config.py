@@ -21,6 +21,12 @@ class Config:
     layer_sources: list = field(default_factory=list, repr=False)
 
     @property
+    def has_weight_files(self) -> bool:
+        """Whether any layer (or wrapped layer) loads its weights from a `weights:` file."""
+        return any(layer.config.get("weights") or (layer.config.get("layer") or {}).get("weights")
+                   for layer in self.model.layers)
+
+    @property
     def base_dir(self) -> Path:
         return self.path.parent
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rnncli.config.args import Arg
-from rnncli.config.values import INVALID, Diagnostics, check_unknown_keys, check_value, type_name
+from rnncli.config.values import INVALID, Diagnostics, check_unknown_keys, check_value, type_name, where
 
 
 def check_section(section: Any, args: tuple[Arg, ...], parent: dict, key: str, path_text: str, path: Path,
@@ -50,7 +50,9 @@ def resolve_args(args: tuple[Arg, ...], mapping: dict, container: Any, key: Any,
 
 
 def check_path(value: str, path: Path, container: dict, key: str, full: str, diags: Diagnostics) -> str | None:
-    target = (path.parent / value).resolve()
+    """Resolve a file path: relative to the config, or to the current directory when given with --set."""
+    base = Path.cwd() if where(container, key).origin is not None else path.parent
+    target = (base / value).resolve()
     if diags.check_files and not target.exists():
         diags.add(container, key, f"{full}: file not found: {value} (looked for {target})")
         return None

@@ -11,7 +11,9 @@ from typing import Any
 
 from rnncli.config.args import DATA_ARGS, LAYER_SPECS, TIME_DISTRIBUTABLE, TOP_LEVEL_ARGS
 from rnncli.config.config import Config
+from rnncli.config.data_section import check_data_section
 from rnncli.config.keras1 import is_keras1_document, keras1_to_layers
+from rnncli.config.overrides import apply_override
 from rnncli.config.plan import LayerPlan, ModelPlan, ShapeProblem, fmt_shape, infer_layer
 from rnncli.config.sections import check_path as _check_path
 from rnncli.config.sections import check_section as _check_section
@@ -48,45 +50,6 @@ def load_config(path: str | Path, *, require_training: bool = False, overrides: 
     return config
 
 
-def apply_override(raw: Any, override: str, file: str) -> None:
-    """Set ``a.b.0.c=value`` in the loaded document (value parsed as YAML)."""
-    import yaml
-
-    from rnncli.config.yaml_loader import MarkedLoader
-
-    where_text = f"--set {override}"
-    if "=" not in override:
-        raise ConfigError([Diagnostic(file, 0, 0, f"{where_text}: expected KEY.PATH=VALUE")])
-    key_path, _, text = override.partition("=")
-    try:
-        value = yaml.load(text, Loader=MarkedLoader) if text.strip() else None
-    except yaml.YAMLError as exc:
-        raise ConfigError([Diagnostic(file, 0, 0, f"{where_text}: invalid value ({exc})")]) from None
-    parts = key_path.strip().split(".")
-    node = raw
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                raise ConfigError([Diagnostic(file, 0, 0, f"{where_text}: `{part}` is not an index of a list "
-                                              f"of {len(node)}")])
-            if last:
-                node[int(part)] = value
-            else:
-                node = node[int(part)]
-        elif isinstance(node, dict):
-            if last:
-                node[part] = value
-            else:
-                if node.get(part) is None:
-                    node[part] = MarkedDict({"name": "rmsprop"}) if part == "optimizer" else MarkedDict()
-                elif part == "optimizer" and isinstance(node[part], str):
-                    node[part] = MarkedDict({"name": node[part]})  # `optimizer: adam` + --set optimizer.lr=...
-                node = node[part]
-        else:
-            raise ConfigError([Diagnostic(file, 0, 0, f"{where_text}: `{'.'.join(parts[:i])}` is not a mapping")])
-
-
 def _validate_document(raw: Any, path: Path, diags: Diagnostics, require_training: bool) -> Config | None:
     if not isinstance(raw, dict):
         diags.add(raw, None, f"the top level must be a mapping with a `model:` section, got {type_name(raw)}")
@@ -107,6 +70,8 @@ def _validate_document(raw: Any, path: Path, diags: Diagnostics, require_trainin
     plan, sources = _validate_model(raw["model"], raw, path, diags)
     data = _validate_data(raw, path, diags, require_training)
     training = validate_training(raw, diags, require_training, plan)
+    if data is not None:
+        check_data_section(raw["data"], data, plan, training, diags)
     if plan is None or seed is INVALID:
         return None
     return Config(path=path, seed=seed, model=plan, data=data, training=training, layer_sources=sources)

@@ -6,7 +6,7 @@ import difflib
 import math
 from typing import Any
 
-from rnncli.config.args import ACTIVATIONS, INITIALIZER_SCALES, INITIALIZERS, Arg
+from rnncli.config.args import ACTIVATIONS, INITIALIZER_SCALES, INITIALIZERS, KERAS2_NAMES, Arg
 from rnncli.config.yaml_loader import Mark, MarkedDict, MarkedList
 from rnncli.errors import Diagnostic
 
@@ -23,11 +23,13 @@ class Diagnostics:
         self.items: list[Diagnostic] = []
 
     def add(self, container: Any, key: Any, message: str) -> None:
-        mark = where(container, key)
-        self.items.append(Diagnostic(self.file, mark.line, mark.column, message))
+        self.add_at(where(container, key), message)
 
     def add_at(self, mark: Mark, message: str) -> None:
-        self.items.append(Diagnostic(self.file, mark.line, mark.column, message))
+        if mark.origin is not None:  # a value from the command line: located there, not at a line of the file
+            self.items.append(Diagnostic(mark.origin, 0, 0, message))
+        else:
+            self.items.append(Diagnostic(self.file, mark.line, mark.column, message))
 
 
 def where(container: Any, key: Any = None) -> Mark:
@@ -75,7 +77,9 @@ def check_unknown_keys(diags: Diagnostics, mapping: dict, allowed: list[str], pa
     """Report each key of ``mapping`` that is not in ``allowed``, with a suggestion."""
     for key in mapping:
         if key not in allowed:
-            hint = suggest(key, allowed)
+            keras1 = KERAS2_NAMES.get(key) if isinstance(key, str) else None
+            hint = (f" (`{key}` is the Keras 2 name; rnncli uses the Keras 1 name `{keras1}`)"
+                    if keras1 in allowed else suggest(key, allowed))
             if not hint:
                 hint = ". Allowed keys: " + ", ".join(sorted(allowed)) if len(allowed) <= 12 else ""
             mark = mapping.where_key(key) if isinstance(mapping, MarkedDict) else where(mapping, key)

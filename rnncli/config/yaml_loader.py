@@ -31,10 +31,12 @@ MAX_FILE_BYTES = 20 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Mark:
-    """A 1-based position in a file."""
+    """A 1-based position in a file; ``origin`` names another source (``--set a.b=c``) for values given on the
+    command line, whose errors are located there instead of in the file."""
 
     line: int
     column: int
+    origin: str | None = None
 
 
 class MarkedDict(dict):

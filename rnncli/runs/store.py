@@ -2,7 +2,7 @@
 
 Layout::
 
-    RUN/config.yaml            the config as given (copied, for --resume comparisons)
+    RUN/config.yaml            the config as trained: --set overrides applied, file paths absolute (reproduces the run)
     RUN/config.resolved.yaml   every default filled in
     RUN/run.json               provenance: versions, device, seed, command line, times, status (and why it failed),
                                the best epoch

@@ -27,8 +27,9 @@ def test_run_outlives_its_data_and_bad_outputs_do_not_move_states(stateful: Path
     steps_before = shown.output
     bad = invoke("predict", str(run), "--input", str(tmp_path / "in.npy"), "--output", str(tmp_path / "out.txt"))
     assert bad.exit_code == 2 and ".npy or .csv" in bad.output
-    missing = invoke("predict", str(run), "--input", str(tmp_path / "in.npy"), "-o", str(tmp_path / "no/o.npy"))
-    assert missing.exit_code == 2 and "does not exist" in missing.output
+    not_a_folder = invoke("predict", str(run), "--input", str(tmp_path / "in.npy"), "-o",
+                          str(tmp_path / "in.npy" / "o.npy"))
+    assert not_a_folder.exit_code == 2 and "is not a folder" in not_a_folder.output
     assert invoke("states", str(run)).output == steps_before
     best = invoke("predict", str(run), "--input", str(tmp_path / "in.npy"), "--checkpoint", "best")
     assert best.exit_code == 0 and "states not saved" in best.output

@@ -1,0 +1,74 @@
+"""Checks of the ``data:`` section that need more than one key: which keys go with which file format, and (when
+the files exist) whether their shapes fit the model, read from file headers only (no TensorFlow, no arrays)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rnncli.config.plan import ModelPlan
+from rnncli.config.values import Diagnostics
+
+TEXT_ONLY = ("step", "lowercase", "vocab")  # meaningful only with `window` (a .txt corpus)
+
+
+def check_data_section(section: dict, data: dict, plan: ModelPlan | None, training: dict | None,
+                       diags: Diagnostics) -> None:
+    """``section`` is the data mapping as written (for positions), ``data`` the resolved one (absolute paths)."""
+    before = len(diags.items)
+    train = Path(data["train"])
+    if data.get("window"):
+        if train.suffix.lower() != ".txt":
+            diags.add(section, "window", f"data.window cuts a `.txt` corpus into windows, but data.train is a "
+                      f"`{train.suffix}` file; remove `window` (arrays are used as they are)")
+        for key in ("y_train", "validation", "y_validation", "validation_split"):
+            if section.get(key):
+                diags.add(section, key, f"data.{key} does not apply to a `.txt` corpus with `window`")
+    else:
+        for key in TEXT_ONLY:
+            if key in section:
+                diags.add(section, key, f"data.{key} applies only to a `.txt` corpus with `window`; remove it")
+        for x_key, y_key in (("train", "y_train"), ("validation", "y_validation")):
+            _check_targets_key(section, data, x_key, y_key, diags)
+    if data.get("validation") and data.get("validation_split"):
+        diags.add(section, "validation_split", "data.validation_split and data.validation exclude each other: with "
+                  "`validation` set, the split would be ignored; remove one of them")
+    if diags.check_files and plan is not None and len(diags.items) == before and not data.get("window"):
+        loss = (training or {}).get("loss")
+        for x_key, y_key in (("train", "y_train"), ("validation", "y_validation")):
+            if data.get(x_key):
+                _check_shapes(section, data, x_key, y_key, plan, loss, training is not None, diags)
+
+
+def _check_targets_key(section: dict, data: dict, x_key: str, y_key: str, diags: Diagnostics) -> None:
+    """An x ``.npy`` needs a y ``.npy``; every other format holds y itself."""
+    if not data.get(x_key):
+        if data.get(y_key):
+            diags.add(section, y_key, f"data.{y_key} is set but data.{x_key} is not")
+        return
+    suffix = Path(data[x_key]).suffix.lower()
+    if suffix == ".npy" and not data.get(y_key):
+        diags.add(section, x_key, f"data.{x_key} is an x `.npy`: set `{y_key}` to the `.npy` holding its targets")
+    elif suffix != ".npy" and data.get(y_key):
+        holder = "its `y` array" if suffix == ".npz" else "its last column" if suffix in (".csv", ".txt") else "y"
+        diags.add(section, y_key, f"data.{y_key} is only read when data.{x_key} is an x `.npy`; data.{x_key} is a "
+                  f"`{suffix}` file whose targets are {holder}: remove `{y_key}`")
+
+
+def _check_shapes(section: dict, data: dict, x_key: str, y_key: str, plan: ModelPlan, loss: Any, need_y: bool,
+                  diags: Diagnostics) -> None:
+    from rnncli.data_shapes import input_layout, peek_shapes, target_layout
+    from rnncli.errors import DataError
+
+    try:
+        shapes = peek_shapes(data[x_key], data.get(y_key), need_y)
+        input_layout(shapes.x, plan, Path(data[x_key]).name, shapes.table)
+    except DataError as exc:
+        diags.add(section, x_key, f"data.{x_key}: {exc}")
+        return
+    if shapes.y is not None and loss is not None:
+        key = y_key if data.get(y_key) else x_key
+        try:
+            target_layout(shapes.y, shapes.x[0], plan, loss, Path(data[key]).name)
+        except DataError as exc:
+            diags.add(section, key, f"data.{key}: {exc}")
