@@ -23,6 +23,7 @@ from rnncli.config.training_specs import (
     metric_key,
 )
 from rnncli.config.values import Diagnostics, check_unknown_keys, show, suggest, type_name
+from rnncli.config.yaml_loader import MarkedDict
 
 
 def training_defaults() -> dict:
@@ -130,12 +131,23 @@ def check_optimizer(value: Any, section: dict, diags: Diagnostics) -> dict | Non
     declared = OPTIMIZERS[name]
     if name == "nadam" and "decay" in value:
         diags.add(value, "decay", "training.optimizer: `nadam` has no `decay` in Keras 1; use `schedule_decay`")
-    arguments = {k: v for k, v in value.items() if not (name == "nadam" and k == "decay")}
+    arguments = _without(value, "decay") if name == "nadam" else value
     check_unknown_keys(diags, arguments, ["name"] + [a.name for a in declared], "training.optimizer",
                        f"optimizer `{name}`")
     resolved = resolve_args(declared, arguments, container, key, "training.optimizer", f" for {name}", Path("."),
                             diags)
     return None if resolved is None else {"name": name, **resolved}
+
+
+def _without(mapping: dict, key: str) -> dict:
+    """``mapping`` less ``key``, keeping the YAML positions (and command-line origins) of what is left."""
+    if key not in mapping:
+        return mapping
+    rest = MarkedDict({k: v for k, v in mapping.items() if k != key})
+    for attribute in ("mark", "marks", "key_marks"):
+        if hasattr(mapping, attribute):
+            setattr(rest, attribute, getattr(mapping, attribute))
+    return rest
 
 
 def _validate_callbacks(value: Any, section: dict, diags: Diagnostics) -> dict:
