@@ -56,10 +56,10 @@ _installed: dict = {}
 def filter_native_stderr(environ: dict | None = None) -> bool:
     """Route fd 2 through the log filter (once per process); returns whether the filter is active."""
     environ = os.environ if environ is None else environ
+    if environ.get("RNNCLI_TF_LOGS", "").lower() in ("1", "true", "yes"):
+        return False  # checked first: the answer must not depend on what ran earlier in this process
     if _installed:
         return True
-    if environ.get("RNNCLI_TF_LOGS", "").lower() in ("1", "true", "yes"):
-        return False
     try:
         os.fstat(2)
     except OSError:
