@@ -28,7 +28,7 @@ def test_forced_resume_trains_with_the_new_learning_rate(regression: Path, tmp_p
     assert rows[0]["lr"] == pytest.approx(0.01) and rows[1]["lr"] == pytest.approx(0.001)
     resolved = yaml.safe_load((run / "config.resolved.yaml").read_text())
     assert resolved["training"]["optimizer"]["lr"] == 0.001  # the record agrees with what ran
-    assert json.loads((run / "run.json").read_text())["overrides"][-1] == "training.optimizer.lr=0.001"
+    assert "training.optimizer.lr=0.001" in json.loads((run / "run.json").read_text())["overrides"]
 
 
 def test_resume_refuses_what_a_checkpoint_cannot_take(regression: Path, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from rnncli.cli import main
-from rnncli.workflows import predict
+from rnncli.commands.infer import predict
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "configs" / "masked_classification.yaml"
