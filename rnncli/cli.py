@@ -7,7 +7,6 @@ only by commands that need it, so ``--help``, ``validate`` and ``summary`` start
 from __future__ import annotations
 
 import functools
-import io
 import os
 import shlex
 import sys
@@ -15,26 +14,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import click
-from rich.console import Console
 
 from rnncli import __version__
 from rnncli.errors import ConfigError, RnncliError
-
-
-
-class PipeTolerantConsole(Console):
-    """A closed pipe (``rnncli train ... 2>&1 | head -2``) silences this console instead of ending the command
-    (rich's default exits): training goes on and finishes its run."""
-
-    def on_broken_pipe(self) -> None:
-        self.quiet = True
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self.file.fileno())  # later writes, and the flush at exit, go nowhere quietly
-            os.close(devnull)
-        except (OSError, ValueError, io.UnsupportedOperation):
-            pass
-
+from rnncli.reporting import PipeTolerantConsole
 
 stderr = PipeTolerantConsole(stderr=True, highlight=False, soft_wrap=True)
 stdout = PipeTolerantConsole(highlight=False, soft_wrap=True)
@@ -181,25 +164,21 @@ def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_siz
     Example:
       rnncli train configs/stateful_cosine.yaml -o runs/cosine --epochs 2
       rnncli train configs/stateful_cosine.yaml -o runs/cosine --resume --epochs 4
-    Ctrl-C keeps the last complete checkpoint; continue with --resume.
+    Ctrl-C or SIGTERM keeps the last complete checkpoint and prints the command that resumes.
     """
     from rnncli.commands.train import train as train_run
     from rnncli.reporting import ConsoleReporter, curves, history_table
     from rnncli.runtime import terminate_as_interrupt
 
-    sets = list(overrides)
-    given: list[str] = []  # the options to repeat in a resume hint
+    sets, given = list(overrides), []  # given: the options a resume hint repeats
     for flag, value, key in (("--epochs", epochs, "training.nb_epoch"), ("--batch-size", batch_size,
                              "training.batch_size"), ("--seed", seed, "seed"),
-                             ("--distribute", distribute, "training.distribute")):
-        if value is not None:
-            sets.append(f"{key}={value}")
+                             ("--distribute", distribute, "training.distribute"), ("--device", device, None)):
+        if value is not None and (key or value != "auto"):
+            sets += [f"{key}={value}"] if key else []
             given += [flag, str(value)]
     given += [part for override in overrides for part in ("--set", override)]
-    if device != "auto":
-        given += ["--device", device]
-    if mixed_precision:
-        given.append("--mixed-precision")
+    given += ["--mixed-precision"] if mixed_precision else []
     run_dir = run_dir or Path("runs") / config_path.stem
     reporter = ConsoleReporter(stderr, progress)
     try:

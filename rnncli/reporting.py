@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import io
 import os
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+
+
+class PipeTolerantConsole(Console):
+    """A closed pipe (``rnncli train ... 2>&1 | head -2``) silences this console instead of ending the command
+    (rich's default exits): training goes on and finishes its run."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.file.fileno())  # later writes, and the flush at exit, go nowhere quietly
+            os.close(devnull)
+        except (OSError, ValueError, io.UnsupportedOperation):
+            pass
+
 
 SPARK = "▁▂▃▄▅▆▇█"
 

@@ -75,16 +75,28 @@ def check_resume(old: dict, new: dict, force: bool, run: Path) -> None:
                              f"\n{diff}")
 
 
-def apply_resume_changes(engine: Any, old: dict, new: dict) -> list[str]:
-    """Settings held in the checkpoint that a forced resume changes: the learning rate (a fine-tuning change).
-    Unchanged, the restored value stays (a reduce_lr_on_plateau reduction continues)."""
+def apply_resume_changes(engine: Any, hooks: Any, old: dict, new: dict) -> list[str]:
+    """Make a forced resume train as its new config says, where the checkpoint holds the old setting: the
+    learning rate (a fine-tuning change), and what a hook watches (a new monitor or mode starts afresh).
+    Unchanged, the restored values stay (a reduce_lr_on_plateau reduction continues)."""
+    from rnncli.training.hooks import BestTracker, EarlyStopping, ReduceLROnPlateau
+
+    notes = []
     old_lr = (_at(old, ("training", "optimizer")) or {}).get("lr")
     new_lr = new["training"]["optimizer"]["lr"]
-    if old_lr == new_lr:
-        return []
-    restored = float(engine.optimizer.lr.numpy())
-    engine.optimizer.lr.assign(new_lr)
-    return [f"learning rate set to {new_lr:g} (training.optimizer.lr changed; it was {restored:.6g})"]
+    if old_lr != new_lr:
+        restored = float(engine.optimizer.lr.numpy())
+        engine.optimizer.lr.assign(new_lr)
+        notes.append(f"learning rate set to {new_lr:g} (training.optimizer.lr changed; it was {restored:.6g})")
+    for path, kind in ((("training", "checkpoint"), BestTracker),
+                       (("training", "callbacks", "early_stopping"), EarlyStopping),
+                       (("training", "callbacks", "reduce_lr_on_plateau"), ReduceLROnPlateau)):
+        before, after = _at(old, path) or {}, _at(new, path) or {}
+        hook = hooks.find(kind)
+        if hook is not None and before and any(before.get(k) != after.get(k) for k in ("monitor", "mode")):
+            hook.forget()
+            notes.append(f"{'.'.join(path)}: now watching {after['monitor']} ({after['mode']}) from here on")
+    return notes
 
 
 def build_hooks(training: dict, reporter: Any, checkpoints: Checkpoints, run: RunStore) -> Any:
@@ -168,7 +180,7 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
                     raise UserInputError(f"{store.path} has already completed {start_epoch} epochs, and "
                                          f"training.nb_epoch is {training['nb_epoch']}: nothing to train; pass "
                                          f"--epochs N with N > {start_epoch} to continue")
-                notes += apply_resume_changes(engine, old, config.resolved())
+                notes += apply_resume_changes(engine, hooks, old, config.resolved())
                 run.write_history(history.rows)
                 notes.append(f"resumed from {restored} (epoch {start_epoch})")
             run.write_config(config_path.read_text(encoding="utf-8"), config.resolved())

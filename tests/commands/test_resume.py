@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -100,3 +101,28 @@ def test_best_checkpoint_everywhere(regression: Path, tmp_path: Path) -> None:
     np.testing.assert_allclose(y, np.load(tmp_path / "y.npy"), rtol=1e-5, atol=1e-6)
     plotted = invoke("plot", str(run), "-o", str(tmp_path / "curves.png"))
     assert plotted.exit_code == 0, plotted.output
+
+
+def test_forced_resume_restarts_what_watches_a_new_quantity(regression: Path) -> None:
+    from rnncli.commands.train import apply_resume_changes
+    from rnncli.config.validate import load_config
+    from rnncli.training.hooks import BestTracker, EarlyStopping, HookList, training_hooks
+    from rnncli.training.loop import Engine
+
+    watch = "training.callbacks={early_stopping: {monitor: loss, patience: 3}}"
+    old = load_config(regression, require_training=True, overrides=[watch])
+    new = load_config(regression, require_training=True, overrides=[
+        watch.replace("loss", "val_loss"), "training.checkpoint={monitor: val_loss, mode: max}",
+        "training.optimizer.lr=0.002"])
+    engine = Engine(new)
+    hooks = HookList(training_hooks(new.training))
+    hooks.bind(engine)
+    for name, value in (("stop_best", 0.5), ("stop_wait", 2), ("best", 0.25), ("best_epoch", 4)):
+        hooks.state()[name].assign(value)
+    engine.optimizer.lr.assign(0.005)  # as a plateau reduction would have left it
+    notes = apply_resume_changes(engine, hooks, old.resolved(), new.resolved())
+    assert float(engine.optimizer.lr.numpy()) == pytest.approx(0.002) and "learning rate set to 0.002" in notes[0]
+    assert np.isnan(float(hooks.find(BestTracker).best)) and int(hooks.find(BestTracker).best_epoch) == 0
+    assert np.isnan(float(hooks.find(EarlyStopping).best)) and int(hooks.find(EarlyStopping).wait) == 0
+    same = apply_resume_changes(engine, hooks, new.resolved(), new.resolved())
+    assert same == [] and float(engine.optimizer.lr.numpy()) == pytest.approx(0.002)
