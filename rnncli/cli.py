@@ -134,6 +134,10 @@ def check_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value.strip().lower()
 
 
+checkpoint_option = click.option(
+    "--checkpoint", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
+    help="Which checkpoint of the run: the newest, or the best by training.checkpoint.monitor (run.json `best`).")
+
 device_option = click.option("--device", default="auto", show_default=True, metavar="auto|cpu|gpu|gpu:N",
                              callback=check_device, help="Where to run: auto picks GPU 0 when TensorFlow can use one.")
 
@@ -245,8 +249,7 @@ def predict(source: Path, input_path: Path, output_path: Path | None, batch_size
 @click.option("--data", "data_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Evaluate on this file instead of the run's validation data.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
-@click.option("--checkpoint", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
-              help="Evaluate the newest checkpoint or the best one (by training.checkpoint.monitor).")
+@checkpoint_option
 @device_option
 @handle_errors
 def evaluate(source: Path, data_path: Path | None, as_json: bool, checkpoint: str, device: str) -> None:
@@ -365,8 +368,7 @@ def states(run_dir: Path) -> None:
 @click.option("--format", "fmt", type=click.Choice(["savedmodel"]), default="savedmodel", show_default=True)
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Replace a non-empty output folder.")
-@click.option("--checkpoint", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
-              help="Export the newest checkpoint or the best one (by training.checkpoint.monitor).")
+@checkpoint_option
 @handle_errors
 def export(run_dir: Path, fmt: str, output: Path, force: bool, checkpoint: str) -> None:
     """Export a run as a TensorFlow SavedModel (`predict` signature; `reset_states` for stateful models).
