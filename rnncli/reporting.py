@@ -49,7 +49,7 @@ def fmt_logs(logs: dict) -> str:
 
 
 class ConsoleReporter:
-    """Implements ``rnncli.training.loop.Reporter`` for the CLI."""
+    """Implements ``rnncli.training.hooks.Reporter`` for the CLI (driven by the ``Progress`` hook)."""
 
     def __init__(self, console: Console, progress: bool | None = None):
         self.console = console
