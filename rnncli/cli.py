@@ -7,7 +7,6 @@ only by commands that need it, so ``--help``, ``validate`` and ``summary`` start
 from __future__ import annotations
 
 import functools
-import io
 import os
 import shlex
 import sys
@@ -15,27 +14,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 import click
-from rich.console import Console
 
 from rnncli import __version__
 from rnncli.cli_helpers import Commands, located_at_options, model_config, option_overrides
 from rnncli.errors import ConfigError, RnncliError
-
-
-
-class PipeTolerantConsole(Console):
-    """A closed pipe (``rnncli train ... 2>&1 | head -2``) silences this console instead of ending the command
-    (rich's default exits): training goes on and finishes its run."""
-
-    def on_broken_pipe(self) -> None:
-        self.quiet = True
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self.file.fileno())  # later writes, and the flush at exit, go nowhere quietly
-            os.close(devnull)
-        except (OSError, ValueError, io.UnsupportedOperation):
-            pass
-
+from rnncli.reporting import PipeTolerantConsole
 
 stderr = PipeTolerantConsole(stderr=True, highlight=False, soft_wrap=True)
 stdout = PipeTolerantConsole(highlight=False, soft_wrap=True)
@@ -153,6 +136,10 @@ def check_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value.strip().lower()
 
 
+checkpoint_option = click.option(
+    "--checkpoint", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
+    help="Which checkpoint of the run: the newest, or the best by training.checkpoint.monitor (run.json `best`).")
+
 device_option = click.option("--device", default="auto", show_default=True, metavar="auto|cpu|gpu|gpu:N",
                              callback=check_device, help="Where to run: auto picks GPU 0 when TensorFlow can use one.")
 
@@ -185,7 +172,7 @@ def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_siz
     Example:
       rnncli train configs/stateful_cosine.yaml -o runs/cosine --epochs 2
       rnncli train configs/stateful_cosine.yaml -o runs/cosine --resume --epochs 4
-    Ctrl-C keeps the last complete checkpoint; continue with --resume.
+    Ctrl-C or SIGTERM keeps the last complete checkpoint and prints the command that resumes.
     """
     from rnncli.commands.train import train as train_run
     from rnncli.reporting import ConsoleReporter, curves, history_table
@@ -195,16 +182,13 @@ def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_siz
                                                  "training.batch_size": ("--batch-size", batch_size),
                                                  "seed": ("--seed", seed),
                                                  "training.distribute": ("--distribute", distribute)})
-    given: list[str] = []  # the options to repeat in a resume hint, as the user typed them
+    given: list[str] = []  # the options a resume hint repeats, as the user typed them
     for flag, value in (("--epochs", epochs), ("--batch-size", batch_size), ("--seed", seed),
-                        ("--distribute", distribute)):
+                        ("--distribute", distribute), ("--device", None if device == "auto" else device)):
         if value is not None:
             given += [flag, str(value)]
     given += [part for override in overrides for part in ("--set", override)]
-    if device != "auto":
-        given += ["--device", device]
-    if mixed_precision:
-        given.append("--mixed-precision")
+    given += ["--mixed-precision"] if mixed_precision else []
     run_dir = run_dir or Path("runs") / config_path.stem
     reporter = ConsoleReporter(stderr, progress)
     try:
@@ -277,8 +261,7 @@ def predict(source: Path, input_path: Path, output_path: Path | None, batch_size
 @click.option("--y", "y_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Targets .npy for an x .npy given with --data.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
-@click.option("--checkpoint", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
-              help="Evaluate the newest checkpoint or the best one (by training.checkpoint.monitor).")
+@checkpoint_option
 @device_option
 @handle_errors
 def evaluate(source: Path, data_path: Path | None, y_path: Path | None, as_json: bool, checkpoint: str,
@@ -403,8 +386,7 @@ def states(run_dir: Path) -> None:
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write (created, with missing parent folders).")
 @click.option("--force", is_flag=True, help="Replace a non-empty output folder.")
-@click.option("--checkpoint", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
-              help="Export the newest checkpoint or the best one (by training.checkpoint.monitor).")
+@checkpoint_option
 @handle_errors
 def export(run_dir: Path, fmt: str, output: Path, force: bool, checkpoint: str) -> None:
     """Export a run as a TensorFlow SavedModel (`predict` signature; `reset_states` for stateful models).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from typing import Callable
@@ -9,6 +10,21 @@ from typing import Callable
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+
+
+class PipeTolerantConsole(Console):
+    """A closed pipe (``rnncli train ... 2>&1 | head -2``) silences this console instead of ending the command
+    (rich's default exits): training goes on and finishes its run."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.file.fileno())  # later writes, and the flush at exit, go nowhere quietly
+            os.close(devnull)
+        except (OSError, ValueError, io.UnsupportedOperation):
+            pass
+
 
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -35,7 +51,7 @@ def fmt_logs(logs: dict) -> str:
 
 
 class ConsoleReporter:
-    """Implements ``rnncli.training.loop.Reporter`` for the CLI.
+    """Implements ``rnncli.training.hooks.Reporter`` for the CLI (driven by the ``Progress`` hook).
 
     On a terminal: a live bar per epoch, which says "compiling" until the first step has run (tracing and XLA
     compilation take seconds). Otherwise (CI, logs, pipes): one line per epoch, and a progress line within an

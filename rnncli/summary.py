@@ -57,13 +57,14 @@ def summary_table(plan: ModelPlan, title: str) -> Table:
     return table
 
 
-def distribution_line(training: dict | None) -> str:
-    """Which strategy training uses and how many replicas (known before TensorFlow starts where possible)."""
-    kind = (training or {}).get("distribute", "none")
+def distribution_line(training: dict) -> str:
+    """Which strategy the resolved ``training`` section uses and how many replicas (known before TensorFlow starts
+    where possible)."""
+    kind = training["distribute"]
     if kind == "none":
         return "Distribution: none (1 replica on the chosen device)"
     if kind == "mirrored":
-        devices = (training or {}).get("devices") or []
+        devices = training["devices"]
         count = f"{len(devices)} replicas ({', '.join(devices)})" if devices else "one replica per visible GPU"
         return f"Distribution: mirrored (tf.distribute.MirroredStrategy), {count}"
     return "Distribution: multi_worker (tf.distribute.MultiWorkerMirroredStrategy), one replica per worker in TF_CONFIG"

@@ -77,16 +77,28 @@ def check_resume(old: dict, new: dict, force: bool, run: Path) -> None:
                              f"\n{diff}")
 
 
-def apply_resume_changes(engine: Any, old: dict, new: dict) -> list[str]:
-    """Settings held in the checkpoint that a forced resume changes: the learning rate (a fine-tuning change).
-    Unchanged, the restored value stays (a reduce_lr_on_plateau reduction continues)."""
+def apply_resume_changes(engine: Any, hooks: Any, old: dict, new: dict) -> list[str]:
+    """Make a forced resume train as its new config says, where the checkpoint holds the old setting: the
+    learning rate (a fine-tuning change), and what a hook watches (a new monitor or mode starts afresh).
+    Unchanged, the restored values stay (a reduce_lr_on_plateau reduction continues)."""
+    from rnncli.training.hooks import BestTracker, EarlyStopping, ReduceLROnPlateau
+
+    notes = []
     old_lr = (_at(old, ("training", "optimizer")) or {}).get("lr")
     new_lr = new["training"]["optimizer"]["lr"]
-    if old_lr == new_lr:
-        return []
-    restored = float(engine.optimizer.lr.numpy())
-    engine.optimizer.lr.assign(new_lr)
-    return [f"learning rate set to {new_lr:g} (training.optimizer.lr changed; it was {restored:.6g})"]
+    if old_lr != new_lr:
+        restored = float(engine.optimizer.lr.numpy())
+        engine.optimizer.lr.assign(new_lr)
+        notes.append(f"learning rate set to {new_lr:g} (training.optimizer.lr changed; it was {restored:.6g})")
+    for path, kind in ((("training", "checkpoint"), BestTracker),
+                       (("training", "callbacks", "early_stopping"), EarlyStopping),
+                       (("training", "callbacks", "reduce_lr_on_plateau"), ReduceLROnPlateau)):
+        before, after = _at(old, path) or {}, _at(new, path) or {}
+        hook = hooks.find(kind)
+        if hook is not None and before and any(before.get(k) != after.get(k) for k in ("monitor", "mode")):
+            hook.forget()
+            notes.append(f"{'.'.join(path)}: now watching {after['monitor']} ({after['mode']}) from here on")
+    return notes
 
 
 def build_hooks(training: dict, reporter: Any, checkpoints: Checkpoints, run: RunStore) -> Any:
@@ -101,12 +113,42 @@ def build_hooks(training: dict, reporter: Any, checkpoints: Checkpoints, run: Ru
     return hooks
 
 
+def _start_devices(training: dict, device_spec: str, mixed_precision: bool) -> tuple[Any, Any, str, str]:
+    """Start TensorFlow for ``training``: (tf, strategy or None, device, its description)."""
+    from rnncli import distribute as dist
+    from rnncli.device import describe_device, enable_mixed_precision, resolve_device
+
+    tf = prepare_tensorflow(training["deterministic"], training["distribute"], training["devices"])
+    strategy = dist.current()
+    if strategy is not None and training["batch_size"] % strategy.num_replicas_in_sync:
+        raise UserInputError(f"training.batch_size {training['batch_size']} is not divisible by the "
+                             f"{strategy.num_replicas_in_sync} replicas of `distribute: {training['distribute']}`")
+    device = resolve_device(device_spec) if strategy is None else "strategy"
+    device_text = describe_device(device) if strategy is None else dist.describe(strategy)
+    if mixed_precision:
+        enable_mixed_precision(device if strategy is None else "/GPU:0")
+        device_text += ", mixed precision (float16 compute, float32 variables, dynamic loss scaling)"
+    return tf, strategy, device, device_text
+
+
+def _resume(engine: Any, hooks: Any, source: Checkpoints, old: dict, new: dict, run: Path) -> list[str]:
+    """Restore the newest intact checkpoint into ``engine`` and ``hooks`` and apply a forced resume's changes;
+    returns notes for the user. Refuses a run that already reached the new target epoch."""
+    if not source.exists():
+        return ["no epoch was completed before: starting at epoch 1"]
+    restored, notes = source.restore("latest")
+    done, target = int(engine.loop.epoch.numpy()), new["training"]["nb_epoch"]
+    if done >= target:
+        raise UserInputError(f"{run} has already completed {done} epochs, and training.nb_epoch is {target}: "
+                             f"nothing to train; pass --epochs N with N > {done} to continue")
+    return notes + apply_resume_changes(engine, hooks, old, new) + [f"resumed from {restored} (epoch {done})"]
+
+
 def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = None, resume: bool = False,
           force: bool = False, device_spec: str = "auto", reporter: Any = None, argv: list[str] | None = None,
           mixed_precision: bool = False) -> TrainResult:
     """Train ``config_path`` into ``run_path`` (a new run, or ``resume`` one)."""
     from rnncli import distribute as dist
-    from rnncli.device import describe_device, resolve_device
 
     config = load_config(config_path, require_training=True, overrides=overrides)
     training = config.training
@@ -127,22 +169,10 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
             with store.lock():
                 store.record_failure(exc)
         raise
-    tf = prepare_tensorflow(training["deterministic"], distribute, training["devices"])
-    strategy = dist.current()
-    if strategy is not None and training["batch_size"] % strategy.num_replicas_in_sync:
-        raise UserInputError(f"training.batch_size {training['batch_size']} is not divisible by the "
-                             f"{strategy.num_replicas_in_sync} replicas of `distribute: {distribute}`")
-    device = resolve_device(device_spec) if strategy is None else "strategy"
-    device_text = describe_device(device) if strategy is None else dist.describe(strategy)
-    if mixed_precision:
-        from rnncli.device import enable_mixed_precision
-
-        enable_mixed_precision(device if strategy is None else "/GPU:0")
-        device_text += ", mixed precision (float16 compute, float32 variables, dynamic loss scaling)"
+    tf, strategy, device, device_text = _start_devices(training, device_spec, mixed_precision)
     # Only the chief writes into the run; other workers save into a scratch folder (all must take part in saves).
     run = store if chief else RunStore(tempfile.mkdtemp(prefix="rnncli-worker-"))
     with (run.lock() if chief else contextlib.nullcontext()):
-        notes: list[str] = data_notes(train_set, validation)
         old = run.read_resolved() if resume else {}
         if resume:
             check_resume(old, config.resolved(), force, run.path)
@@ -159,20 +189,11 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
             hooks = build_hooks(training, reporter, checkpoints, run)
             hooks.bind(engine)
             history = hooks.find(History)
-            start_epoch = 0
-            if resume and not source.exists():
-                notes.append("no epoch was completed before: starting at epoch 1")
-            elif resume:
-                restored, skipped = source.restore("latest")
-                notes += skipped
-                start_epoch = int(engine.loop.epoch.numpy())
-                if start_epoch >= training["nb_epoch"]:
-                    raise UserInputError(f"{store.path} has already completed {start_epoch} epochs, and "
-                                         f"training.nb_epoch is {training['nb_epoch']}: nothing to train; pass "
-                                         f"--epochs N with N > {start_epoch} to continue")
-                notes += apply_resume_changes(engine, old, config.resolved())
+            notes = data_notes(train_set, validation)
+            notes += _resume(engine, hooks, source, old, config.resolved(), store.path) if resume else []
+            start_epoch = int(engine.loop.epoch.numpy())
+            if history.rows:  # history.csv follows the checkpoint resumed from
                 run.write_history(history.rows)
-                notes.append(f"resumed from {restored} (epoch {start_epoch})")
             run.write_config(effective_config_text(config_path, overrides), config.resolved())
             if train_set.vocab is not None:
                 run.write_vocab(train_set.vocab)

@@ -68,7 +68,7 @@ def validate_training(raw: dict, diags: Diagnostics, required: bool, plan: Model
             diags.add(section, "shuffle", "training.shuffle: a stateful model must not shuffle (sample i of batch k+1 "
                       "continues sample i of batch k); set `shuffle: false`")
         result["shuffle"] = False
-        if result.get("distribute", "none") != "none":
+        if result["distribute"] != "none":
             diags.add(section, "distribute" if "distribute" in section else "batch_size",
                       f"training.distribute: {result['distribute']} cannot train a stateful model: each state row "
                       f"belongs to one stream, and splitting the batch across replicas would break the Keras 1 "

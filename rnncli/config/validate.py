@@ -15,7 +15,6 @@ from rnncli.config.data_section import check_data_section
 from rnncli.config.keras1 import is_keras1_document, keras1_to_layers
 from rnncli.config.overrides import apply_override
 from rnncli.config.plan import LayerPlan, ModelPlan, ShapeProblem, fmt_shape, infer_layer
-from rnncli.config.sections import check_path as _check_path
 from rnncli.config.sections import check_section as _check_section
 from rnncli.config.sections import resolve_args as _resolve_args
 from rnncli.config.training import validate_training

@@ -179,6 +179,11 @@ class EarlyStopping(Hook):
     def state(self) -> dict[str, tf.Variable]:
         return {"stop_best": self.best, "stop_wait": self.wait}
 
+    def forget(self) -> None:
+        """Start watching afresh (the monitored quantity changed on a forced resume)."""
+        self.best.assign(np.nan)
+        self.wait.assign(0)
+
     def on_epoch_end(self, end: EpochEnd) -> None:
         monitor = self.settings["monitor"]
         if monitor not in end.logs:
@@ -206,6 +211,12 @@ class ReduceLROnPlateau(Hook):
 
     def state(self) -> dict[str, tf.Variable]:
         return {"lr_best": self.best, "lr_wait": self.wait, "lr_cooldown": self.cooldown}
+
+    def forget(self) -> None:
+        """Start watching afresh (the monitored quantity changed on a forced resume)."""
+        self.best.assign(np.nan)
+        self.wait.assign(0)
+        self.cooldown.assign(0)
 
     def on_epoch_end(self, end: EpochEnd) -> None:
         plateau = self.settings
@@ -242,6 +253,11 @@ class BestTracker(Hook):
 
     def state(self) -> dict[str, tf.Variable]:
         return {"best": self.best, "best_epoch": self.best_epoch}
+
+    def forget(self) -> None:
+        """Start watching afresh (the monitored quantity changed on a forced resume)."""
+        self.best.assign(np.nan)
+        self.best_epoch.assign(0)
 
     def on_epoch_end(self, end: EpochEnd) -> None:
         monitor = self.monitor if self.monitor in end.logs else "loss"

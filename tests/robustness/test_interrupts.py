@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -109,3 +110,54 @@ def test_corrupted_checkpoint_falls_back(slow_config: Path, tmp_path: Path) -> N
     broken = runner.invoke(main, ["predict", str(run), "--input", str(tmp_path / "x.npy")])
     assert broken.exit_code == 1 and "every checkpoint is unreadable" in broken.output
     assert "Traceback" not in broken.output
+
+
+def test_sigterm_is_handled_like_ctrl_c(slow_config: Path, tmp_path: Path) -> None:
+    """What Kubernetes, Slurm and `docker stop` send: exit 143, status `interrupted` with the signal, no lock."""
+    run = tmp_path / "run"
+    process = start(slow_config, run, "--epochs", "40")
+    wait_for_epochs(run, 1, process)
+    time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143, err
+    assert "terminated" in err and "--resume --epochs 40" in err and "Traceback" not in err
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "interrupted" and info["reason"]["signal"] == "SIGTERM" and "ended" in info
+    assert not (run / "run.lock").exists()
+    assert_consistent_and_resumable(slow_config, run, checkpoint_epoch(run) + 1)
+
+
+def test_a_closed_output_pipe_does_not_stop_training(slow_config: Path, tmp_path: Path) -> None:
+    """`rnncli train ... 2>&1 | head -1`: the reader goes away, training finishes its run."""
+    run = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-m", "rnncli.cli", "train", str(slow_config), "-o", str(run),
+                                "--epochs", "3"], cwd=slow_config.parent, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, env={**os.environ, "CI": "true"})
+    assert process.stdout is not None
+    process.stdout.readline()
+    process.stdout.close()  # like `head -1` exiting
+    assert process.wait(timeout=300) == 0
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "finished" and info["epochs_completed"] == 3
+
+
+def test_failure_reasons_are_recorded(slow_config: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    run = tmp_path / "run"
+    data = dict(np.load(tmp_path / "d.npz"))
+    np.savez(tmp_path / "huge.npz", x=data["x"], y=data["y"] * 1e30)  # the squared error overflows at once
+    diverged = runner.invoke(main, ["train", str(slow_config), "-o", str(run), "--epochs", "2",
+                                    "--set", "data.train=huge.npz"])
+    assert diverged.exit_code == 1, diverged.output
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "failed" and info["reason"]["kind"] == "diverged"
+    assert "the loss became" in info["reason"]["message"]
+    fresh = tmp_path / "fresh"
+    assert runner.invoke(main, ["train", str(slow_config), "-o", str(fresh), "--epochs", "1"]).exit_code == 0
+    data["x"][0, 0, 0] = np.nan
+    np.savez(tmp_path / "d.npz", **data)
+    broken = runner.invoke(main, ["train", str(slow_config), "-o", str(fresh), "--resume", "--epochs", "2"])
+    assert broken.exit_code == 2 and "NaN" in broken.output
+    info = json.loads((fresh / "run.json").read_text())
+    assert info["status"] == "failed" and info["reason"]["kind"] == "data" and "NaN" in info["reason"]["message"]
