@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import tensorflow as tf
@@ -112,8 +113,8 @@ class Recurrent(Layer):
     ``kind`` names the layer type in ``rnncli.config.plan.GATES``, the one table of gate counts.
     """
 
-    kind = "SimpleRNN"
-    num_states = 1
+    kind: ClassVar[str]
+    num_states: ClassVar[int]  # 1: [h]; 2: [h, c]
 
     def __init__(self, config: dict, input_dim: int, rng: np.random.Generator, batch_size: int | None = None):
         super().__init__(config)

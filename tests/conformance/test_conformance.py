@@ -59,7 +59,8 @@ def train_step(model: Sequential, dropout: bool):
         with tf.GradientTape() as tape:
             y, _ = model(x, True, rng if dropout else None)
             loss = tf.reduce_sum(tf.square(y)) + model.regularization_loss()
-        return y, tape.gradient(loss, model.trainable_variables)
+        gradients = tape.gradient(loss, model.trainable_variables)
+        return y, [tf.convert_to_tensor(g) for g in gradients]  # an Embedding's gradient is IndexedSlices
 
     return train
 
