@@ -125,7 +125,29 @@ class Recurrent(Layer):
         return tf.concat([_matmul(x * mask, block) for mask, block in zip(masks, weights)], axis=-1)
 
     def call(self, x, mask, training, rng):
-        """x: [B, T, D] float; mask: [B, T] bool or None. Returns ([B, T, u] or [B, u], mask or None)."""
+        """x: [B, T, D] float; mask: [B, T] bool or None. Returns ([B, T, u] or [B, u], mask or None).
+
+        A stateful layer starts from its state variables and stores its final states back into them."""
+        initial = None
+        if self.stateful:
+            rows = self.states[0].shape[0]
+            if x.shape[0] is not None and x.shape[0] != rows:
+                raise ValueError(f"stateful layer `{self.layer_name}` keeps states for batches of {rows} streams, "
+                                 f"but got a batch of {x.shape[0]}")
+            initial = [tf.convert_to_tensor(v) for v in self.states]
+        y, out_mask, final_states = self.call_with_states(x, mask, training, rng, initial)
+        if self.stateful:
+            for variable, value in zip(self.states, final_states):
+                variable.assign(value)
+            self.steps_since_reset.assign_add(tf.cast(tf.shape(x)[1], tf.int64))
+        return y, out_mask
+
+    def call_with_states(self, x, mask, training, rng, initial_states=None):
+        """The recurrence from explicit states, touching no variable: x [B, T, D], mask [B, T] or None,
+        ``initial_states`` a list of ``num_states`` [B, u] tensors (None: zeros).
+
+        Returns ``(y [B, T, u] or [B, u], mask or None, final_states)`` (``rnncli serve`` batches any streams this
+        way, whatever batch size the state variables were made for)."""
         batch = tf.shape(x)[0]
         input_masks, recurrent_masks = self._draw_masks(rng, batch, training)
         # read every variable once, outside the loop: the loop body then only captures loop-invariant tensors
@@ -147,12 +169,8 @@ class Recurrent(Layer):
             def project_input(x_t):
                 return self._project(x_t, input_weights, input_masks) + bias
 
-        if self.stateful:
-            rows = self.states[0].shape[0]
-            if x.shape[0] is not None and x.shape[0] != rows:
-                raise ValueError(f"stateful layer `{self.layer_name}` keeps states for batches of {rows} streams, "
-                                 f"but got a batch of {x.shape[0]}")
-            initial = [tf.convert_to_tensor(v) for v in self.states]
+        if initial_states is not None:
+            initial = list(initial_states)
         else:
             zeros = tf.zeros(tf.stack([batch, self.units]), dtype=x.dtype)
             initial = [zeros] * self.num_states
@@ -164,16 +182,12 @@ class Recurrent(Layer):
         time_mask = None if mask is None else tf.transpose(mask, [1, 0])
         last, outputs, final_states = unroll(step, sequence, initial, time_mask, self.go_backwards, self.unrolled,
                                              self.return_sequences)
-        if self.stateful:
-            for variable, value in zip(self.states, final_states):
-                variable.assign(value)
-            self.steps_since_reset.assign_add(tf.cast(tf.shape(x)[1], tf.int64))
         if self.return_sequences:
             out_mask = mask
             if mask is not None and self.go_backwards:
                 out_mask = tf.reverse(mask, axis=[1])  # lines up with the outputs (rnncli fixes Keras 1 here)
-            return tf.transpose(outputs, [1, 0, 2]), out_mask
-        return last, None
+            return tf.transpose(outputs, [1, 0, 2]), out_mask, final_states
+        return last, None, final_states
 
     def _recurrent_weights(self, matrix: tf.Tensor, recurrent_masks):
         """The recurrent matrix as ``_gates`` uses it (fused or pre-split blocks), prepared once per call."""
