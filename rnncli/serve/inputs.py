@@ -108,6 +108,8 @@ def _leaves(value: Any, rank: int, what: str, max_values: int) -> list:
             if not isinstance(item, list):
                 raise BadRequest(422, f"`inputs` must be a {rank}-D array {what}")
             flattened.extend(item)
+        if not flattened:
+            raise BadRequest(422, f"`inputs` is empty; expected {what}")
         if len(flattened) > max_values:
             raise BadRequest(413, f"`inputs` holds more than {max_values} values")
         level = flattened
