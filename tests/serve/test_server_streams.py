@@ -185,3 +185,11 @@ def test_metrics_parse_as_prometheus_text(server) -> None:
     assert live >= 1
     routes = {s.labels.get("route") for s in families["rnncli_requests"].samples}
     assert "/v1/streams/{id}/predict" in routes and not any("metrics-1" in str(r) for r in routes)
+
+
+def test_container_health_check(server) -> None:
+    from rnncli.serve.healthcheck import main as healthcheck
+
+    assert healthcheck([f"http://127.0.0.1:{server.port}/healthz"]) == 0
+    assert healthcheck([f"http://127.0.0.1:{server.port}/v2/nothing"]) == 1
+    assert healthcheck(["http://127.0.0.1:1/healthz"]) == 1
