@@ -390,57 +390,6 @@ def generate(run_dir: Path, prime: str, length: int, temperature: float, seed: i
 
 
 @main.command()
-@click.argument("run_dir", metavar="RUN", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
-@click.option("--port", type=click.IntRange(0, 65535), default=8500, show_default=True, help="0: any free port.")
-@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Keep stream states here across restarts (saved periodically and on SIGTERM/SIGINT).")
-@click.option("--max-batch", type=click.IntRange(1, 4096), default=64, show_default=True,
-              help="Most streams batched into one compiled step.")
-@click.option("--max-delay-ms", type=click.FloatRange(0, 1000), default=2.0, show_default=True,
-              help="Longest wait for more streams before a step (only while other requests are arriving).")
-@click.option("--idle-timeout", type=click.FloatRange(0), default=3600.0, show_default=True,
-              help="Seconds after which an unused stream is dropped (0: never).")
-@click.option("--max-streams", type=click.IntRange(1), default=10000, show_default=True,
-              help="Most live streams; new ones beyond get HTTP 429.")
-@click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Require `Authorization: Bearer TOKEN` (the file's content) on every route but /healthz and /docs.")
-@click.option("--checkpoint", type=click.Choice(["latest", "best"]), default="latest", show_default=True)
-@click.option("--max-body-bytes", type=click.IntRange(64), default=1 << 20, show_default=True,
-              help="Larger request bodies get HTTP 413.")
-@click.option("--save-every", type=click.FloatRange(0.1), default=30.0, show_default=True,
-              help="Seconds between saves of changed stream states to --state-dir.")
-@device_option
-@handle_errors
-def serve(run_dir: Path, host: str, port: int, state_dir: Path | None, max_batch: int, max_delay_ms: float,
-          idle_timeout: float, max_streams: int, token_file: Path | None, checkpoint: str, max_body_bytes: int,
-          save_every: float, device: str) -> None:
-    """Serve a run over HTTP, keeping one state per stream; streams are batched into one compiled step.
-
-    \b
-    Example:
-      rnncli serve runs/cosine --state-dir runs/cosine-streams
-      curl -s localhost:8500/v1/streams/sensor-1/predict -d '{"inputs": [[0.5]]}'
-    Routes: /healthz, /v1/model, /v1/predict, /v1/streams/ID/predict, DELETE /v1/streams/ID, /metrics, /docs.
-    """
-    from rnncli.serve.server import ServeOptions, serve as run_server
-
-    options = ServeOptions(run_dir, host, port, state_dir, max_batch, max_delay_ms, idle_timeout, max_streams,
-                           token_file, checkpoint, max_body_bytes, save_every, device)
-    try:
-        run_server(options, lambda line: stderr.print(line, markup=False))
-        code = 0
-    except KeyboardInterrupt:
-        stderr.print("interrupted" + (f"; stream states saved in {state_dir}" if state_dir else ""), markup=False)
-        code = 130
-    # Everything is saved and closed: skip TensorFlow's teardown at interpreter exit, which took 8-16 s on the
-    # loaded 2-core host (more than `docker stop`'s 10 s grace before SIGKILL).
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-@main.command()
 @click.option("--require-gpu", is_flag=True, help="Exit with status 1 unless at least one GPU runs a test matmul.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout instead of a table.")
 @handle_errors
@@ -469,6 +418,10 @@ def doctor(require_gpu: bool, as_json: bool) -> None:
         stderr.print(f"error: --require-gpu: no usable GPU; {reason}", markup=False)
         sys.exit(1)
 
+
+from rnncli.serve.command import serve  # noqa: E402  (its options only: FastAPI and TensorFlow load when it runs)
+
+main.add_command(serve)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
