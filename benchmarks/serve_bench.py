@@ -8,9 +8,11 @@ Two stateful models (trained for one epoch on random data, sigmoid gates so Kera
 
 For each: the server's p50/p99 latency of a one-chunk request (one client, keep-alive), its sequential throughput,
 its throughput with 32 and 128 concurrent streams (one keep-alive connection each, asyncio client in this process),
-the wall time of one `rnncli predict` process per chunk (it must take a whole trained batch of streams), and Keras 3
-(TensorFlow backend): `predict_on_batch([x, h, c])` on 1, 32 and 128 streams. The machine is shared and noisy: the
-load average is recorded with every run.
+the wall time of one `rnncli predict` process per chunk (it must take a whole trained batch of streams), and, in this
+process on 1, 32 and 128 streams, Keras 3 (TensorFlow backend) `predict_on_batch([x, h, c])` with the run's weights
+next to the server's own compiled step without HTTP (``rnncli_step``). The server's CPU time per chunk (from /proc)
+and its mean streams per step (from /metrics) are recorded too: they depend less on other jobs than wall times. The
+machine is shared and noisy: the load average is recorded with every run.
 
     python benchmarks/serve_bench.py                        # writes benchmarks/results/serve.json
     python benchmarks/serve_bench.py --models stream --requests 200 --output /tmp/s.json
@@ -142,7 +144,27 @@ async def one_client(port: int, stream: str, body: bytes, count: int, deadline: 
     return done
 
 
-def measure_server(port: int, chunk: np.ndarray, streams: int, per_stream: int, limit_s: float) -> dict:
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (less sensitive to other jobs' load than wall time)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_batches(port: int) -> tuple[float, float, float]:
+    """(steps, streams in all steps, seconds in all steps) from the server's /metrics."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    values = {s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples
+              if s.name in ("rnncli_batch_streams_count", "rnncli_batch_streams_sum", "rnncli_step_seconds_sum")}
+    return (values["rnncli_batch_streams_count"], values["rnncli_batch_streams_sum"],
+            values["rnncli_step_seconds_sum"])
+
+
+def measure_server(port: int, pid: int, chunk: np.ndarray, streams: int, per_stream: int, limit_s: float) -> dict:
     body = json.dumps({"inputs": chunk.tolist()}).encode()
     latencies: list[float] = []
 
@@ -154,10 +176,17 @@ def measure_server(port: int, chunk: np.ndarray, streams: int, per_stream: int, 
         return sum(counts), time.perf_counter() - started
 
     asyncio.run(main_warm(port, body))
+    steps0, rows0, step_s0 = server_batches(port)
+    cpu0 = process_cpu_seconds(pid)
     total, wall = asyncio.run(main())
+    cpu = process_cpu_seconds(pid) - cpu0
+    steps1, rows1, step_s1 = server_batches(port)
     ordered = sorted(latencies)
     return {"streams": streams, "chunks": total, "seconds": round(wall, 3),
             "chunks_per_s": round(total / wall, 1),
+            "server_cpu_ms_per_chunk": round(1e3 * cpu / total, 3),
+            "mean_streams_per_step": round((rows1 - rows0) / max(steps1 - steps0, 1), 2),
+            "step_ms_mean": round(1e3 * (step_s1 - step_s0) / max(steps1 - steps0, 1), 3),
             "p50_ms": round(1e3 * ordered[len(ordered) // 2], 3),
             "p99_ms": round(1e3 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 3)}
 
@@ -187,7 +216,8 @@ def measure_keras(run: Path, spec: dict, calls: int) -> dict:
 
     from rnncli.serve.runner import load_runner
 
-    runner = load_runner(run, "latest", "cpu", 1)
+    runner = load_runner(run, "latest", "cpu", 128)
+    runner.compile()
     lstm, dense = runner.model.layers
     units = spec["units"]
     x_in = keras.Input((spec["steps"], spec["features"]))
@@ -207,17 +237,27 @@ def measure_keras(run: Path, spec: dict, calls: int) -> dict:
         ours, _ = runner.run(x, [h_state, c_state])
         theirs = model.predict_on_batch([x, h_state, c_state])
         result[f"max_abs_diff_vs_rnncli_{streams}"] = float(np.abs(ours - theirs[0]).max())
-        for _ in range(5):
-            _, h_state, c_state = model.predict_on_batch([x, h_state, c_state])
-        times = []
-        for _ in range(calls):
-            started = time.perf_counter()
-            _, h_state, c_state = model.predict_on_batch([x, h_state, c_state])
-            times.append(time.perf_counter() - started)
-        ordered = sorted(times)
-        result[str(streams)] = {"p50_ms": round(1e3 * ordered[len(ordered) // 2], 3),
-                                "p99_ms": round(1e3 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 3),
-                                "chunks_per_s": round(streams / statistics.mean(times), 1)}
+        def keras_call(state):
+            _, h, c = model.predict_on_batch([x, *state])
+            return [h, c]
+
+        def rnncli_call(state):
+            return runner.run(x, state)[1]
+
+        for label, call in (("keras", keras_call), ("rnncli_step", rnncli_call)):
+            state = [h_state, c_state]
+            for _ in range(5):
+                state = call(state)
+            times = []
+            for _ in range(calls):  # alternating would be fairer, but each keeps its own states
+                started = time.perf_counter()
+                state = call(state)
+                times.append(time.perf_counter() - started)
+            ordered = sorted(times)
+            result.setdefault(label, {})[str(streams)] = {
+                "p50_ms": round(1e3 * ordered[len(ordered) // 2], 3),
+                "p99_ms": round(1e3 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 3),
+                "chunks_per_s": round(streams / statistics.mean(times), 1)}
     return result
 
 
@@ -243,17 +283,18 @@ def main() -> None:
             server = ServerProcess(run, 128)
             try:
                 entry: dict = {"shape": spec, "server_ready_s": round(server.ready_s, 1), "load_before": loadavg()}
-                entry["sequential"] = measure_server(server.port, chunk, 1, args.requests, args.limit_s)
+                pid = server.process.pid
+                entry["sequential"] = measure_server(server.port, pid, chunk, 1, args.requests, args.limit_s)
                 for streams in (32, 128):
-                    entry[f"concurrent_{streams}"] = measure_server(server.port, chunk, streams, args.per_stream,
-                                                                    args.limit_s)
+                    entry[f"concurrent_{streams}"] = measure_server(server.port, pid, chunk, streams,
+                                                                    args.per_stream, args.limit_s)
             finally:
                 server.stop()
             sequential = entry["sequential"]["chunks_per_s"]
             entry["batching_lift"] = {str(s): round(entry[f"concurrent_{s}"]["chunks_per_s"] / sequential, 2)
                                       for s in (32, 128)}
             entry["rnncli_predict_per_chunk"] = measure_predict_cli(run, spec, folder, args.predict_reps)
-            entry["keras_predict_on_batch"] = measure_keras(run, spec, max(50, args.requests // 4))
+            entry["in_process"] = measure_keras(run, spec, max(50, args.requests // 4))
             entry["load_after"] = loadavg()
             report["models"][name] = entry
             print(json.dumps({name: entry}, indent=1), file=sys.stderr)
