@@ -31,7 +31,7 @@ COPY rnncli ./rnncli
 # The same install a user runs in a venv; the cache mount keeps the CUDA wheels out of the image but reuses them on
 # rebuilds (so no --no-cache-dir). Versions are pinned by pyproject.toml, hence DL3013.
 # hadolint ignore=DL3013
-RUN --mount=type=cache,target=/root/.cache/pip pip install ".[gpu]"
+RUN --mount=type=cache,target=/root/.cache/pip pip install ".[gpu,serve]"
 
 # The RUNPATHs in TensorFlow 2.21.0's shared objects ($ORIGIN/../nvidia/<lib>/lib) name cublas, cuda_cupti,
 # cuda_runtime, cudnn, cufft, cusolver, cusparse and nccl but not curand, nvjitlink or nvrtc (readelf on the wheel),
@@ -51,5 +51,8 @@ USER 1000:1000
 
 # Mount the project here: docker run --gpus all -v "$PWD":/data rnncli train configs/addition.yaml
 WORKDIR /data
+# `rnncli serve RUN --host 0.0.0.0` listens here. No HEALTHCHECK in the image: it also runs train, predict, ...;
+# serving containers add --health-cmd "python -m rnncli.serve.healthcheck" (README, "Serving streams").
+EXPOSE 8500
 ENTRYPOINT ["rnncli"]
 CMD ["--help"]

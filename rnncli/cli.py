@@ -465,5 +465,9 @@ def doctor(require_gpu: bool, as_json: bool) -> None:
         sys.exit(1)
 
 
+from rnncli.serve.command import serve  # noqa: E402  (its options only: FastAPI and TensorFlow load when it runs)
+
+main.add_command(serve)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -39,6 +39,34 @@ class Sequential(tf.Module):
             x, mask = layer(x, mask, training, rng)
         return x, mask
 
+    def call_with_states(self, x: tf.Tensor, states: list[tf.Tensor]) -> tuple[tf.Tensor, list[tf.Tensor]]:
+        """Inference from explicit states of the stateful layers, touching no state variable, so any number of
+        streams can be batched: x [B, ...]; ``states`` one [B, u] tensor per entry of ``state_layout()``.
+        Returns ``(y, final_states)`` in the same layout. Layers without states run as in ``__call__``."""
+        remaining = list(states)
+        final: list[tf.Tensor] = []
+        mask = None
+        for layer in self.layers:
+            count = len(layer.state_variables)
+            if count and not hasattr(layer, "call_with_states"):
+                raise ValueError(f"layer `{layer.layer_name}` keeps states that cannot be passed explicitly")
+            if count:
+                x, mask, new = layer.call_with_states(x, mask, False, None, remaining[:count])
+                remaining = remaining[count:]
+                final += new
+            else:
+                x, mask = layer(x, mask, False, None)
+        return x, final
+
+    def state_layout(self) -> list[tuple[str, str, int]]:
+        """(layer name, state name, units) of every state ``call_with_states`` takes, in its order."""
+        layout = []
+        for core in self.stateful_cores():
+            labels = ["h", "c"] if len(core.state_variables) == 2 else ["h"]
+            layout += [(core.layer_name, label, int(variable.shape[-1]))
+                       for label, variable in zip(labels, core.state_variables)]
+        return layout
+
     def regularization_loss(self) -> tf.Tensor:
         total = tf.constant(0.0)
         for layer in self.layers:

@@ -49,7 +49,7 @@ def test_base_is_python_311_slim_not_the_tensorflow_gpu_image():
 
 
 def test_installs_the_project_like_a_user_does():
-    runs = [args for args in args_of("RUN") if re.search(r'(^|\s)pip install "\.\[gpu\]"($|\s)', args)]
+    runs = [args for args in args_of("RUN") if re.search(r'(^|\s)pip install "\.\[gpu,serve\]"($|\s)', args)]
     assert len(runs) == 1, args_of("RUN")
     gpu_extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["gpu"]
     assert any(dep.startswith("tensorflow[and-cuda]") for dep in gpu_extra)

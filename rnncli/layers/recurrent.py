@@ -231,7 +231,23 @@ class Recurrent(Layer):
     # -- the sequence ---------------------------------------------------------------------------------------------
 
     def call(self, x, mask, training, rng):
-        """x: [B, T, D] float; mask: [B, T] bool or None. Returns ([B, T, u] or [B, u], mask or None)."""
+        """x: [B, T, D] float; mask: [B, T] bool or None. Returns ([B, T, u] or [B, u], mask or None).
+
+        A stateful layer starts from its state variables and stores its final states back into them."""
+        initial = self._carried_states(x) if self.stateful else None
+        y, out_mask, final_states = self.call_with_states(x, mask, training, rng, initial)
+        if self.stateful:
+            for variable, value in zip(self.states, final_states):
+                variable.assign(value)
+            self.steps_since_reset.assign_add(tf.cast(tf.shape(x)[1], tf.int64))
+        return y, out_mask
+
+    def call_with_states(self, x, mask, training, rng, initial_states=None):
+        """The recurrence from explicit states, touching no variable: x [B, T, D], mask [B, T] or None,
+        ``initial_states`` a list of ``num_states`` [B, u] tensors (None: zeros).
+
+        Returns ``(y [B, T, u] or [B, u], mask or None, final_states)`` (``rnncli serve`` batches any streams this
+        way, whatever batch size the state variables were made for)."""
         batch = tf.shape(x)[0]
         execution = self.prepare(batch, training, rng)
         x_tbd = tf.transpose(x, [1, 0, 2])
@@ -246,20 +262,16 @@ class Recurrent(Layer):
             sequence = x_tbd
             step = functools.partial(self.step, execution=execution)
 
-        initial = self._carried_states(x) if self.stateful else self.initial_state(batch, x.dtype)
+        initial = list(initial_states) if initial_states is not None else self.initial_state(batch, x.dtype)
         time_mask = None if mask is None else tf.transpose(mask, [1, 0])
         last, outputs, final_states = unroll(step, sequence, initial, time_mask, self.go_backwards, self.unrolled,
                                              self.return_sequences)
-        if self.stateful:
-            for variable, value in zip(self.states, final_states):
-                variable.assign(value)
-            self.steps_since_reset.assign_add(tf.cast(tf.shape(x)[1], tf.int64))
         if self.return_sequences:
             out_mask = mask
             if mask is not None and self.go_backwards:
                 out_mask = tf.reverse(mask, axis=[1])  # lines up with the outputs (rnncli fixes Keras 1 here)
-            return tf.transpose(outputs, [1, 0, 2]), out_mask
-        return last, None
+            return tf.transpose(outputs, [1, 0, 2]), out_mask, final_states
+        return last, None, final_states
 
     def _carried_states(self, x: tf.Tensor) -> list[tf.Tensor]:
         """The stateful layer's states; a batch of another size than the state rows is refused (spec §9)."""

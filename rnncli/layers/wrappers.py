@@ -57,6 +57,19 @@ class Bidirectional(Layer):
     def call(self, x, mask, training, rng):
         y_forward, out_mask = self.forward(x, mask, training, rng)
         y_backward, _ = self.backward(x, mask, training, rng)
+        return self._merge(y_forward, y_backward), out_mask
+
+    def call_with_states(self, x, mask, training, rng, initial_states=None):
+        """Both directions from explicit states (forward's then backward's, as ``state_variables`` lists them);
+        returns ``(y, mask, final_states)`` in the same order. See ``Recurrent.call_with_states``."""
+        split = self.forward.num_states
+        forward_states = None if initial_states is None else list(initial_states[:split])
+        backward_states = None if initial_states is None else list(initial_states[split:])
+        y_forward, out_mask, final_forward = self.forward.call_with_states(x, mask, training, rng, forward_states)
+        y_backward, _, final_backward = self.backward.call_with_states(x, mask, training, rng, backward_states)
+        return self._merge(y_forward, y_backward), out_mask, final_forward + final_backward
+
+    def _merge(self, y_forward, y_backward):
         if self.forward.return_sequences:
             y_backward = tf.reverse(y_backward, axis=[1])
         if self.merge_mode == "concat":
@@ -67,4 +80,4 @@ class Bidirectional(Layer):
             y = y_forward * y_backward
         else:
             y = (y_forward + y_backward) / 2.0
-        return y, out_mask
+        return y

@@ -1,0 +1,312 @@
+"""The HTTP API (FastAPI): routes, token check, body limit, errors as one-line JSON, and the server's lifespan.
+
+Every error body is ``{"error": "one line"}``: 400 malformed JSON, 401 missing/wrong token, 404 unknown route or
+stream, 405 wrong method, 409 stream route on a model without states, 413 body over ``--max-body-bytes``, 422 wrong
+fields, shapes, types or values, 429 past ``--max-streams``, 500 model error, 503 not compiled yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from rnncli import __version__
+from rnncli.serve.batcher import Batcher, ModelFailure
+from rnncli.serve.inputs import BadRequest, check_stream_id, parse_json, read_inputs
+from rnncli.serve.metrics import ServerMetrics
+from rnncli.serve.runner import ModelRunner
+from rnncli.serve.store import StateDir, StreamStore
+
+log = logging.getLogger("rnncli.serve")
+
+OPEN_PATHS = {"/healthz", "/docs", "/docs/oauth2-redirect", "/openapi.json"}  # reachable without the token
+LARGE_BODY = 64 * 1024  # bodies above this are parsed off the event loop
+
+
+@dataclass
+class Limits:
+    max_batch: int = 64
+    max_delay: float = 0.002
+    max_body_bytes: int = 1 << 20
+    save_every: float = 30.0
+    token: str | None = None
+
+
+def error_response(status: int, message: str, headers: dict | None = None) -> Response:
+    return Response(json.dumps({"error": message}), status, headers=headers, media_type="application/json")
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    return Response(json.dumps(payload), status, media_type="application/json")
+
+
+_TEMPLATES = [(re.compile(r"^/v1/streams/[^/]+/predict$"), "/v1/streams/{id}/predict"),
+              (re.compile(r"^/v1/streams/[^/]+$"), "/v1/streams/{id}")]
+_KNOWN = {"/healthz", "/metrics", "/v1/model", "/v1/predict", "/docs", "/openapi.json"}
+
+
+def route_label(path: str) -> str:
+    """The route template for metrics labels (stream ids would make one series per stream)."""
+    if path in _KNOWN:
+        return path
+    return next((label for pattern, label in _TEMPLATES if pattern.match(path)), "other")
+
+
+class Guard:
+    """ASGI middleware: token check, declared-size check, request metrics, and a one-line 500 for any bug."""
+
+    def __init__(self, app: Any, token: str | None, max_body_bytes: int, metrics: ServerMetrics):
+        self.app = app
+        self.expected = f"Bearer {token}".encode() if token else None
+        self.max_body_bytes = max_body_bytes
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = [500]
+        sent = [False]
+
+        async def send_and_note(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                sent[0] = True
+            await send(message)
+
+        headers = dict(scope["headers"])
+        try:
+            if self.expected is not None and scope["path"] not in OPEN_PATHS and \
+                    not hmac.compare_digest(headers.get(b"authorization", b""), self.expected):
+                await error_response(401, "missing or wrong token: send `Authorization: Bearer TOKEN`",
+                                     {"WWW-Authenticate": "Bearer"})(scope, receive, send_and_note)
+                return
+            declared = headers.get(b"content-length")
+            if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+                await error_response(413, f"the body is larger than --max-body-bytes {self.max_body_bytes}")(
+                    scope, receive, send_and_note)
+                return
+            await self.app(scope, receive, send_and_note)
+        except Exception as exc:  # noqa: BLE001 - a bug must not leak a traceback to clients
+            log.error("internal error on %s %s: %s: %s", scope.get("method"), scope["path"], type(exc).__name__,
+                      str(exc).splitlines()[0] if str(exc) else "")
+            if not sent[0]:
+                await error_response(500, f"internal error: {type(exc).__name__}")(scope, receive, send_and_note)
+        finally:
+            label = route_label(scope["path"])
+            self.metrics.requests.labels(label, str(status[0])).inc()
+            self.metrics.latency.labels(label).observe(time.perf_counter() - started)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it grows past ``limit`` (also without a Content-Length)."""
+    parts, size = [], 0
+    async for part in request.stream():
+        size += len(part)
+        if size > limit:
+            raise BadRequest(413, f"the body is larger than --max-body-bytes {limit}")
+        parts.append(part)
+    return b"".join(parts)
+
+
+_STREAM_BODY = {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "required": ["inputs"], "additionalProperties": False,
+    "properties": {"inputs": {"description": "One chunk of the stream: [T][D] numbers (the model's input shape "
+                                             "without the batch axis; [T] indices for an Embedding model)",
+                              "type": "array", "items": {"type": "array", "items": {"type": "number"}}}}},
+    "example": {"inputs": [[0.5]]}}}}
+_BATCH_BODY = {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "required": ["inputs"], "additionalProperties": False,
+    "properties": {"inputs": {"description": "N samples: [N][T][D] numbers", "type": "array",
+                              "items": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}}}},
+    "example": {"inputs": [[[0.5]]]}}}}
+_OUTPUTS = {200: {"description": "The model's outputs: [T][out] with return_sequences, else [out] (per sample)",
+                  "content": {"application/json": {"example": {"outputs": [0.25]}}}}}
+
+
+class ServerState:
+    """Everything the routes share; created before the event loop starts, wired up in the lifespan."""
+
+    def __init__(self, runner: ModelRunner, store: StreamStore, state_dir: StateDir | None, limits: Limits):
+        self.runner = runner
+        self.store = store
+        self.state_dir = state_dir
+        self.limits = limits
+        self.metrics = ServerMetrics(lambda: len(store), limits.max_batch)
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnncli-model")
+        self.batcher: Batcher | None = None
+        self.ready = False
+        self.failure: str | None = None
+        self.saved_version = store.version
+        self.saved_at = time.monotonic()
+        info = runner.info
+        self.sample_shape = list(info.input_shape)
+        first = runner.plan.layers[0]
+        self.vocab = first.config["input_dim"] if info.input_dtype == "int32" else None
+        self.max_values = limits.max_body_bytes  # every number takes at least one byte of JSON
+
+    async def save(self) -> None:
+        """Write the stream states if they changed since the last write (snapshot here, file I/O off the loop)."""
+        if self.state_dir is None or self.store.version == self.saved_version:
+            return
+        version, data = self.store.version, self.store.snapshot()
+        await asyncio.get_running_loop().run_in_executor(None, self.state_dir.write, data)
+        self.saved_version, self.saved_at = version, time.monotonic()
+        self.metrics.saves.inc()
+
+    async def housekeeping(self) -> None:
+        """Every second: evict idle streams; every ``save_every`` seconds: save changed states."""
+        while True:
+            await asyncio.sleep(1.0)
+            assert self.batcher is not None
+            evicted = self.store.evict_idle(busy=self.batcher.busy_streams())
+            if evicted:
+                self.metrics.evictions.inc(len(evicted))
+            if time.monotonic() - self.saved_at >= self.limits.save_every:
+                try:
+                    await self.save()
+                except OSError as exc:
+                    log.error("cannot save the stream states: %s", exc)
+
+    def compile(self) -> None:
+        try:
+            self.runner.compile()
+            self.ready = True
+        except Exception as exc:  # noqa: BLE001 - reported by /healthz and the log, one line
+            self.failure = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            log.error("the model step failed to compile: %s", self.failure)
+
+    def require_ready(self) -> None:
+        if not self.ready:
+            raise BadRequest(503, "the model is still compiling; retry when /healthz answers 200"
+                             if self.failure is None else f"the model failed to compile: {self.failure}")
+
+    async def parse(self, request: Request, batched: bool) -> np.ndarray:
+        body = await read_body(request, self.limits.max_body_bytes)
+
+        def check() -> np.ndarray:
+            return read_inputs(parse_json(body), self.sample_shape, self.vocab, batched, self.max_values)
+
+        if len(body) > LARGE_BODY:
+            return await asyncio.get_running_loop().run_in_executor(None, check)
+        return check()
+
+
+def create_app(state: ServerState) -> FastAPI:
+    """The FastAPI application of one server (docs at /docs, schema at /openapi.json)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        loop = asyncio.get_running_loop()
+        state.batcher = Batcher(state.runner, state.store, state.metrics, state.executor, state.limits.max_batch,
+                                state.limits.max_delay)
+        compiling = loop.run_in_executor(state.executor, state.compile)
+        batching = asyncio.create_task(state.batcher.run())
+        housekeeping = asyncio.create_task(state.housekeeping())
+        try:
+            yield
+        finally:
+            await state.batcher.close()
+            await batching
+            housekeeping.cancel()
+            await compiling
+            await state.save()
+            state.executor.shutdown(wait=True)
+
+    app = FastAPI(title="rnncli serve", version=__version__, lifespan=lifespan,
+                  description="Stateful stream inference for an rnncli run: one state per stream, streams batched "
+                              "into one compiled step, states kept across restarts with --state-dir.")
+    app.add_middleware(Guard, token=state.limits.token, max_body_bytes=state.limits.max_body_bytes,
+                       metrics=state.metrics)
+
+    @app.exception_handler(BadRequest)
+    async def bad_request(request: Request, exc: BadRequest) -> Response:
+        return error_response(exc.status, exc.message)
+
+    @app.exception_handler(ModelFailure)
+    async def model_failure(request: Request, exc: ModelFailure) -> Response:
+        return error_response(500, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        message = "no such route (see /docs)" if exc.status_code == 404 else str(exc.detail)
+        return error_response(exc.status_code, message, getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return error_response(422, "invalid request: " + "; ".join(str(e.get("msg")) for e in exc.errors())[:300])
+
+    @app.get("/healthz", summary="200 once the model is loaded and its step compiled, else 503")
+    async def healthz() -> Response:
+        if state.ready:
+            return json_response({"status": "ok"})
+        return json_response({"status": "failed" if state.failure else "compiling", "error": state.failure}, 503)
+
+    @app.get("/v1/model", summary="Input/output shapes, states, layers and the run served")
+    async def model_info() -> Response:
+        info = state.runner.info.as_dict()
+        info.update(max_batch=state.limits.max_batch, batch_sizes=state.runner.buckets,
+                    live_streams=len(state.store), max_streams=state.store.max_streams, ready=state.ready)
+        return json_response(info)
+
+    @app.post("/v1/predict", summary="Stateless inference on N samples (stateful models start from zeros)",
+              openapi_extra={"requestBody": _BATCH_BODY}, responses=_OUTPUTS)
+    async def predict(request: Request) -> Response:
+        state.require_ready()
+        x = await state.parse(request, batched=True)
+        run = state.runner.run
+        try:
+            y, _ = await asyncio.get_running_loop().run_in_executor(state.executor, run, x,
+                                                                     state.runner.zero_states(len(x)))
+        except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+            state.metrics.model_errors.inc()
+            raise ModelFailure(f"model error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                               [:300]) from None
+        state.metrics.batch_size.observe(min(len(x), state.limits.max_batch))
+        return json_response({"outputs": y.tolist()})
+
+    @app.post("/v1/streams/{stream_id}/predict", summary="Continue one stream with a chunk [T][D]",
+              openapi_extra={"requestBody": _STREAM_BODY}, responses=_OUTPUTS)
+    async def stream_predict(stream_id: str, request: Request) -> Response:
+        batcher = state.batcher
+        assert batcher is not None
+        batcher.reading += 1
+        try:
+            state.require_ready()
+            check_stream_id(stream_id)
+            if not state.runner.info.stateful:
+                raise BadRequest(409, "the model keeps no states (no stateful layer); use POST /v1/predict")
+            x = await state.parse(request, batched=False)
+            state.store.admit(stream_id)
+        finally:
+            batcher.reading -= 1
+        y = await batcher.submit(stream_id, x)
+        return json_response({"outputs": y.tolist()})
+
+    @app.delete("/v1/streams/{stream_id}", status_code=204, summary="Drop a stream's states (404 if unknown)")
+    async def delete_stream(stream_id: str) -> Response:
+        check_stream_id(stream_id)
+        if not state.store.delete(stream_id):
+            raise BadRequest(404, f"no stream `{stream_id}`")
+        return Response(status_code=204)
+
+    @app.get("/metrics", summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(state.metrics.render(), media_type=state.metrics.content_type)
+
+    return app

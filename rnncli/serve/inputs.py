@@ -1,0 +1,118 @@
+"""Request bodies to checked numpy arrays; every problem is a ``BadRequest`` with its 4xx status and one line.
+
+A body is ``{"inputs": ...}`` and nothing else: nested JSON lists of numbers (not booleans, strings or nulls), of
+the model's input shape without the batch axis (``[T][D]`` for one stream's chunk, ``[N][T][D]`` for a stateless
+batch), finite, and integers in the vocabulary for models that start with an ``Embedding``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import numpy as np
+
+STREAM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+
+class BadRequest(Exception):
+    """A client error: ``status`` (400, 401, 404, 413, 422, 429, ...) and a one-line message."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def check_stream_id(stream_id: str) -> str:
+    if not STREAM_ID.fullmatch(stream_id):
+        raise BadRequest(422, "stream ids are 1-128 characters of letters, digits and . _ : - (starting with a "
+                              "letter or digit)")
+    return stream_id
+
+
+def _refuse_constant(name: str) -> float:
+    raise BadRequest(422, f"`inputs` holds {name}; only finite numbers are accepted")
+
+
+def parse_json(body: bytes) -> Any:
+    """Parse a JSON body. Malformed JSON and nesting deeper than Python's recursion limit are 400s (the C
+    parser counts its depth against that limit, so deep nesting raises instead of overflowing the stack)."""
+    if not body:
+        raise BadRequest(400, "empty body: send JSON such as {\"inputs\": [[0.5]]}")
+    try:
+        return json.loads(body, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise BadRequest(400, "the JSON is nested too deeply") from None
+    except UnicodeDecodeError:
+        raise BadRequest(400, "the body is not UTF-8 text") from None
+    except ValueError as exc:
+        raise BadRequest(400, f"malformed JSON: {str(exc).splitlines()[0]}") from None
+
+
+def _describe(shape: list[int | None]) -> str:
+    return "[" + "][".join("T" if dim is None else str(dim) for dim in shape) + "]"
+
+
+def read_inputs(document: Any, sample_shape: list[int | None], integer_vocab: int | None, batched: bool,
+                max_values: int) -> np.ndarray:
+    """``document["inputs"]`` as an array of ``sample_shape`` (with a leading N when ``batched``).
+
+    ``sample_shape``: the model's input shape without the batch axis, ``None`` for a free length.
+    ``integer_vocab``: the Embedding's ``input_dim`` for index inputs (int32), else None (float32).
+    """
+    if not isinstance(document, dict):
+        raise BadRequest(422, "the body must be a JSON object {\"inputs\": ...}")
+    unknown = sorted(set(document) - {"inputs"})
+    if unknown:
+        raise BadRequest(422, f"unknown field(s) {', '.join(map(repr, unknown))}; the body is {{\"inputs\": ...}}")
+    if "inputs" not in document:
+        raise BadRequest(422, "missing field `inputs`")
+    expected = ([None] if batched else []) + list(sample_shape)
+    what = f"{'[N]' if batched else ''}{_describe(list(sample_shape))}"
+    leaves = _leaves(document["inputs"], len(expected), what, max_values)
+    kinds = {type(value) for value in leaves}
+    if not kinds <= {int, float}:
+        bad = next(value for value in leaves if type(value) not in (int, float))
+        raise BadRequest(422, f"`inputs` must hold numbers only, found {json.dumps(bad)[:40]}")
+    try:
+        array = np.array(document["inputs"], dtype=np.float64)
+    except (ValueError, OverflowError):
+        raise BadRequest(422, f"`inputs` is ragged: every row must have the same length ({what})") from None
+    if array.ndim != len(expected):
+        raise BadRequest(422, f"`inputs` is ragged: every row must have the same length ({what})")
+    for axis, (want, got) in enumerate(zip(expected, array.shape)):
+        if got == 0:
+            raise BadRequest(422, f"`inputs` has an empty axis {axis}; expected {what}")
+        if want is not None and want != got:
+            raise BadRequest(422, f"`inputs` has shape {list(array.shape)}, expected {what}")
+    if not np.all(np.isfinite(array)):
+        raise BadRequest(422, "`inputs` holds a number that is not finite")
+    if integer_vocab is not None:
+        if not np.all(np.equal(np.mod(array, 1), 0)) or array.min() < 0 or array.max() >= integer_vocab:
+            raise BadRequest(422, f"`inputs` must be integer indices in 0..{integer_vocab - 1} for the Embedding")
+        return array.astype(np.int32)
+    single = array.astype(np.float32)
+    if not np.all(np.isfinite(single)):
+        raise BadRequest(422, "`inputs` holds a number too large for float32")
+    return single
+
+
+def _leaves(value: Any, rank: int, what: str, max_values: int) -> list:
+    """The scalars of a ``rank``-deep nest of lists, or a 422 naming the expected shape."""
+    level = [value]
+    for _ in range(rank):
+        flattened: list = []
+        for item in level:
+            if not isinstance(item, list):
+                raise BadRequest(422, f"`inputs` must be a {rank}-D array {what}")
+            flattened.extend(item)
+        if not flattened:
+            raise BadRequest(422, f"`inputs` is empty; expected {what}")
+        if len(flattened) > max_values:
+            raise BadRequest(413, f"`inputs` holds more than {max_values} values")
+        level = flattened
+    if any(isinstance(item, list) for item in level):
+        raise BadRequest(422, f"`inputs` must be a {rank}-D array {what}, found deeper nesting")
+    return level

@@ -1,0 +1,88 @@
+"""The batcher with a fake model: one chunk per stream per batch, arrival order, batch limit, state scatter,
+deleted streams, model errors. Deterministic: everything is queued before the batcher runs."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from rnncli.serve.batcher import Batcher, ModelFailure
+from rnncli.serve.metrics import ServerMetrics
+from rnncli.serve.store import StreamStore
+
+
+class Accumulator:
+    """state' = state + sum(x); y = state'. Records the streams' inputs of every batch."""
+
+    def __init__(self, fail: bool = False):
+        self.batches: list[list[float]] = []
+        self.fail = fail
+
+    def run(self, x, states):
+        self.batches.append([float(v) for v in x[:, 0]])
+        if self.fail:
+            raise RuntimeError("boom\nsecond line")
+        new = states[0] + x.sum(axis=1, keepdims=True)
+        return new.copy(), [new]
+
+
+def run_batches(runner, chunks, max_batch=8, delete=None):
+    async def scenario():
+        streams = StreamStore([1], {}, 100, None)
+        batcher = Batcher(runner, streams, ServerMetrics(lambda: len(streams), max_batch),
+                          ThreadPoolExecutor(1), max_batch, 0.0)
+        futures = []
+        for stream_id, value in chunks:
+            streams.admit(stream_id)
+            futures.append(asyncio.ensure_future(batcher.submit(stream_id, np.array([value], np.float32))))
+        await asyncio.sleep(0)  # every chunk is queued
+        if delete:
+            streams.delete(delete)
+        task = asyncio.create_task(batcher.run())
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        await batcher.close()
+        await task
+        return results, streams
+
+    return asyncio.run(scenario())
+
+
+def test_one_chunk_per_stream_per_batch_in_arrival_order():
+    runner = Accumulator()
+    chunks = [("a", 1.0), ("a", 2.0), ("b", 10.0), ("a", 4.0), ("c", 100.0), ("b", 20.0)]
+    results, streams = run_batches(runner, chunks)
+    assert runner.batches == [[1.0, 10.0, 100.0], [2.0, 20.0], [4.0]]
+    assert [float(r[0]) for r in results] == [1.0, 3.0, 10.0, 7.0, 100.0, 30.0]
+    assert float(streams.streams["a"].states[0][0]) == 7.0 and streams.streams["a"].steps == 3
+
+
+def test_batch_limit():
+    runner = Accumulator()
+    run_batches(runner, [(f"s{i}", float(i)) for i in range(5)], max_batch=2)
+    assert [len(b) for b in runner.batches] == [2, 2, 1]
+
+
+def test_a_stream_deleted_while_waiting_starts_from_zeros():
+    runner = Accumulator()
+    results, streams = run_batches(runner, [("a", 1.0), ("a", 2.0)], delete="a")
+    assert [float(r[0]) for r in results] == [1.0, 3.0]
+    assert "a" in streams.streams
+
+
+def test_model_error_is_one_line_for_every_chunk_and_states_stay():
+    results, streams = run_batches(Accumulator(fail=True), [("a", 1.0), ("b", 2.0)])
+    assert all(isinstance(r, ModelFailure) for r in results)
+    assert str(results[0]) == "model error: RuntimeError: boom"
+    assert float(streams.streams["a"].states[0][0]) == 0.0
+
+
+@pytest.mark.parametrize("max_batch,expected", [(1, [1]), (5, [1, 2, 4, 5]), (64, [1, 2, 4, 8, 16, 32, 64])])
+def test_buckets(max_batch, expected):
+    from rnncli.serve.runner import batch_buckets, bucket_for
+
+    assert batch_buckets(max_batch) == expected
+    count = min(3, max_batch)
+    assert bucket_for(count, expected) == next(b for b in expected if b >= count)
