@@ -201,3 +201,24 @@ def _write_run(run: Any, text: str, config: Config, by_name: dict, loaded: _Sour
                           import_notes=notes)
         run.write_run_json(provenance)
     return notes
+
+
+def build_imported_model(source: Path, weights: Path | None = None, overrides: list[str] | None = None
+                         ) -> tuple[Config, Any]:
+    """The model ``rnncli import`` would write, built in memory: ``(config, Sequential with the Keras 1 weights)``.
+
+    The same reading, validation and weight matching as ``import_keras1``, without a run directory.
+    """
+    from rnncli.keras1.apply import set_model_weights
+    from rnncli.model import Sequential
+
+    loaded = _read_source(Path(source), weights)
+    raw = {"seed": 1337, "model": {k: v for k, v in loaded.document.items() if k not in ("loss", "optimizer",
+                                                                                         "sample_weight_mode")}}
+    for override in overrides or []:
+        apply_override(raw, override, "--set")
+    config = _validate(_config_text(raw, loaded), loaded.label)
+    model = Sequential(config.model, config.seed)
+    if loaded.weights is not None:
+        set_model_weights(model, match_file_to_plan(config.model, loaded.weights))
+    return config, model
