@@ -94,7 +94,7 @@ def validate(configs: tuple[Path, ...], quiet: bool) -> None:
 
 
 @main.command()
-@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("config_path", metavar="CONFIG_OR_RUN", type=click.Path(path_type=Path))
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "gpu"]),
               help="Device the execution notes describe.")
 @handle_errors
@@ -104,11 +104,19 @@ def summary(config_path: Path, device: str) -> None:
     \b
     Example:
       rnncli summary configs/addition.yaml
+      rnncli summary runs/imported
     """
     from rnncli.config.validate import load_config
     from rnncli.summary import summary_footer, summary_table
 
-    config = load_config(config_path)
+    if config_path.is_dir():  # a run directory: its config (data and weights files need not exist any more)
+        from rnncli.run_dir import RunDir
+
+        RunDir(config_path).require_run()
+        config_path = RunDir(config_path).config_path
+        config = load_config(config_path, check_files=False)
+    else:
+        config = load_config(config_path)
     stdout.print(summary_table(config.model, f"Model: {config_path}"))
     for line in summary_footer(config.model, device, config.training):
         stdout.print(line, markup=False)
