@@ -140,7 +140,8 @@ def _recurrent_args(layer: str) -> tuple[Arg, ...]:
         _rate("dropout_W", "Variational dropout rate on the inputs, in [0, 1)."),
         _rate("dropout_U", "Variational dropout rate on the recurrent state, in [0, 1)."),
         Arg("weights", "path", None,
-            "`.npz` (relative to the config) holding the Keras 1 weight list: fused `[W, U, b]` or per gate.",
+            "`.npz` (relative to the config) holding the Keras 1 weight list (fused `[W, U, b]` or per gate), or a "
+            "Keras 1 `.h5` (the group named like the layer, or the file's only layer with weights).",
             nullable=True),
         Arg("return_sequences", "bool", False, "Return the whole output sequence (B, T, u) instead of the last (B, u)."),
         Arg("go_backwards", "bool", False, "Process the input backwards; outputs come in processing order."),
@@ -190,7 +191,8 @@ LAYER_SPECS: dict[str, LayerSpec] = {
                 Arg("input_length", "int", None, "Sequence length, when fixed.", low=1, nullable=True),
                 _rate("dropout", "Drops whole embedding rows (word types) per batch, in [0, 1)."),
                 Arg("W_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
-                Arg("weights", "path", None, "`.npz` with one array (input_dim, output_dim).", nullable=True),
+                Arg("weights", "path", None, "`.npz` or Keras 1 `.h5` with one array (input_dim, output_dim).",
+                    nullable=True),
             )
             + COMMON_ARGS,
         ),
@@ -210,7 +212,8 @@ LAYER_SPECS: dict[str, LayerSpec] = {
                 Arg("W_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
                 Arg("b_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
                 Arg("bias", "bool", True, "Whether to add a bias b."),
-                Arg("weights", "path", None, "`.npz` with `[W, b]` (or `[W]` without bias).", nullable=True),
+                Arg("weights", "path", None, "`.npz` or Keras 1 `.h5` with `[W, b]` (or `[W]` without bias).",
+                    nullable=True),
                 Arg("input_dim", "int", None, "Input size, for a first layer.", low=1, nullable=True),
             )
             + COMMON_ARGS,

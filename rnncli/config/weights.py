@@ -1,9 +1,10 @@
 """Keras 1 weight lists (`weights:` files): reading them, the layouts each layer accepts, and conversion.
 
 A `weights:` file is an `.npz` written with `np.savez(path, *arrays)`, or a Keras 1 `.h5` (`save_weights()` or
-`model.save()`; the layer group with the layer's name, or the file's only layer with weights). Recurrent layers accept the fused list
-``[W, U, b]`` (gate blocks i, f, c, o for LSTM; z, r, h for GRU) or the per-gate list (LSTM 12 arrays in Keras 1's
-storage order i, c, f, o; GRU 9 arrays z, r, h); rnncli stores the fused form whatever the ``consume_less`` mode.
+`model.save()`; the layer group with the layer's name, or the file's only layer with weights). Recurrent layers
+accept the fused list ``[W, U, b]`` (gate blocks i, f, c, o for LSTM; z, r, h for GRU) or the per-gate list (LSTM 12
+arrays in Keras 1's storage order i, c, f, o; GRU 9 arrays z, r, h); rnncli stores the fused form whatever the
+``consume_less`` mode.
 """
 
 from __future__ import annotations
