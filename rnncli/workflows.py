@@ -173,7 +173,7 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
     # Only the chief writes into the run; other workers save into a scratch folder (all must take part in saves).
     run = source_run if chief else RunDir(tempfile.mkdtemp(prefix="rnncli-worker-"))
     with (RunLock(run.path) if chief else contextlib.nullcontext()):
-        notes: list[str] = []
+        notes: list[str] = list(config.notes)  # e.g. what a Keras document held that rnncli does not carry over
         if resume:
             old = run.read_resolved()
             diff = config_difference(old, config.resolved())

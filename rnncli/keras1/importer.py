@@ -170,12 +170,13 @@ def _write_run(run: Any, text: str, config: Config, by_name: dict, loaded: _Sour
                argv: list[str] | None) -> list[str]:
     """Build the model, load the weights (and optimizer state), write config, checkpoint and run.json."""
     from rnncli import workflows
+
+    tf = workflows.prepare_tensorflow(False)  # first: it silences TensorFlow's start-up lines
     from rnncli.keras1.apply import set_model_weights, set_optimizer_state
     from rnncli.run_dir import RunLock
     from rnncli.training.loop import Engine
 
     notes: list[str] = []
-    tf = workflows.prepare_tensorflow(False)
     with RunLock(run.path):
         if force and run.checkpoints.exists():
             shutil.rmtree(run.checkpoints)

@@ -168,3 +168,21 @@ def test_train_a_bare_keras1_document_with_set(tmp_path: Path) -> None:
                                   "--set", f"data.train={tmp_path / 'data.npz'}", "--set", "training.loss=mae"])
     assert result.exit_code == 0, result.output
     assert "loss: mae" in (tmp_path / "run2" / "config.resolved.yaml").read_text()
+
+
+def test_optimizer_weights_that_do_not_map_exactly_are_dropped_with_a_notice(tmp_path: Path, k1) -> None:
+    """Keras 1.1 Adam saved `ms + vs` without the iteration count: Adam's bias correction needs it, so the state is
+    not exact and is dropped, and the import says so (the weights are still imported)."""
+    from rnncli.keras1.importer import import_keras1
+    from rnncli.workflows import load_source
+
+    layers = [("simplernn_1", [("simplernn_1_W", W), ("simplernn_1_U", Uw), ("simplernn_1_b", b)]),
+              ("dense_1", [("dense_1_W", Wd), ("dense_1_b", bd)])]
+    source = k1.write_full_model(tmp_path / "model.h5", model_config(), layers, TRAINING_CONFIG, SLOTS_M + SLOTS_V,
+                                 keras_version="1.1.0")
+    result = import_keras1(source, tmp_path / "run")
+    assert any("optimizer_weights dropped (the file holds 10 optimizer arrays" in n for n in result.notes)
+    engine = load_source(tmp_path / "run").engine
+    assert int(engine.optimizer.iterations.numpy()) == 0
+    assert not engine.optimizer.slots["m"]["simplernn_1__kernel"].numpy().any()
+    np.testing.assert_array_equal(engine.model.layers[0].kernel.numpy(), W)
