@@ -183,3 +183,41 @@ def test_h5_file_in_a_config_weights_key(tmp_path: Path, k1) -> None:
     config_path.write_text("model:\n  layers:\n    - {type: LSTM, output_dim: 5, input_shape: [5, 3], weights: w.h5}\n")
     with pytest.raises(UserInputError, match=r"weights: layer `lstm_1` expects 3 or 12 arrays|array 0 has shape"):
         load_config(config_path)
+
+
+def test_theano_convolution_kernels_are_unflipped(tmp_path: Path, k1) -> None:
+    """Theano's conv2d is a true convolution (the kernel flipped), TensorFlow's a cross-correlation: the same model
+    saved under each backend holds reversed kernels, and both must compute the same function."""
+    from rnncli.keras1.importer import build_imported_model
+
+    rng = np.random.default_rng(5)
+    kernel = rng.normal(size=(3, 1, 3, 2)).astype(np.float32)  # Keras 1.1+ layout (L, 1, D, F)
+    bias = rng.normal(size=2).astype(np.float32)
+    doc = k1.sequential(
+        {"class_name": "Convolution1D", "config": {
+            "name": "convolution1d_1", "nb_filter": 2, "filter_length": 3, "init": "glorot_uniform",
+            "activation": "linear", "border_mode": "valid", "subsample_length": 1, "W_regularizer": None,
+            "b_regularizer": None, "activity_regularizer": None, "W_constraint": None, "b_constraint": None,
+            "bias": True, "input_dim": 3, "input_length": 6, "batch_input_shape": [None, 6, 3]}},
+        {"class_name": "GlobalMaxPooling1D", "config": {"name": "globalmaxpooling1d_1", "trainable": True}})
+    tf_file = k1.write_full_model(tmp_path / "tf.h5", doc, [
+        ("convolution1d_1", [("convolution1d_1_W:0", kernel), ("convolution1d_1_b:0", bias)]),
+        ("globalmaxpooling1d_1", [])])
+    th_file = k1.write_full_model(tmp_path / "th.h5", doc, [
+        ("convolution1d_1", [("convolution1d_1_W", kernel[::-1].copy()), ("convolution1d_1_b", bias)]),
+        ("globalmaxpooling1d_1", [])])
+    x = rng.normal(size=(2, 6, 3)).astype(np.float32)
+    reference = np.stack([np.einsum("bld,ldf->bf", x[:, t:t + 3], kernel[:, 0]) + bias for t in range(4)], 1).max(1)
+    for path in (tf_file, th_file):
+        _, model = build_imported_model(path)
+        np.testing.assert_allclose(model(x)[0].numpy(), reference, atol=1e-5)
+
+
+def test_refusal_inside_a_full_model_file_names_the_file(tmp_path: Path, k1) -> None:
+    doc = k1.sequential({"class_name": "Lambda", "config": {"name": "lambda_1", "function": "gANjX19tYWlu"}})
+    path = k1.write_full_model(tmp_path / "model.h5", doc, [("lambda_1", [])])
+    result = CliRunner().invoke(main, ["import", str(path), "-o", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == (
+        f"{path} (model_config): error: layer `lambda_1` (Lambda) holds Python code (a serialised function), which "
+        f"rnncli never runs")
