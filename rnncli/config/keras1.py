@@ -14,7 +14,8 @@ from typing import Any
 
 from rnncli.config.values import Diagnostics, where
 from rnncli.config.yaml_loader import MarkedDict, MarkedList
-from rnncli.keras1.architecture import Refusal, foreign_version, to_sequential_entries, training_from_keras
+from rnncli.keras1.architecture import Refusal, to_sequential_entries, training_from_keras
+from rnncli.keras1.keras2 import normalize
 
 # Keys Keras 1 serialises that rnncli accepts only when empty (null).
 _MUST_BE_NULL = ("W_constraint", "b_constraint", "U_constraint", "activity_regularizer")
@@ -31,18 +32,19 @@ def wrap_document(raw: Any, diags: Diagnostics) -> tuple[Any, list[str]]:
     """A bare Keras document becomes ``{model: doc, training: ...}`` (training from 1.0.x top-level compile
     arguments), so ``--set data.train=...``/``--set training.loss=...`` land beside it. Other Keras versions are
     refused here with one line. Returns the document to validate and notices about what was not carried over."""
-    refusal = foreign_version(raw)
-    if refusal is not None:
-        diags.add(refusal.node, refusal.key, refusal.args[0])
+    try:
+        raw, notes = normalize(raw)
+    except Refusal as exc:
+        diags.add(exc.node, exc.key, exc.args[0])
         return None, []
     if not is_keras1_document(raw):
-        return raw, []
+        return raw, notes
     wrapped = MarkedDict(model=raw)
     wrapped.mark, wrapped.marks = where(raw), {"model": where(raw)}
-    notes: list[str] = []
     if any(key in raw for key in TRAINING_KEYS):
         try:
-            training, notes = training_from_keras(raw)
+            training, training_notes = training_from_keras(raw)
+            notes += training_notes
         except Refusal as exc:
             diags.add(exc.node, exc.key, exc.args[0])
             return None, []
@@ -57,17 +59,14 @@ def wrap_document(raw: Any, diags: Diagnostics) -> tuple[Any, list[str]]:
 
 def keras1_to_layers(doc: dict, diags: Diagnostics) -> list | None:
     """Convert a Keras 1 model document into a list of rnncli layer mappings (None after reporting errors)."""
-    refusal = foreign_version(doc)
-    if refusal is not None:
-        diags.add(refusal.node, refusal.key, refusal.args[0])
-        return None
     try:
+        doc, _ = normalize(doc)
         entries = to_sequential_entries(doc)
     except Refusal as exc:
         diags.add(exc.node if exc.node is not None else doc, exc.key, exc.args[0])
         return None
     result = MarkedList()
-    result.mark, result.marks = entries.mark if isinstance(entries, MarkedList) else doc.mark, {}
+    result.mark, result.marks = entries.mark if isinstance(entries, MarkedList) else where(doc), {}
     for index, entry in enumerate(entries):
         converted = _convert(entry, entries, index, diags)
         if converted is None:
@@ -83,7 +82,7 @@ def _convert(entry: Any, container: Any, key: Any, diags: Diagnostics) -> Marked
         return None
     config = entry["config"]
     layer = MarkedDict()
-    layer.mark = entry.mark if isinstance(entry, MarkedDict) else container.mark
+    layer.mark = entry.mark if isinstance(entry, MarkedDict) else where(container)
     layer.marks = {"type": entry.where("class_name") if isinstance(entry, MarkedDict) else layer.mark}
     layer["type"] = entry["class_name"]
     for name, value in config.items():

@@ -46,27 +46,45 @@ def _marked(value: dict, like: Any) -> MarkedDict:
     return out
 
 
-def foreign_version(doc: Any) -> Refusal | None:
-    """A one-line refusal when ``doc`` is a Keras 0.3, 2 or 3 document, else None."""
+def keras_generation(doc: Any) -> str | None:
+    """``"0.3"``, ``"2"`` or ``"3"`` when ``doc`` is a document of that Keras generation; None for Keras 1 (or not
+    a Keras document at all)."""
     if not isinstance(doc, dict):
         return None
     version = str(doc.get("keras_version") or "")
     if isinstance(doc.get("layers"), list) and "class_name" not in doc and "model" not in doc:
-        return Refusal("this is a Keras 0.3 document (a top-level `layers` list, layer types under `name`); " + _READS,
-                       doc, "layers")
+        return "0.3"
     if version[:1] in ("2", "3"):
-        return Refusal(f"this is a Keras {version} document (keras_version {version}); " + _READS, doc,
-                       "keras_version")
+        return version[:1]
     if "class_name" in doc and "config" in doc:
+        if "module" in doc or "registered_name" in doc:
+            return "3"
         for layer in _all_layers(doc):
             config = layer.get("config") if isinstance(layer, dict) else None
-            if isinstance(config, dict):
-                found = [k for k in _KERAS2_KEYS if k in config]
-                if found:
-                    which = "3" if "module" in layer or "registered_name" in layer else "2"
-                    return Refusal(f"this is a Keras {which} document (layer `{config.get('name', '?')}` has "
-                                   f"Keras {which} argument `{found[0]}`); " + _READS, config, found[0])
+            if isinstance(config, dict) and any(k in config for k in _KERAS2_KEYS):
+                return "3" if "module" in layer or "registered_name" in layer else "2"
     return None
+
+
+def foreign_version(doc: Any) -> Refusal | None:
+    """A one-line refusal when ``doc`` is a Keras 0.3, 2 or 3 document, else None."""
+    generation = keras_generation(doc)
+    if generation is None:
+        return None
+    if generation == "0.3":
+        return Refusal("this is a Keras 0.3 document (a top-level `layers` list, layer types under `name`); " + _READS,
+                       doc, "layers")
+    version = str(doc.get("keras_version") or "")
+    if version:
+        return Refusal(f"this is a Keras {version} document (keras_version {version}); " + _READS, doc,
+                       "keras_version")
+    for layer in _all_layers(doc):
+        config = layer.get("config") if isinstance(layer, dict) else None
+        found = [k for k in _KERAS2_KEYS if isinstance(config, dict) and k in config]
+        if found:
+            return Refusal(f"this is a Keras {generation} document (layer `{config.get('name', '?')}` has Keras "
+                           f"{generation} argument `{found[0]}`); " + _READS, config, found[0])
+    return Refusal(f"this is a Keras {generation} document; " + _READS, doc, "class_name")
 
 
 def _all_layers(doc: dict) -> list:
@@ -269,6 +287,11 @@ def _optimizer(value: Any, notes: list[str]) -> Any:
         args = dict(value)
         name = args.pop("name", None)
     result: dict[str, Any] = {"name": str(name).lower() if name is not None else name}
+    if "learning_rate" in args:  # Keras 2.3+ / tf.keras names
+        args["lr"] = args.pop("learning_rate")
+    args.pop("name", None)
+    if args.pop("amsgrad", False):
+        raise Refusal("the optimizer uses `amsgrad: true`, which Keras 1 (and rnncli) does not have")
     for key, arg in args.items():
         if isinstance(arg, float):
             arg = float(str(np.float32(arg)))

@@ -30,6 +30,7 @@ from rnncli.config.validate import Config, apply_override, load_config
 from rnncli.errors import ConfigError, Diagnostic, UserInputError
 from rnncli.keras1.architecture import Refusal, training_from_keras
 from rnncli.keras1.hdf5 import Keras1File, is_hdf5, read_keras1_h5
+from rnncli.keras1.keras2 import normalize
 from rnncli.keras1.weights import match_file_to_plan
 
 DATA_PATH_KEYS = ("train", "y_train", "validation", "y_validation")
@@ -52,6 +53,12 @@ class _Source:
     weights: Keras1File | None
     label: str  # where the architecture came from, for messages
     keras_version: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def converted(self) -> bool:
+        """A Keras 2 document read as Keras 1: its optimizer state has another layout."""
+        return "converted_from_keras" in self.document
 
 
 def import_keras1(source: Path, run_path: Path, *, weights: Path | None = None, overrides: list[str] | None = None,
@@ -63,7 +70,7 @@ def import_keras1(source: Path, run_path: Path, *, weights: Path | None = None, 
     if run.exists() and not force:
         raise UserInputError(f"{run.path} is not empty; choose a new run directory or pass --force to replace it")
     loaded = _read_source(Path(source), weights)
-    notes: list[str] = []
+    notes: list[str] = list(loaded.notes)
     try:
         training, training_notes = training_from_keras(loaded.document, loaded.training_config)
     except Refusal as exc:
@@ -107,17 +114,26 @@ def _read_source(source: Path, weights: Path | None) -> _Source:
         if full.model_config is None:
             raise UserInputError(f"{source} holds weights only (a save_weights() file, no `model_config`): pass the "
                                  f"architecture file (to_json()/to_yaml()) as SOURCE and this file as --weights")
-        return _Source(full.model_config, full.training_config, weights_file or full, f"{source} (model_config)",
-                       full.keras_version)
-    # an architecture document: validate it in place first, so errors point at its lines
-    from rnncli.config.yaml_loader import load_yaml
+        label = f"{source} (model_config)"
+        document, training_config, version = full.model_config, full.training_config, full.keras_version
+        if version and "keras_version" not in document:  # Keras 2 save_model() keeps the version on the file only
+            document = dict(document, keras_version=version) if not version.startswith("1") else document
+        weights_file = weights_file or full
+    else:
+        # an architecture document: validate it in place first, so errors point at its lines
+        from rnncli.config.yaml_loader import load_yaml
 
-    load_config(source, check_files=False)
-    document = _plain(load_yaml(source))
-    if not isinstance(document, dict) or "class_name" not in document:
-        raise UserInputError(f"{source}: not a Keras model document (no `class_name`/`config`); an rnncli config "
-                             f"needs no import: train or predict it directly")
-    return _Source(document, None, weights_file, str(source), document.get("keras_version"))
+        load_config(source, check_files=False)
+        document, training_config, label = _plain(load_yaml(source)), None, str(source)
+        if not isinstance(document, dict) or "class_name" not in document:
+            raise UserInputError(f"{source}: not a Keras model document (no `class_name`/`config`); an rnncli "
+                                 f"config needs no import: train or predict it directly")
+        version = document.get("keras_version")
+    try:
+        document, notes = normalize(document)
+    except Refusal as exc:
+        raise ConfigError([Diagnostic(label, 0, 0, exc.args[0])]) from None
+    return _Source(document, training_config, weights_file, label, version, notes)
 
 
 def _plain(value: Any) -> Any:
@@ -185,7 +201,11 @@ def _write_run(run: Any, text: str, config: Config, by_name: dict, loaded: _Sour
             engine = Engine(config, jit_compile=False)
             set_model_weights(engine.model, by_name)
             optimizer_arrays = loaded.weights.optimizer_weights if loaded.weights is not None else None
-            if optimizer_arrays:
+            if optimizer_arrays and loaded.converted:
+                info["optimizer_state"] = "dropped: Keras 2 optimizer weights are not mapped"
+                notes.append("optimizer_weights dropped (Keras 2 files order them differently); training starts with "
+                             "fresh optimizer slots")
+            elif optimizer_arrays:
                 name = (config.training or {}).get("optimizer", {}).get("name", "?")
                 reason = set_optimizer_state(engine.model, engine.optimizer, name, by_name, optimizer_arrays)
                 info["optimizer_state"] = "imported" if reason is None else f"dropped: {reason}"

@@ -97,16 +97,28 @@ def test_refusals_are_one_message_naming_the_layer(tmp_path: Path, doc: dict, me
     assert len(found) == 1 and message in found[0], found
 
 
+KERAS2_LSTM = {"class_name": "LSTM", "config": {
+    "name": "lstm_1", "units": 4, "batch_input_shape": [None, 5, 3], "activation": "tanh",
+    "recurrent_activation": "hard_sigmoid", "use_bias": True, "return_sequences": True, "implementation": 2,
+    "kernel_initializer": {"class_name": "VarianceScaling",
+                           "config": {"scale": 1.0, "mode": "fan_avg", "distribution": "uniform", "seed": None}},
+    "recurrent_initializer": {"class_name": "Orthogonal", "config": {"gain": 1.0, "seed": None}},
+    "bias_initializer": {"class_name": "Zeros", "config": {}}, "unit_forget_bias": True,
+    "kernel_regularizer": {"class_name": "L1L2", "config": {"l1": 0.0, "l2": 0.01}}, "recurrent_regularizer": None,
+    "bias_regularizer": None, "activity_regularizer": None, "kernel_constraint": None, "recurrent_constraint": None,
+    "bias_constraint": None, "dropout": 0.1, "recurrent_dropout": 0.0}}
+KERAS2_DENSE = {"class_name": "Dense", "config": {"name": "dense_1", "units": 2, "activation": "softmax",
+                                                  "use_bias": True, "kernel_initializer": "glorot_uniform"}}
+
+
 @pytest.mark.parametrize("doc, message", [
     ({"name": "Sequential", "layers": [{"name": "LSTM", "output_dim": 4, "input_dim": 3}], "loss": "mse"},
      "this is a Keras 0.3 document"),
-    ({"class_name": "Sequential", "keras_version": "2.0.2", "config": [
-        {"class_name": "LSTM", "config": {"name": "lstm_1", "units": 4, "kernel_initializer": "glorot_uniform",
-                                          "recurrent_initializer": "orthogonal", "batch_input_shape": [None, 5, 3]}}]},
-     "this is a Keras 2.0.2 document"),
-    ({"class_name": "Sequential", "config": [{"class_name": "LSTM", "config": {
-        "name": "lstm_1", "units": 4, "kernel_initializer": "glorot_uniform", "batch_input_shape": [None, 5, 3]}}]},
-     "this is a Keras 2 document (layer `lstm_1` has Keras 2 argument `units`)"),
+    ({"module": "keras", "class_name": "Sequential", "registered_name": None, "config": {"name": "s", "layers": [
+        {"module": "keras.layers", "class_name": "LSTM", "config": {"name": "lstm_1", "units": 4}}]}},
+     "this is a Keras 3 document"),
+    ({"class_name": "Sequential", "keras_version": "3.3.3", "config": {"name": "s", "layers": [KERAS2_LSTM]}},
+     "this is a Keras 3.3.3 document"),
 ])
 def test_other_keras_versions_are_recognised_up_front(tmp_path: Path, doc: dict, message: str) -> None:
     path = write(tmp_path, doc)
@@ -114,6 +126,29 @@ def test_other_keras_versions_are_recognised_up_front(tmp_path: Path, doc: dict,
     assert len(found) == 1 and message in found[0] and "rnncli reads Keras 1" in found[0], found
     result = CliRunner().invoke(main, ["validate", str(path)])
     assert result.exit_code == 2 and result.output.count("error:") == 1
+
+
+def test_keras2_recurrent_models_are_read_as_keras1(tmp_path: Path) -> None:
+    doc = {"class_name": "Sequential", "keras_version": "2.1.6", "backend": "tensorflow",
+           "config": [KERAS2_LSTM, KERAS2_DENSE]}
+    config = load_config(write(tmp_path, doc))
+    lstm, dense = (layer.config for layer in config.model.layers)
+    assert (lstm["output_dim"], lstm["consume_less"], lstm["dropout_W"], lstm["forget_bias_init"]) == (4, "gpu", 0.1,
+                                                                                                      "one")
+    assert lstm["inner_init"] == {"name": "orthogonal", "scale": 1.0} and lstm["W_regularizer"]["l2"] == 0.01
+    assert dense["output_dim"] == 2 and dense["activation"] == "softmax"
+    assert "converted from Keras 2.1.6" in config.notes[0]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"class_name": "GRU", "reset_after": True}, "layer `lstm_1` (GRU) has `reset_after: true`"),
+    ({"return_state": True}, "has `return_state: true`"),
+    ({"kernel_constraint": {"class_name": "MaxNorm", "config": {}}}, "has `kernel_constraint`"),
+])
+def test_keras2_layers_without_keras1_math_are_refused(tmp_path: Path, change: dict, message: str) -> None:
+    layer = {"class_name": change.pop("class_name", "LSTM"), "config": dict(KERAS2_LSTM["config"], **change)}
+    found = errors(write(tmp_path, {"class_name": "Sequential", "keras_version": "2.2.4", "config": [layer]}))
+    assert len(found) == 1 and message in found[0], found
 
 
 def test_keras10x_top_level_compile_arguments_become_training(tmp_path: Path) -> None:

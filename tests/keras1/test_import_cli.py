@@ -67,7 +67,8 @@ def test_full_model_import_predict_evaluate_export_resume(tmp_path: Path, k1) ->
     run = tmp_path / "run"
     runner = CliRunner()
     result = runner.invoke(main, ["import", str(source), "-o", str(run), "--set", f"data.train={tmp_path / 'data.npz'}",
-                                  "--set", "training.nb_epoch=1", "--set", "training.batch_size=4"])
+                                  "--set", "training.nb_epoch=1", "--set", "training.batch_size=4",
+                                  "--set", "training.jit_compile=false"])  # XLA is tested elsewhere; saves time
     assert result.exit_code == 0, result.output
     assert "optimizer state (optimizer_weights) imported" in result.output
     info = json.loads((run / "run.json").read_text())
@@ -186,3 +187,46 @@ def test_optimizer_weights_that_do_not_map_exactly_are_dropped_with_a_notice(tmp
     assert int(engine.optimizer.iterations.numpy()) == 0
     assert not engine.optimizer.slots["m"]["simplernn_1__kernel"].numpy().any()
     np.testing.assert_array_equal(engine.model.layers[0].kernel.numpy(), W)
+
+
+def test_keras2_full_model_with_keras1_math_imports(tmp_path: Path, k1) -> None:
+    """A Keras 2 model.save() file (nested weight names `lstm_1/kernel:0`, fused layout, `learning_rate`): read as
+    the Keras 1 model it computes; its optimizer state (another layout) is dropped with a notice."""
+    from rnncli.keras1.importer import build_imported_model, import_keras1
+    from rnncli.workflows import load_source
+
+    rng = np.random.default_rng(11)
+    kernel, recurrent, bias = (rng.normal(size=s).astype(np.float32) * 0.4 for s in ((3, 16), (4, 16), (16,)))
+    dense_w, dense_b = rng.normal(size=(4, 2)).astype(np.float32), np.zeros(2, np.float32)
+    doc = {"class_name": "Sequential", "config": {"name": "sequential_1", "layers": [
+        {"class_name": "LSTM", "config": {"name": "lstm_1", "units": 4, "batch_input_shape": [None, 5, 3],
+                                          "recurrent_activation": "sigmoid", "implementation": 1,
+                                          "kernel_initializer": {"class_name": "VarianceScaling", "config": {
+                                              "scale": 1.0, "mode": "fan_avg", "distribution": "uniform"}},
+                                          "recurrent_initializer": {"class_name": "Orthogonal", "config": {}}}},
+        {"class_name": "Dense", "config": {"name": "dense_1", "units": 2, "use_bias": True}}]}}
+    training = {"loss": "mean_squared_error", "metrics": ["accuracy"], "loss_weights": None,
+                "sample_weight_mode": None, "optimizer_config": {"class_name": "Adam", "config": {
+                    "name": "Adam", "learning_rate": 0.0010000000474974513, "beta_1": 0.9, "beta_2": 0.999,
+                    "decay": 0.0, "epsilon": 1e-07, "amsgrad": False}}}
+    source = k1.write_full_model(tmp_path / "keras2.h5", doc, [
+        ("lstm_1", [("lstm_1/kernel:0", kernel), ("lstm_1/recurrent_kernel:0", recurrent), ("lstm_1/bias:0", bias)]),
+        ("dense_1", [("dense_1/kernel:0", dense_w), ("dense_1/bias:0", dense_b)])], training,
+        [np.array(3, np.int64)] + [np.zeros_like(a) for a in (kernel, recurrent, bias, dense_w, dense_b)] * 2,
+        keras_version="2.2.4")
+    result = import_keras1(source, tmp_path / "run")
+    assert any("converted from Keras 2.2.4" in n for n in result.notes)
+    assert any("optimizer_weights dropped (Keras 2" in n for n in result.notes)
+    assert result.training["optimizer"]["lr"] == 0.001 and result.training["loss"] == "mean_squared_error"
+    engine = load_source(tmp_path / "run").engine
+    np.testing.assert_array_equal(engine.model.layers[0].kernel.numpy(), kernel)
+    keras1_doc = k1.sequential(
+        {"class_name": "LSTM", "config": {"name": "lstm_1", "output_dim": 4, "batch_input_shape": [None, 5, 3],
+                                          "inner_activation": "sigmoid", "consume_less": "gpu"}},
+        {"class_name": "Dense", "config": {"name": "dense_1", "output_dim": 2}})
+    keras1_file = k1.write_full_model(tmp_path / "keras1.h5", keras1_doc, [
+        ("lstm_1", [("lstm_1_W:0", kernel), ("lstm_1_U:0", recurrent), ("lstm_1_b:0", bias)]),
+        ("dense_1", [("dense_1_W:0", dense_w), ("dense_1_b:0", dense_b)])])
+    x = rng.normal(size=(2, 5, 3)).astype(np.float32)
+    np.testing.assert_allclose(engine.model(x)[0].numpy(), build_imported_model(keras1_file)[1](x)[0].numpy(),
+                               atol=1e-6)
