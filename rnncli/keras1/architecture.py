@@ -6,7 +6,8 @@ Accepted: Keras 1.0-1.2 ``to_json()``/``to_yaml()`` documents (``config`` as a l
 the ``InputLayer``'s shape moves onto the first layer). Refused with one message naming the layer and the reason:
 ``Lambda`` (Python code), ``Merge`` and any layer with several inputs, shared layers, nested models, several
 model inputs or outputs, branches. Documents of other Keras versions (0.3's top-level ``layers``; Keras 2/3's
-``units``, ``kernel_initializer``, ``keras_version: 2.x``) are recognised up front with one line.
+``units``, ``kernel_initializer``, ``keras_version: 2.x``) are recognised up front (``keras_generation``): Keras 2
+ones are converted by ``rnncli.keras1.keras2`` where their math is Keras 1's, the others refused with one line.
 
 Every function here works on the ``MarkedDict``/``MarkedList`` values of ``rnncli.config.yaml_loader`` (or plain
 JSON values) and keeps the marks, so later errors still point into the user's file. Pure Python: no TensorFlow.
