@@ -56,25 +56,46 @@ class Convolution1D(Layer):
 
 
 class _Pooling1D(Layer):
-    """[B, T, F] -> [B, T', F] over windows of ``pool_length`` with ``stride`` (default: ``pool_length``)."""
+    """[B, T, F] -> [B, T', F] over windows of ``pool_length`` with ``stride`` (default: ``pool_length``).
 
-    pool = staticmethod(tf.nn.max_pool1d)
+    Written as ``window`` strided slices reduced together rather than ``tf.nn.max_pool1d``: TensorFlow has no
+    deterministic XLA gradient for MaxPool, and rnncli trains with op determinism and XLA. ``same`` pads like
+    TensorFlow's SAME (the extra step at the end); padded positions never win a max nor count in a mean.
+    """
+
+    reduce = "max"
 
     def call(self, x, mask, training, rng):
         window = int(self.config["pool_length"])
         stride = int(self.config["stride"] or window)
-        padding = "VALID" if self.config["border_mode"] == "valid" else "SAME"
-        return type(self).pool(x, ksize=window, strides=stride, padding=padding), None
+        x = tf.convert_to_tensor(x)
+        steps = tf.shape(x)[1]
+        valid = tf.ones_like(x[:, :, :1])
+        if self.config["border_mode"] == "same":
+            out = (steps + stride - 1) // stride
+            total = tf.maximum((out - 1) * stride + window - steps, 0)
+            padding = [[0, 0], [total // 2, total - total // 2], [0, 0]]
+            fill = x.dtype.min if self.reduce == "max" else 0.0
+            x = tf.pad(x, padding, constant_values=fill)
+            valid = tf.pad(valid, padding)
+        else:
+            out = (steps - window) // stride + 1
+        span = (out - 1) * stride + 1
+        windows = tf.stack([x[:, k:k + span:stride] for k in range(window)], axis=2)  # [B, T', window, F]
+        if self.reduce == "max":
+            return tf.reduce_max(windows, axis=2), None
+        counts = tf.add_n([valid[:, k:k + span:stride] for k in range(window)])
+        return tf.reduce_sum(windows, axis=2) / counts, None
 
 
 class MaxPooling1D(_Pooling1D):
-    pool = staticmethod(tf.nn.max_pool1d)
+    reduce = "max"
 
 
 class AveragePooling1D(_Pooling1D):
     """Mean over each window; with ``same`` padding the padded positions are not counted (as TensorFlow's)."""
 
-    pool = staticmethod(tf.nn.avg_pool1d)
+    reduce = "mean"
 
 
 class GlobalMaxPooling1D(Layer):

@@ -113,11 +113,11 @@ class Reshape(Layer):
     """[B, ...] -> [B, *target_shape] (a -1 entry is inferred); Keras 1 drops the mask."""
 
     def call(self, x, mask, training, rng):
-        target = [int(d) for d in self.config["target_shape"]]
-        if -1 in target:  # the validator made sure the sample size is known and divisible
+        target: list = [int(d) for d in self.config["target_shape"]]
+        if -1 in target:  # the validator made sure the sample size is divisible; traced shapes may be relaxed
             known = int(np.prod([d for d in target if d != -1]))
-            target[target.index(-1)] = int(np.prod(x.shape[1:])) // known
-        return tf.reshape(x, tf.concat([tf.shape(x)[:1], target], axis=0)), None
+            target[target.index(-1)] = tf.reduce_prod(tf.shape(x)[1:]) // known
+        return tf.reshape(x, tf.stack([tf.shape(x)[0]] + target)), None
 
 
 class Permute(Layer):

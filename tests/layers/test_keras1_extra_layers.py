@@ -107,3 +107,31 @@ def test_shape_errors_name_the_argument(kit, layer: dict, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         kit.model([dict(layer, input_shape=[T, D])])
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize("kind, pool", [("MaxPooling1D", "max_pool1d"), ("AveragePooling1D", "avg_pool1d")])
+@pytest.mark.parametrize("border_mode", ["valid", "same"])
+def test_pooling_gradients_compile_with_xla_and_match_tensorflow(kit, kind: str, pool: str, border_mode: str) -> None:
+    """rnncli trains with XLA and op determinism, where TensorFlow's MaxPool gradient is refused: the pooling is
+    written so that it compiles, and its gradient equals TensorFlow's pooling gradient."""
+    import tensorflow as tf
+
+    x = tf.constant(x_in())
+    model = kit.model([{"type": kind, "pool_length": 3, "stride": 2, "border_mode": border_mode,
+                        "input_shape": [T, D]}])
+    padding = "VALID" if border_mode == "valid" else "SAME"
+    shape = getattr(tf.nn, pool)(x, 3, 2, padding).shape
+    weights = tf.constant(np.random.default_rng(4).normal(size=shape).astype(np.float32))
+
+    @tf.function(jit_compile=True)
+    def ours(inputs):
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            loss = tf.reduce_sum(model(inputs)[0] * weights)
+        return tape.gradient(loss, inputs)
+
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        reference = getattr(tf.nn, pool)(x, 3, 2, padding)
+        loss = tf.reduce_sum(reference * weights)
+    np.testing.assert_allclose(ours(x).numpy(), tape.gradient(loss, x).numpy(), atol=1e-6)
