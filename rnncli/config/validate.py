@@ -84,6 +84,11 @@ def load_config(path: str | Path, *, require_training: bool = False, overrides: 
     ``check_files=False`` skips the existence of data and weights files (a run directory needs neither).
     """
     path = Path(path)
+    from rnncli.keras1.hdf5 import is_hdf5
+
+    if is_hdf5(path):
+        raise ConfigError([Diagnostic(str(path), 0, 0, "this is an HDF5 file (Keras weights or model.save()), not a "
+                                      f"config: import it first: rnncli import {path} -o RUN")])
     raw = load_yaml(path)
     diags = Diagnostics(str(path), check_files)
     raw, notes = wrap_document(raw, diags)  # a bare Keras document: overrides go beside it, not into it

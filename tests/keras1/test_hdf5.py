@@ -221,3 +221,9 @@ def test_refusal_inside_a_full_model_file_names_the_file(tmp_path: Path, k1) -> 
     assert result.output.strip().splitlines()[-1] == (
         f"{path} (model_config): error: layer `lambda_1` (Lambda) holds Python code (a serialised function), which "
         f"rnncli never runs")
+
+
+def test_an_h5_given_where_a_config_is_expected_points_to_import(k1) -> None:
+    path = k1.fixtures / "weights__lstm_tensorflow_1.h5"
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2 and f"import it first: rnncli import {path} -o RUN" in result.output
