@@ -215,6 +215,38 @@ def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_siz
     stderr.print(f"run directory: {result.run_dir}", markup=False)
 
 
+@main.command("import")
+@click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--weights", "-w", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Keras 1 save_weights() .h5 (loaded by position, as Keras 1 did).")
+@click.option("-o", "--output", "run_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Run directory to create.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+              help="Add or override a config value, e.g. --set data.train=x.npz --set training.loss=mse.")
+@click.option("--force", is_flag=True, help="Replace a non-empty run directory.")
+@handle_errors
+def import_command(source: Path, weights: Path | None, run_dir: Path, overrides: tuple[str, ...], force: bool) -> None:
+    """Import a Keras 1 model (model.save() .h5, or to_json()/to_yaml() with --weights) as a run directory.
+
+    \b
+    Example:
+      rnncli import model.h5 -o runs/imported
+      rnncli import model.json --weights weights.h5 -o runs/imported --set training.loss=mse
+      rnncli predict runs/imported --input x.npy
+    """
+    from rnncli.keras1.importer import import_keras1
+
+    result = import_keras1(source, run_dir, weights=weights, overrides=list(overrides), force=force, argv=sys.argv)
+    for note in result.notes:
+        stderr.print(f"note: {note}", markup=False)
+    training = result.training
+    loss = f", loss {training['loss']}, optimizer {training['optimizer']['name']}" if training else ""
+    stderr.print(f"imported {source}: {result.layers} layers, {result.params:,} parameters"
+                 f"{', weights from ' + result.weights_from if result.weights_from else ', no weights'}{loss}",
+                 markup=False)
+    stdout.print(f"run directory: {result.run_dir}", markup=False)
+
+
 @main.command()
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
 @click.option("--input", "-i", "input_path", required=True, type=click.Path(dir_okay=False, path_type=Path),

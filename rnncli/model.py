@@ -15,13 +15,18 @@ import tensorflow as tf
 from rnncli.config.plan import LayerPlan, ModelPlan
 from rnncli.config.weights import read_weight_arrays, weights_to_fused
 from rnncli.errors import ConfigError, Diagnostic
+from rnncli.layers import convolutional
 from rnncli.layers.base import Layer, module_name
-from rnncli.layers.core import Activation, Dense, Dropout, Embedding, Flatten, Masking, RepeatVector
+from rnncli.layers.core import (Activation, Dense, Dropout, Embedding, Flatten, InputLayer, Masking, Permute,
+                                RepeatVector, Reshape)
 from rnncli.layers.recurrent import RECURRENT_LAYERS, Recurrent
 from rnncli.layers.wrappers import Bidirectional, TimeDistributed
 
 _SIMPLE = {"Masking": Masking, "Dropout": Dropout, "Activation": Activation, "Flatten": Flatten,
-           "RepeatVector": RepeatVector}
+           "RepeatVector": RepeatVector, "InputLayer": InputLayer, "Reshape": Reshape, "Permute": Permute,
+           "MaxPooling1D": convolutional.MaxPooling1D, "AveragePooling1D": convolutional.AveragePooling1D,
+           "GlobalMaxPooling1D": convolutional.GlobalMaxPooling1D,
+           "GlobalAveragePooling1D": convolutional.GlobalAveragePooling1D}
 
 
 class Sequential(tf.Module):
@@ -128,6 +133,8 @@ def build_layer(layer: LayerPlan, batch_size: int | None, rng: np.random.Generat
         built = Dense(config, layer.input_shape[-1], rng)
     elif kind == "Embedding":
         built = Embedding(config, rng)
+    elif kind == "Convolution1D":
+        built = convolutional.Convolution1D(config, layer.input_shape[-1], rng)
     elif kind == "TimeDistributed":
         built = TimeDistributed(config, build_layer(layer.inner, batch_size, rng, weight_files))
     elif kind == "Bidirectional":
@@ -155,7 +162,10 @@ def _apply_weights_file(built: Layer, layer: LayerPlan) -> None:
     path = source.get("weights")  # TimeDistributed's inner layer applied its own file when it was built
     if not path:
         return
-    arrays = read_weight_arrays(path)
+    try:
+        arrays = read_weight_arrays(path, (config["name"], source["name"]))
+    except ValueError as exc:
+        raise ConfigError([Diagnostic(path, 0, 0, f"weights: {exc}")]) from None
     kind = source["type"]
     try:
         if kind in RECURRENT_LAYERS:

@@ -189,7 +189,8 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
             hooks = build_hooks(training, reporter, checkpoints, run)
             hooks.bind(engine)
             history = hooks.find(History)
-            notes = data_notes(train_set, validation)
+            notes = list(config.notes) + data_notes(train_set, validation)  # config.notes: e.g. what a Keras
+            # document held that rnncli does not carry over
             notes += _resume(engine, hooks, source, old, config.resolved(), store.path) if resume else []
             start_epoch = int(engine.loop.epoch.numpy())
             if history.rows:  # history.csv follows the checkpoint resumed from

@@ -162,7 +162,8 @@ def _recurrent_args(layer: str) -> tuple[Arg, ...]:
         _rate("dropout_W", "Variational dropout rate on the inputs, in [0, 1)."),
         _rate("dropout_U", "Variational dropout rate on the recurrent state, in [0, 1)."),
         Arg("weights", "path", None,
-            "`.npz` (relative to the config) holding the Keras 1 weight list: fused `[W, U, b]` or per gate.",
+            "`.npz` (relative to the config) holding the Keras 1 weight list (fused `[W, U, b]` or per gate), or a "
+            "Keras 1 `.h5` (the group named like the layer, or the file's only layer with weights).",
             nullable=True),
         Arg("return_sequences", "bool", False, "Return the whole output sequence (B, T, u) instead of the last (B, u)."),
         Arg("go_backwards", "bool", False, "Process the input backwards; outputs come in processing order."),
@@ -212,7 +213,8 @@ LAYER_SPECS: dict[str, LayerSpec] = {
                 Arg("input_length", "int", None, "Sequence length, when fixed.", low=1, nullable=True),
                 _rate("dropout", "Drops whole embedding rows (word types) per batch, in [0, 1)."),
                 Arg("W_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
-                Arg("weights", "path", None, "`.npz` with one array (input_dim, output_dim).", nullable=True),
+                Arg("weights", "path", None, "`.npz` or Keras 1 `.h5` with one array (input_dim, output_dim).",
+                    nullable=True),
             )
             + COMMON_ARGS,
         ),
@@ -232,7 +234,8 @@ LAYER_SPECS: dict[str, LayerSpec] = {
                 Arg("W_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
                 Arg("b_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
                 Arg("bias", "bool", True, "Whether to add a bias b."),
-                Arg("weights", "path", None, "`.npz` with `[W, b]` (or `[W]` without bias).", nullable=True),
+                Arg("weights", "path", None, "`.npz` or Keras 1 `.h5` with `[W, b]` (or `[W]` without bias).",
+                    nullable=True),
                 Arg("input_dim", "int", None, "Input size, for a first layer.", low=1, nullable=True),
             )
             + COMMON_ARGS,
@@ -275,6 +278,66 @@ LAYER_SPECS: dict[str, LayerSpec] = {
         ),
     )
 }
+
+
+def _pooling_args(kind: str) -> tuple[Arg, ...]:
+    return (
+        _positive_int("pool_length", f"Size of the {kind} window over time.", 2),
+        _positive_int("stride", "Step between windows (default: `pool_length`).", None, nullable=True),
+        Arg("border_mode", "choice", "valid", "`valid` (no padding) or `same` (output length ceil(T/stride)).",
+            choices=("valid", "same")),
+    ) + COMMON_ARGS
+
+
+# Keras 1 layers that recurrent models commonly sit next to (Keras 1.2.2 argument names). None of them supports
+# masking in Keras 1: a mask reaching them is refused, as Keras 1 refused it.
+LAYER_SPECS.update({
+    spec.type: spec
+    for spec in (
+        LayerSpec(
+            "InputLayer",
+            "Declares the model input (first layer only): `batch_input_shape` or `input_shape`; identity.",
+            (Arg("input_dtype", "choice", None, "`int32` for integer indices (Embedding next), else `float32`.",
+                 choices=("float32", "int32"), nullable=True),
+             Arg("sparse", "bool", False, "Keras 1 sparse placeholder; rnncli supports dense inputs only."))
+            + COMMON_ARGS,
+        ),
+        LayerSpec(
+            "Reshape",
+            "Reshapes (B, ...) to (B, *target_shape); one entry may be -1 (inferred).",
+            (Arg("target_shape", "any", REQUIRED, "The new shape without the batch axis, e.g. `[10, 4]`."),)
+            + COMMON_ARGS,
+        ),
+        LayerSpec(
+            "Permute",
+            "Permutes the non-batch axes; `dims` are 1-based, e.g. `[2, 1]` swaps time and features.",
+            (Arg("dims", "any", REQUIRED, "A permutation of 1..n, e.g. `[2, 1]`."),) + COMMON_ARGS,
+        ),
+        LayerSpec(
+            "Convolution1D",
+            "Temporal convolution: (B, T, D) -> (B, T', nb_filter), y = activation(conv(x, W) + b).",
+            (
+                _positive_int("nb_filter", "Number of filters (output features)."),
+                _positive_int("filter_length", "Length of each filter over time."),
+                Arg("init", "initializer", "glorot_uniform", "Initializer of the kernel W."),
+                Arg("activation", "activation", "linear", "Activation applied to the output."),
+                Arg("border_mode", "choice", "valid", "`valid` (T' = T - L + 1, strided) or `same` (T' = ceil(T/s)).",
+                    choices=("valid", "same")),
+                _positive_int("subsample_length", "Stride over time.", 1),
+                Arg("W_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
+                Arg("b_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
+                Arg("bias", "bool", True, "Whether to add a bias b."),
+                Arg("weights", "path", None, "`.npz` or Keras 1 `.h5` with `[W, b]`; W (L, 1, D, F) as Keras 1.1+ "
+                    "stores it, (F, D, L, 1) as Keras 1.0 did, or (L, D, F).", nullable=True),
+            )
+            + INPUT_DIM_ARGS + COMMON_ARGS,
+        ),
+        LayerSpec("MaxPooling1D", "Max over windows of time: (B, T, F) -> (B, T', F).", _pooling_args("max")),
+        LayerSpec("AveragePooling1D", "Mean over windows of time: (B, T, F) -> (B, T', F).", _pooling_args("mean")),
+        LayerSpec("GlobalMaxPooling1D", "Max over all timesteps: (B, T, F) -> (B, F).", COMMON_ARGS),
+        LayerSpec("GlobalAveragePooling1D", "Mean over all timesteps: (B, T, F) -> (B, F).", COMMON_ARGS),
+    )
+})
 
 # Layers that may sit inside TimeDistributed (applied to one timestep at a time).
 TIME_DISTRIBUTABLE = ("Dense", "Activation", "Dropout")

@@ -19,6 +19,7 @@ class Config:
     data: dict | None = None
     training: dict | None = None
     layer_sources: list = field(default_factory=list, repr=False)
+    notes: list[str] = field(default_factory=list)  # what a Keras document held that could not be carried over
 
     @property
     def has_weight_files(self) -> bool:

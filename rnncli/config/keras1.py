@@ -1,47 +1,78 @@
-"""Read Keras 1 ``model.to_yaml()`` documents as rnncli layer lists.
+"""Read Keras 1 ``model.to_yaml()``/``to_json()`` documents as rnncli layer lists.
 
 A Keras 1 document is ``{class_name: Sequential, config: [{class_name: LSTM, config: {...}}, ...], keras_version}``
-(``!!python/tuple`` values are read as lists by the loader). Each layer becomes ``{type: <class_name>, **config}``
-minus the keys Keras 1 writes that carry no meaning here (``input_dtype``, a regularizer's ``name``, empty
-constraints); the positions of the original keys are kept so errors still point into the user's file.
+(``!!python/tuple`` values are read as lists by the loader); ``rnncli.keras1.architecture`` first reduces functional
+single-chain ``Model`` documents and ``TimeDistributedDense`` to that form, and refuses what rnncli cannot run.
+Each layer becomes ``{type: <class_name>, **config}`` minus the keys Keras 1 writes that carry no meaning here
+(``input_dtype``, a regularizer's ``name``, empty constraints); the positions of the original keys are kept so
+errors still point into the user's file.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from rnncli.config.values import Diagnostics, type_name
+from rnncli.config.values import Diagnostics, where
 from rnncli.config.yaml_loader import MarkedDict, MarkedList
+from rnncli.keras1.architecture import Refusal, to_sequential_entries, training_from_keras
+from rnncli.keras1.keras2 import normalize
 
 # Keys Keras 1 serialises that rnncli accepts only when empty (null).
 _MUST_BE_NULL = ("W_constraint", "b_constraint", "U_constraint", "activity_regularizer")
 _DROPPED = ("input_dtype", "create_input_layer")
+# Keras 1.0.x `to_yaml()`/`to_json()` wrote the compile arguments at the top level (spec section 0, 1.0.7)
+TRAINING_KEYS = ("loss", "optimizer", "sample_weight_mode")
 
 
 def is_keras1_document(raw: Any) -> bool:
     return isinstance(raw, dict) and "class_name" in raw and "config" in raw
 
 
+def wrap_document(raw: Any, diags: Diagnostics) -> tuple[Any, list[str]]:
+    """A bare Keras document becomes ``{model: doc, training: ...}`` (training from 1.0.x top-level compile
+    arguments), so ``--set data.train=...``/``--set training.loss=...`` land beside it. Other Keras versions are
+    refused here with one line. Returns the document to validate and notices about what was not carried over."""
+    try:
+        raw, notes = normalize(raw)
+    except Refusal as exc:
+        diags.add(exc.node, exc.key, exc.args[0])
+        return None, []
+    if not is_keras1_document(raw):
+        return raw, notes
+    wrapped = MarkedDict(model=raw)
+    wrapped.mark, wrapped.marks = where(raw), {"model": where(raw)}
+    if any(key in raw for key in TRAINING_KEYS):
+        try:
+            training, training_notes = training_from_keras(raw)
+            notes += training_notes
+        except Refusal as exc:
+            diags.add(exc.node, exc.key, exc.args[0])
+            return None, []
+        if training is not None:
+            section = MarkedDict(training)
+            section.mark = raw.where("loss") if isinstance(raw, MarkedDict) else where(raw)
+            section.marks = {k: section.mark for k in training}
+            wrapped["training"] = section
+            wrapped.marks["training"] = section.mark
+    return wrapped, notes
+
+
 def keras1_to_layers(doc: dict, diags: Diagnostics) -> list | None:
-    """Convert a Keras 1 Sequential document into a list of rnncli layer mappings (None after reporting errors)."""
-    if doc.get("class_name") != "Sequential":
-        diags.add(doc, "class_name", f"model: only Keras 1 `Sequential` documents are supported, got "
-                  f"{doc.get('class_name')!r}")
-        return None
-    entries = doc["config"]
-    if isinstance(entries, dict) and "layers" in entries:  # Keras 1.2/2.x style {name, layers}
-        entries = entries["layers"]
-    if not isinstance(entries, list) or not entries:
-        diags.add(doc, "config", f"model.config must be a non-empty list of layers, got {type_name(entries)}")
+    """Convert a Keras 1 model document into a list of rnncli layer mappings (None after reporting errors)."""
+    try:
+        doc, _ = normalize(doc)
+        entries = to_sequential_entries(doc)
+    except Refusal as exc:
+        diags.add(exc.node if exc.node is not None else doc, exc.key, exc.args[0])
         return None
     result = MarkedList()
-    result.mark, result.marks = entries.mark if isinstance(entries, MarkedList) else doc.mark, {}
+    result.mark, result.marks = entries.mark if isinstance(entries, MarkedList) else where(doc), {}
     for index, entry in enumerate(entries):
         converted = _convert(entry, entries, index, diags)
         if converted is None:
             return None
         result.append(converted)
-        result.marks[index] = entries.where(index) if isinstance(entries, MarkedList) else doc.mark
+        result.marks[index] = getattr(entry, "mark", None) or where(doc)
     return result
 
 
@@ -51,7 +82,7 @@ def _convert(entry: Any, container: Any, key: Any, diags: Diagnostics) -> Marked
         return None
     config = entry["config"]
     layer = MarkedDict()
-    layer.mark = entry.mark if isinstance(entry, MarkedDict) else container.mark
+    layer.mark = entry.mark if isinstance(entry, MarkedDict) else where(container)
     layer.marks = {"type": entry.where("class_name") if isinstance(entry, MarkedDict) else layer.mark}
     layer["type"] = entry["class_name"]
     for name, value in config.items():

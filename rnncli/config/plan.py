@@ -212,3 +212,98 @@ _HANDLERS = {
     "RepeatVector": _repeat_vector,
     "Bidirectional": _bidirectional,
 }
+
+
+# -- Keras 1 layers around recurrent ones (no masking: the validator refuses a mask reaching them) ---------------
+
+
+def _input_layer(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
+    if config.get("sparse"):
+        raise ShapeProblem(f"layer `{config['name']}` (InputLayer): sparse inputs are not supported; use dense "
+                           f"arrays", "sparse")
+    return LayerPlan(config, shape, shape, 0, mask_in, mask_in)
+
+
+def _reshape(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
+    target = config["target_shape"]
+    name = config["name"]
+    if not isinstance(target, (list, tuple)) or not target or not all(
+            isinstance(d, int) and not isinstance(d, bool) and (d > 0 or d == -1) for d in target):
+        raise ShapeProblem(f"layer `{name}` (Reshape): `target_shape` must be a non-empty list of positive integers "
+                           f"(one may be -1), got {target!r}", "target_shape")
+    if list(target).count(-1) > 1:
+        raise ShapeProblem(f"layer `{name}` (Reshape): only one entry of `target_shape` may be -1", "target_shape")
+    if any(d is None for d in shape[1:]):
+        raise ShapeProblem(f"layer `{name}` (Reshape) needs a fully known input shape, got {fmt_shape(shape)}: give "
+                           f"the first layer a fixed number of timesteps")
+    size, known = math.prod(shape[1:]), math.prod(d for d in target if d != -1)
+    if -1 in target:
+        if size % known:
+            raise ShapeProblem(f"layer `{name}` (Reshape): cannot reshape {fmt_shape(shape)} ({size} values per "
+                               f"sample) to {tuple(target)}", "target_shape")
+        target = [size // known if d == -1 else d for d in target]
+    elif known != size:
+        raise ShapeProblem(f"layer `{name}` (Reshape): target_shape {tuple(target)} holds {known} values per sample, "
+                           f"the input {fmt_shape(shape)} holds {size}", "target_shape")
+    return LayerPlan(config, shape, (shape[0],) + tuple(target), 0, mask_in, False)
+
+
+def _permute(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
+    dims = config["dims"]
+    rank = len(shape) - 1
+    if not isinstance(dims, (list, tuple)) or sorted(dims) != list(range(1, rank + 1)) or not all(
+            isinstance(d, int) and not isinstance(d, bool) for d in dims):
+        raise ShapeProblem(f"layer `{config['name']}` (Permute): `dims` must be a permutation of "
+                           f"{list(range(1, rank + 1))} (1-based axes of the {rank}-D sample), got {dims!r}", "dims")
+    return LayerPlan(config, shape, (shape[0],) + tuple(shape[d] for d in dims), 0, mask_in, False)
+
+
+def conv_output_length(length: int | None, window: int, border_mode: str, stride: int) -> int | None:
+    """Keras 1 ``conv_output_length``: valid L - w + 1, same L; then ceil(. / stride)."""
+    if length is None:
+        return None
+    out = length - window + 1 if border_mode == "valid" else length
+    return (out + stride - 1) // stride
+
+
+def _check_window(config: dict, steps: int | None, window: int, key: str) -> None:
+    if config["border_mode"] == "valid" and steps is not None and steps < window:
+        raise ShapeProblem(f"layer `{config['name']}` ({config['type']}): the input has {steps} timesteps, fewer "
+                           f"than `{key}: {window}` (border_mode valid)", key)
+
+
+def _convolution1d(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
+    _need_ndim(config, shape, (3,), "(batch, timesteps, features)")
+    batch, steps, features = shape
+    if features is None:
+        raise ShapeProblem(f"layer `{config['name']}`: the number of input features is unknown")
+    length, filters = config["filter_length"], config["nb_filter"]
+    _check_window(config, steps, length, "filter_length")
+    out = conv_output_length(steps, length, config["border_mode"], config["subsample_length"])
+    params = length * features * filters + (filters if config["bias"] else 0)
+    return LayerPlan(config, shape, (batch, out, filters), params, mask_in, False)
+
+
+def _pooling1d(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
+    _need_ndim(config, shape, (3,), "(batch, timesteps, features)")
+    window = config["pool_length"]
+    _check_window(config, shape[1], window, "pool_length")
+    out = conv_output_length(shape[1], window, config["border_mode"], config["stride"] or window)
+    return LayerPlan(config, shape, (shape[0], out, shape[2]), 0, mask_in, False)
+
+
+def _global_pooling1d(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
+    _need_ndim(config, shape, (3,), "(batch, timesteps, features)")
+    return LayerPlan(config, shape, (shape[0], shape[2]), 0, mask_in, False)
+
+
+_HANDLERS.update({
+    "InputLayer": _input_layer,
+    "Reshape": _reshape,
+    "Permute": _permute,
+    "Convolution1D": _convolution1d,
+    "MaxPooling1D": _pooling1d,
+    "AveragePooling1D": _pooling1d,
+    "GlobalMaxPooling1D": _global_pooling1d,
+    "GlobalAveragePooling1D": _global_pooling1d,
+})

@@ -12,7 +12,7 @@ from typing import Any
 from rnncli.config.args import DATA_ARGS, LAYER_SPECS, TIME_DISTRIBUTABLE, TOP_LEVEL_ARGS
 from rnncli.config.config import Config
 from rnncli.config.data_section import check_data_section
-from rnncli.config.keras1 import is_keras1_document, keras1_to_layers
+from rnncli.config.keras1 import is_keras1_document, keras1_to_layers, wrap_document
 from rnncli.config.overrides import apply_override
 from rnncli.config.plan import LayerPlan, ModelPlan, ShapeProblem, fmt_shape, infer_layer
 from rnncli.config.sections import check_section as _check_section
@@ -36,8 +36,16 @@ def load_config(path: str | Path, *, require_training: bool = False, overrides: 
     ``check_files=False`` skips the existence of data and weights files (a run directory needs neither).
     """
     path = Path(path)
+    from rnncli.keras1.hdf5 import is_hdf5
+
+    if is_hdf5(path):
+        raise ConfigError([Diagnostic(str(path), 0, 0, "this is an HDF5 file (Keras weights or model.save()), not a "
+                                      f"config: import it first: rnncli import {path} -o RUN")])
     raw = load_yaml(path)
     diags = Diagnostics(str(path), check_files)
+    raw, notes = wrap_document(raw, diags)  # a bare Keras document: overrides go beside it, not into it
+    if diags.items:
+        raise ConfigError(diags.items)
     for override in overrides or []:
         apply_override(raw, override, str(path))
     anchor = Path(base_dir) / path.name if base_dir is not None else path
@@ -46,6 +54,7 @@ def load_config(path: str | Path, *, require_training: bool = False, overrides: 
         raise ConfigError(diags.items)
     assert config is not None
     config.path = path
+    config.notes = notes
     return config
 
 
@@ -171,7 +180,7 @@ def _declared_input(cfg: dict) -> tuple | None:
     if kind == "Embedding":
         return (None,) + tuple(cfg["input_shape"]) if cfg.get("input_shape") else (None, cfg.get("input_length"))
     if cfg.get("input_dim") is not None:  # Keras 1: `input_dim` (+ `input_length`) overrides `input_shape`
-        if LAYER_SPECS[kind].recurrent:
+        if LAYER_SPECS[kind].recurrent or kind == "Convolution1D":
             return (None, cfg.get("input_length"), cfg["input_dim"])
         return (None, cfg["input_dim"])
     if cfg.get("input_shape") is not None:
@@ -188,13 +197,19 @@ def _plan_shapes(layers: list[dict], sources: list, path: Path, diags: Diagnosti
         diags.add(sources, 0, "model.layers[0]: the first layer must define its input: add `input_shape: [T, D]`, "
                   "`batch_input_shape: [B, T, D]` or `input_dim: D` (with `input_length: T`)")
         return None
-    dtype = "int32" if first["type"] == "Embedding" else "float32"
-    plan = ModelPlan(input_shape=declared, input_dtype=dtype)
+    leads_input = first["type"] == "InputLayer"
+    embedding_first = layers[1 if leads_input and len(layers) > 1 else 0]["type"] == "Embedding"
+    integer_input = embedding_first or (leads_input and first.get("input_dtype") == "int32")
+    plan = ModelPlan(input_shape=declared, input_dtype="int32" if integer_input else "float32")
     shape, mask = declared, False
     for index, cfg in enumerate(layers):
         source = sources[index]
         where_text = f"model.layers[{index}]"
-        if index > 0:
+        if index > 0 and cfg["type"] == "InputLayer":
+            diags.add(sources, index, f"{where_text}: InputLayer declares the model input, so it must be the first "
+                      f"layer")
+            return None
+        if index > 0 and not (index == 1 and leads_input):
             if cfg["type"] == "Embedding":
                 diags.add(sources, index, f"{where_text}: Embedding must be the first layer (it takes integer indices)")
                 return None
@@ -261,7 +276,7 @@ def _check_weights_file(layer: LayerPlan, source: dict, where_text: str, diags: 
     if not path:
         return
     try:
-        arrays = read_weight_arrays(path)
+        arrays = read_weight_arrays(path, (layer.name, holder["name"]))
     except ValueError as exc:
         diags.add(holder_source, "weights", f"{where_text}.weights: {exc}")
         return

@@ -1,8 +1,10 @@
 """Keras 1 weight lists (`weights:` files): reading them, the layouts each layer accepts, and conversion.
 
-A `weights:` file is an `.npz` written with `np.savez(path, *arrays)`. Recurrent layers accept the fused list
-``[W, U, b]`` (gate blocks i, f, c, o for LSTM; z, r, h for GRU) or the per-gate list (LSTM 12 arrays in Keras 1's
-storage order i, c, f, o; GRU 9 arrays z, r, h); rnncli stores the fused form whatever the ``consume_less`` mode.
+A `weights:` file is an `.npz` written with `np.savez(path, *arrays)`, or a Keras 1 `.h5` (`save_weights()` or
+`model.save()`; the layer group with the layer's name, or the file's only layer with weights). Recurrent layers
+accept the fused list ``[W, U, b]`` (gate blocks i, f, c, o for LSTM; z, r, h for GRU) or the per-gate list (LSTM 12
+arrays in Keras 1's storage order i, c, f, o; GRU 9 arrays z, r, h); rnncli stores the fused form whatever the
+``consume_less`` mode.
 """
 
 from __future__ import annotations
@@ -16,12 +18,22 @@ PER_GATE_STORAGE = {"SimpleRNN": ("",), "GRU": ("z", "r", "h"), "LSTM": ("i", "c
 FUSED_ORDER = {"SimpleRNN": ("",), "GRU": ("z", "r", "h"), "LSTM": ("i", "f", "c", "o")}
 
 
-def read_weight_arrays(path: str) -> list:
-    """The arrays of a weights `.npz` in `np.savez(path, *arrays)` order (arr_0, arr_1, ...)."""
+def read_weight_arrays(path: str, layer_names: tuple[str, ...] = ()) -> list:
+    """The arrays of a weights `.npz` in `np.savez(path, *arrays)` order (arr_0, arr_1, ...), or of the layer
+    group called one of ``layer_names`` in a Keras 1 `.h5` (by position in its `weight_names`)."""
     import zipfile
 
     import numpy as np
 
+    from rnncli.keras1.hdf5 import Keras1FileError, is_hdf5
+
+    if is_hdf5(path):
+        from rnncli.keras1.weights import read_layer_weights
+
+        try:
+            return read_layer_weights(path, layer_names)
+        except Keras1FileError as exc:
+            raise ValueError(str(exc).removeprefix(f"{path}: ")) from None
     try:
         with np.load(path, allow_pickle=False) as archive:
             names = list(archive.files)
@@ -63,6 +75,14 @@ def expected_weight_shapes(plan: LayerPlan) -> list[list[tuple[int, ...]]]:
     if kind == "Bidirectional":
         one = expected_weight_shapes(plan.inner)
         return [a + b for a in one for b in one if len(a) == len(b)]
+    if kind == "TimeDistributed":
+        return expected_weight_shapes(plan.inner)
+    if kind == "Convolution1D":
+        length, features, filters = config["filter_length"], plan.input_shape[-1], config["nb_filter"]
+        bias = [(filters,)] if config["bias"] else []
+        # Keras 1.1+ stores (L, 1, D, F) (a conv2d kernel); Keras 1.0.x (F, D, L, 1); rnncli (L, D, F)
+        return [[(length, 1, features, filters)] + bias, [(filters, features, length, 1)] + bias,
+                [(length, features, filters)] + bias]
     return [[]]
 
 

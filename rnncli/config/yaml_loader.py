@@ -6,7 +6,8 @@
 
 * rejects duplicate keys (PyYAML silently keeps the last one);
 * reads ``1e-3`` as a float (YAML 1.1 reads it as a string);
-* accepts Keras 1's ``!!python/tuple`` tag (as a list), and nothing else from the ``python/`` namespace;
+* accepts Keras 1's ``!!python/tuple`` tag (as a list) and Python 2's ``!!python/unicode``, ``!!python/str`` and
+  ``!!python/long`` (plain values), and nothing else from the ``python/`` namespace;
 * refuses documents whose alias expansion would be huge ("billion laughs") or that nest too deeply, before
   constructing anything.
 """
@@ -103,6 +104,10 @@ class MarkedLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml wh
 MarkedLoader.add_constructor("tag:yaml.org,2002:map", MarkedLoader.construct_marked_mapping)
 MarkedLoader.add_constructor("tag:yaml.org,2002:seq", MarkedLoader.construct_marked_sequence)
 MarkedLoader.add_constructor("tag:yaml.org,2002:python/tuple", MarkedLoader.construct_marked_sequence)
+# Python 2 `to_yaml()` tags on strings and integers, read as the plain values they are
+for _tag in ("python/unicode", "python/str"):
+    MarkedLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", yaml.SafeLoader.construct_yaml_str)
+MarkedLoader.add_constructor("tag:yaml.org,2002:python/long", yaml.SafeLoader.construct_yaml_int)
 MarkedLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),

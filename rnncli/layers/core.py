@@ -100,3 +100,28 @@ class RepeatVector(Layer):
 
     def call(self, x, mask, training, rng):
         return tf.tile(tf.expand_dims(x, 1), [1, self.config["n"], 1]), None
+
+
+class InputLayer(Layer):
+    """Declares the model input; identity (the mask, if any, passes through)."""
+
+    def call(self, x, mask, training, rng):
+        return x, mask
+
+
+class Reshape(Layer):
+    """[B, ...] -> [B, *target_shape] (a -1 entry is inferred); Keras 1 drops the mask."""
+
+    def call(self, x, mask, training, rng):
+        target: list = [int(d) for d in self.config["target_shape"]]
+        if -1 in target:  # the validator made sure the sample size is divisible; traced shapes may be relaxed
+            known = int(np.prod([d for d in target if d != -1]))
+            target[target.index(-1)] = tf.reduce_prod(tf.shape(x)[1:]) // known
+        return tf.reshape(x, tf.stack([tf.shape(x)[0]] + target)), None
+
+
+class Permute(Layer):
+    """Permutes the non-batch axes by the 1-based ``dims``: [B, T, F] with dims [2, 1] -> [B, F, T]."""
+
+    def call(self, x, mask, training, rng):
+        return tf.transpose(x, [0] + [int(d) for d in self.config["dims"]]), None

@@ -1,0 +1,119 @@
+"""Put Keras 1 weight lists (and optimizer slots) into a built rnncli ``Sequential`` (TensorFlow side of the import).
+
+The lists come from ``rnncli.keras1.weights.match_file_to_plan`` (already checked against the plan), in Keras 1's
+layout: recurrent layers per gate or fused (both become rnncli's fused variables), Bidirectional as the forward list
+then the backward list, TimeDistributed as its inner layer's list. ``variable_pairs`` does that conversion once, for
+weights and for optimizer slots alike (a slot has its variable's shape, so it converts the same way).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from rnncli.config.weights import weights_to_fused
+from rnncli.layers.base import Layer
+from rnncli.layers.recurrent import RECURRENT_LAYERS
+
+# Keras 1.2.2 `Optimizer.weights` order: optional `iterations`, then one list per slot over the trainable weights
+KERAS1_OPTIMIZER_WEIGHTS = {
+    "sgd": (True, ("moments",)),
+    "rmsprop": (False, ("accumulators",)),
+    "adagrad": (False, ("accumulators",)),
+    "adadelta": (False, ("accumulators", "delta_accumulators")),
+    "adam": (True, ("m", "v")),
+    "adamax": (True, ("m", "u")),
+}
+
+
+def variable_pairs(built: Layer, arrays: list[np.ndarray]) -> list[tuple[tf.Variable, np.ndarray]]:
+    """(variable, value) pairs for one Keras 1 list (per gate or fused; any wrapper; any ``consume_less``)."""
+    kind = built.config["type"]
+    if kind in RECURRENT_LAYERS:
+        return list(zip(built.weight_variables(), weights_to_fused(kind, arrays)))
+    if kind == "Bidirectional":
+        inner = built.config["layer"]["type"]
+        half = len(arrays) // 2
+        return (list(zip(built.forward.weight_variables(), weights_to_fused(inner, arrays[:half])))
+                + list(zip(built.backward.weight_variables(), weights_to_fused(inner, arrays[half:]))))
+    if kind == "TimeDistributed":
+        return variable_pairs(built.inner, arrays)
+    pairs = []
+    for variable, array in zip(built.weight_variables(), arrays):
+        array = np.asarray(array)
+        if array.shape != tuple(variable.shape) and kind == "Convolution1D":
+            array = _conv_kernel(array, tuple(variable.shape))
+        pairs.append((variable, array))
+    return pairs
+
+
+def _conv_kernel(kernel: np.ndarray, shape: tuple) -> np.ndarray:
+    """A Keras 1 conv kernel (L, 1, D, F) or (F, D, L, 1) as rnncli's (L, D, F)."""
+    if kernel.shape == (shape[0], 1) + shape[1:]:
+        return kernel[:, 0]
+    return np.transpose(kernel[..., 0], (2, 1, 0))
+
+
+def set_model_weights(model: object, by_name: dict[str, list[np.ndarray]]) -> None:
+    """Load ``{layer name: Keras 1 weight list}`` into the layers of an rnncli ``Sequential`` of the same plan."""
+    for layer in model.layers:
+        if layer.layer_name in by_name:
+            for variable, value in variable_pairs(layer, by_name[layer.layer_name]):
+                if tuple(variable.shape) != tuple(np.shape(value)):
+                    raise ValueError(f"layer `{layer.layer_name}`: array of shape {np.shape(value)} for variable "
+                                     f"{variable.name} of shape {tuple(variable.shape)}")
+                variable.assign(np.asarray(value, np.float32))
+
+
+def set_optimizer_state(model: object, optimizer: object, optimizer_name: str, by_name: dict[str, list[np.ndarray]],
+                        arrays: list[tuple[str, np.ndarray]]) -> str | None:
+    """Load Keras 1 ``optimizer_weights`` into the rnncli optimizer's slots when the mapping is exact.
+
+    Returns None on success, else the reason the state was dropped (nothing is assigned then).
+    """
+    layout = KERAS1_OPTIMIZER_WEIGHTS.get(optimizer_name)
+    if layout is None:
+        return f"rnncli has no exact mapping of Keras 1 `{optimizer_name}` optimizer weights"
+    has_iterations, slot_names = layout
+    trainable = [layer for layer in model.layers if layer.layer_name in by_name and layer.trainable]
+    sizes = [len(by_name[layer.layer_name]) for layer in trainable]
+    total = sum(sizes)
+    values = [np.asarray(a) for _, a in arrays]
+    expected = len(slot_names) * total + int(has_iterations)
+    if len(values) != expected:
+        return (f"the file holds {len(values)} optimizer arrays, Keras 1 `{optimizer_name}` over {total} trainable "
+                f"arrays has {expected}")
+    iterations = None
+    if has_iterations:
+        iterations, values = values[0], values[1:]
+        if iterations.size != 1:
+            return f"the first optimizer array should be the iteration count, got shape {iterations.shape}"
+    keys = {id(v): key for key, v in model.trainable_by_path().items()}
+    assignments = []
+    for slot_index, slot in enumerate(slot_names):
+        chunk = values[slot_index * total:(slot_index + 1) * total]
+        offset = 0
+        for layer, size in zip(trainable, sizes):
+            part = chunk[offset:offset + size]
+            offset += size
+            if [a.shape for a in part] != [a.shape for a in by_name[layer.layer_name]]:
+                return (f"optimizer arrays for layer `{layer.layer_name}` have shapes {[a.shape for a in part]}, its "
+                        f"weights {[a.shape for a in by_name[layer.layer_name]]}")
+            for variable, value in variable_pairs(layer, part):
+                slot_key = optimizer._refs.slot_keys[keys[id(variable)]]
+                assignments.append((optimizer.slots[slot][slot_key], value))
+    for variable, value in assignments:
+        variable.assign(np.asarray(value, np.float32))
+    if iterations is not None:
+        optimizer.iterations.assign(int(np.asarray(iterations).reshape(())))
+    return None
+
+
+def get_layer_weights(built: Layer) -> list[np.ndarray]:
+    """The layer's weights as a Keras 1 list in the fused layout (Bidirectional: forward then backward)."""
+    kind = built.config["type"]
+    if kind == "Bidirectional":
+        return built.forward.get_weights() + built.backward.get_weights()
+    if kind == "TimeDistributed":
+        return get_layer_weights(built.inner)
+    return built.get_weights()

@@ -1,0 +1,173 @@
+"""Keras 2 documents whose math is Keras 1 math, rewritten as the Keras 1 documents they correspond to.
+
+Keras 2 renamed the arguments (``units``, ``kernel_initializer``, ``recurrent_dropout``, ...) but kept the Keras 1
+functions for LSTM, SimpleRNN and GRU with ``reset_after: false``, and stores their weights in Keras 1's fused
+``gpu`` layout (``[kernel, recurrent_kernel, bias]``, blocks i, f, c, o / z, r, h), so such models import exactly.
+The mapping follows Keras 2.0.0's ``keras/legacy/interfaces.py`` (spec §14.1) in reverse. Anything without a
+Keras 1 equivalent (``reset_after: true``, ``return_state``, constraints, a bias-free recurrent layer, an
+initializer Keras 1 did not have, any other layer type) is refused with one message naming the layer and why.
+Pure Python: no TensorFlow.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rnncli.keras1.architecture import Refusal, foreign_version, keras_generation
+
+_RECURRENT = ("LSTM", "GRU", "SimpleRNN")
+_PLAIN = ("Activation", "Flatten", "RepeatVector", "Masking", "Reshape", "Permute", "GlobalMaxPooling1D",
+          "GlobalAveragePooling1D")
+_COMMON = ("name", "trainable", "batch_input_shape", "input_shape")
+_IGNORED = ("dtype", "seed", "noise_shape", "data_format", "time_major", "zero_output_for_mask", "ragged")
+_IMPLEMENTATION = {0: "cpu", 1: "mem", 2: "gpu"}
+
+
+def normalize(doc: Any) -> tuple[Any, list[str]]:
+    """A Keras 1 document for ``doc``: Keras 1 as it is, Keras 2 converted (with a notice); Keras 0.3 and 3 refused
+    (``Refusal``, one line)."""
+    generation = keras_generation(doc)
+    if generation is None:
+        return doc, []
+    if generation != "2" or "class_name" not in doc:
+        raise foreign_version(doc)
+    converted = convert_keras2(doc)
+    return converted, [f"read as the Keras 1 model it computes (converted from Keras {converted['converted_from_keras']}"
+                       f" argument names and weight layout)"]
+
+
+def convert_keras2(doc: dict) -> dict:
+    """The Keras 1 document equivalent to the Keras 2 ``doc``; raises ``Refusal`` naming the layer and why."""
+    version = doc.get("keras_version") or "2"
+    config = doc.get("config")
+    if isinstance(config, dict) and isinstance(config.get("layers"), list):
+        new_config: Any = dict(config, layers=[_entry(e, version) for e in config["layers"]])
+    elif isinstance(config, list):
+        new_config = [_entry(e, version) for e in config]
+    else:
+        raise Refusal(f"this Keras {version} document has no layer list under `config`", doc, "config")
+    out = {k: v for k, v in doc.items() if k not in ("config", "keras_version", "backend")}
+    out["config"] = new_config
+    out["converted_from_keras"] = str(version)
+    return out
+
+
+def _entry(entry: Any, version: str) -> Any:
+    if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
+        return entry
+    kind = entry.get("class_name")
+    config = entry["config"]
+    name = config.get("name", kind)
+
+    def refuse(reason: str, key: str | None = None) -> Refusal:
+        return Refusal(f"Keras {version} layer `{name}` ({kind}) {reason}; rnncli imports Keras 2 models only where "
+                       f"the math is Keras 1's", config, key)
+
+    for key in ("kernel_constraint", "recurrent_constraint", "bias_constraint", "embeddings_constraint",
+                "activity_regularizer"):
+        if config.get(key) is not None:
+            raise refuse(f"has `{key}`, which Keras 1 and rnncli do not support", key)
+    if kind in ("Lambda", "Merge", "Concatenate", "Add", "Multiply", "Average", "Maximum", "Dot", "Subtract"):
+        return entry  # refused later by the chain check, with its own reason
+    out = {k: config[k] for k in _COMMON if k in config}
+    if kind in _RECURRENT:
+        _recurrent(config, out, kind, refuse)
+    elif kind == "Dense":
+        out.update(output_dim=config["units"], activation=config.get("activation", "linear"),
+                   bias=bool(config.get("use_bias", True)), init=_initializer(config.get("kernel_initializer"), refuse),
+                   W_regularizer=_regularizer(config.get("kernel_regularizer"), refuse),
+                   b_regularizer=_regularizer(config.get("bias_regularizer"), refuse))
+    elif kind == "Embedding":
+        out.update(input_dim=config["input_dim"], output_dim=config["output_dim"],
+                   mask_zero=bool(config.get("mask_zero", False)),
+                   init=_initializer(config.get("embeddings_initializer"), refuse),
+                   W_regularizer=_regularizer(config.get("embeddings_regularizer"), refuse))
+        if config.get("input_length") is not None:
+            out["input_length"] = config["input_length"]
+    elif kind == "Dropout":
+        out["p"] = config.get("rate", 0.0)
+    elif kind == "InputLayer":
+        if config.get("sparse") or config.get("ragged"):
+            raise refuse("is sparse or ragged; rnncli supports dense inputs only")
+        out["input_dtype"] = "int32" if str(config.get("dtype", "float32")).startswith("int") else "float32"
+    elif kind in ("TimeDistributed", "Bidirectional"):
+        out["layer"] = _entry(config["layer"], version)
+        if kind == "Bidirectional":
+            if config.get("backward_layer") is not None:
+                raise refuse("has its own `backward_layer`; Keras 1 ran a copy of the forward layer backwards")
+            out["merge_mode"] = config.get("merge_mode", "concat")
+    elif kind in _PLAIN:
+        out.update({k: v for k, v in config.items() if k not in _COMMON and k not in _IGNORED})
+    elif kind in ("Model", "Sequential", "Functional"):
+        return entry  # nested model: refused by the chain check
+    else:
+        raise refuse("has no Keras 1 counterpart that rnncli imports")
+    result = {"class_name": kind, "config": out}
+    for key in ("name", "inbound_nodes"):
+        if key in entry:
+            result[key] = entry[key]
+    return result
+
+
+def _recurrent(config: dict, out: dict, kind: str, refuse: Any) -> None:
+    if kind == "GRU" and config.get("reset_after"):
+        raise refuse("has `reset_after: true` (reset gate applied after the recurrent product), not Keras 1's GRU; "
+                     "only `reset_after: false` GRUs compute Keras 1 math", "reset_after")
+    if config.get("return_state"):
+        raise refuse("has `return_state: true`; rnncli layers return the output only", "return_state")
+    if not config.get("use_bias", True):
+        raise refuse("has `use_bias: false`; Keras 1 recurrent layers always have a bias", "use_bias")
+    out.update(
+        output_dim=config["units"], activation=config.get("activation", "tanh"),
+        init=_initializer(config.get("kernel_initializer"), refuse),
+        inner_init=_initializer(config.get("recurrent_initializer"), refuse),
+        W_regularizer=_regularizer(config.get("kernel_regularizer"), refuse),
+        U_regularizer=_regularizer(config.get("recurrent_regularizer"), refuse),
+        b_regularizer=_regularizer(config.get("bias_regularizer"), refuse),
+        dropout_W=config.get("dropout", 0.0), dropout_U=config.get("recurrent_dropout", 0.0),
+        return_sequences=bool(config.get("return_sequences", False)),
+        go_backwards=bool(config.get("go_backwards", False)), stateful=bool(config.get("stateful", False)),
+        unroll=bool(config.get("unroll", False)),
+        consume_less=_IMPLEMENTATION.get(config.get("implementation", 0), "cpu"))
+    if kind != "SimpleRNN":
+        out["inner_activation"] = config.get("recurrent_activation", "hard_sigmoid")
+    if kind == "LSTM":
+        out["forget_bias_init"] = "one" if config.get("unit_forget_bias", True) else "zero"
+
+
+def _initializer(value: Any, refuse: Any) -> Any:
+    """Keras 2 ``{class_name, config}`` -> the Keras 1 name (or ``{name, scale}``)."""
+    if value is None or isinstance(value, str):
+        return {"glorot_uniform": "glorot_uniform", "zeros": "zero", "ones": "one"}.get(value, value) \
+            if value is not None else "glorot_uniform"
+    kind, args = value.get("class_name"), value.get("config") or {}
+    if kind == "VarianceScaling":
+        key = (args.get("mode"), str(args.get("distribution")).replace("truncated_normal", "normal"),
+               float(args.get("scale", 1.0)))
+        names = {("fan_avg", "uniform", 1.0): "glorot_uniform", ("fan_avg", "normal", 1.0): "glorot_normal",
+                 ("fan_in", "uniform", 1.0): "lecun_uniform", ("fan_in", "normal", 2.0): "he_normal",
+                 ("fan_in", "uniform", 2.0): "he_uniform"}
+        if key in names:
+            return names[key]
+    simple = {"GlorotUniform": "glorot_uniform", "GlorotNormal": "glorot_normal", "LecunUniform": "lecun_uniform",
+              "HeNormal": "he_normal", "HeUniform": "he_uniform", "Zeros": "zero", "Ones": "one"}
+    if kind in simple:
+        return simple[kind]
+    if kind == "Orthogonal":
+        return {"name": "orthogonal", "scale": float(args.get("gain", 1.0))}
+    if kind == "Identity":
+        return {"name": "identity", "scale": float(args.get("gain", 1.0))}
+    if kind == "RandomUniform" and args.get("minval") == -args.get("maxval", 0):
+        return {"name": "uniform", "scale": float(args["maxval"])}
+    if kind in ("RandomNormal", "TruncatedNormal") and not args.get("mean"):
+        return {"name": "normal", "scale": float(args.get("stddev", 0.05))}
+    raise refuse(f"uses initializer {kind} {args}, which has no Keras 1 equivalent")
+
+
+def _regularizer(value: Any, refuse: Any) -> Any:
+    if value is None:
+        return None
+    args = value.get("config") or {} if isinstance(value, dict) else {}
+    if isinstance(value, dict) and value.get("class_name") in ("L1L2", "L1", "L2"):
+        return {"l1": float(args.get("l1", 0.0)), "l2": float(args.get("l2", 0.0))}
+    raise refuse(f"uses regularizer {value!r}, which has no Keras 1 equivalent")
