@@ -46,7 +46,7 @@ def test_every_dl4j_file_imports_with_the_files_arrays(tmp_path: Path, k1, name:
     """`rnncli import` of each file; the run's checkpoint, restored, holds exactly the file's arrays."""
     from rnncli.keras1.apply import get_layer_weights
     from rnncli.keras1.importer import import_keras1
-    from rnncli.workflows import load_source
+    from rnncli.commands.source import load_source
 
     path = k1.fixtures / name
     result = import_keras1(path, tmp_path / "run")

@@ -96,7 +96,7 @@ def test_full_model_import_predict_evaluate_export_resume(tmp_path: Path, k1) ->
     assert exported.exit_code == 0, exported.output
 
     # the optimizer slots hold the file's Adam state; one more epoch resumes from it
-    from rnncli.workflows import load_source
+    from rnncli.commands.source import load_source
 
     loaded = load_source(run)
     optimizer = loaded.engine.optimizer
@@ -175,7 +175,7 @@ def test_optimizer_weights_that_do_not_map_exactly_are_dropped_with_a_notice(tmp
     """Keras 1.1 Adam saved `ms + vs` without the iteration count: Adam's bias correction needs it, so the state is
     not exact and is dropped, and the import says so (the weights are still imported)."""
     from rnncli.keras1.importer import import_keras1
-    from rnncli.workflows import load_source
+    from rnncli.commands.source import load_source
 
     layers = [("simplernn_1", [("simplernn_1_W", W), ("simplernn_1_U", Uw), ("simplernn_1_b", b)]),
               ("dense_1", [("dense_1_W", Wd), ("dense_1_b", bd)])]
@@ -193,7 +193,7 @@ def test_keras2_full_model_with_keras1_math_imports(tmp_path: Path, k1) -> None:
     """A Keras 2 model.save() file (nested weight names `lstm_1/kernel:0`, fused layout, `learning_rate`): read as
     the Keras 1 model it computes; its optimizer state (another layout) is dropped with a notice."""
     from rnncli.keras1.importer import build_imported_model, import_keras1
-    from rnncli.workflows import load_source
+    from rnncli.commands.source import load_source
 
     rng = np.random.default_rng(11)
     kernel, recurrent, bias = (rng.normal(size=s).astype(np.float32) * 0.4 for s in ((3, 16), (4, 16), (16,)))
