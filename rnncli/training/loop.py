@@ -77,10 +77,15 @@ class LoopState(tf.Module):
         self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
 
 
+_HIGHER_IS_BETTER = ("precision", "recall", "fbeta_score", "fmeasure")
+
+
 def monitor_mode(monitor: str, mode: str) -> str:
+    """``auto``: Keras 1's rule (``max`` for accuracies), also ``max`` for the precision/recall/F metrics."""
     if mode != "auto":
         return mode
-    return "max" if "acc" in monitor else "min"
+    name = monitor[4:] if monitor.startswith("val_") else monitor
+    return "max" if "acc" in monitor or name in _HIGHER_IS_BETTER else "min"
 
 
 def improved(value: float, best: float, mode: str, min_delta: float = 0.0) -> bool:
