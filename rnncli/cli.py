@@ -195,30 +195,35 @@ def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_siz
 @click.option("--batch-size", type=click.IntRange(min=1), default=None)
 @click.option("--checkpoint", type=click.Choice(["latest", "best"]), default="latest", show_default=True)
 @click.option("--no-save-states", is_flag=True, help="Stateful runs: do not write the final states back.")
+@click.option("--classes", is_flag=True, help="Output class indices instead of scores: argmax over several units, "
+              "score > 0.5 for one unit (Keras 1 predict_classes).")
 @device_option
 @handle_errors
 def predict(source: Path, input_path: Path, output_path: Path | None, batch_size: int | None, checkpoint: str,
-            no_save_states: bool, device: str) -> None:
+            no_save_states: bool, classes: bool, device: str) -> None:
     """Run inference with a run directory (trained weights) or a config file (its `weights:`/seeded init).
 
     \b
     Example:
       rnncli predict runs/cosine --input chunk.npy --output y.npy
-      rnncli predict model.yaml --input x.npy --output y.csv
-    Stateful runs start from their saved states and save the final ones back (unless --no-save-states).
+      rnncli predict runs/addition --input x.npy --classes --output classes.csv
+    A .csv output starts with a header line (y_0, y_1, ... or class). Stateful runs start from their saved
+    states and save the final ones back (unless --no-save-states).
     """
     from rnncli.workflows import predict as run_predict
 
     outputs, notes = run_predict(source, input_path, output_path=output_path, batch_size=batch_size,
-                                 checkpoint=checkpoint, save_states=not no_save_states, device_spec=device)
+                                 checkpoint=checkpoint, save_states=not no_save_states, device_spec=device,
+                                 classes=classes)
     for note in notes:
         stderr.print(f"note: {note}", markup=False)
     if output_path is not None:
         stderr.print(f"wrote {output_path} {outputs.shape}", markup=False)
     else:
         flat = outputs.reshape(len(outputs), -1)
-        for row in flat:
-            stdout.print(" ".join(f"{v:.6g}" for v in row), markup=False)
+        cell = "{:d}" if classes else "{:.6g}"
+        for row in flat.tolist():
+            stdout.print(" ".join(cell.format(v) for v in row), markup=False)
 
 
 @main.command()

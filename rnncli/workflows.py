@@ -29,6 +29,7 @@ from rnncli import __version__, tf_env
 from rnncli.config.validate import Config, load_config
 from rnncli.data import Dataset, check_dataset, fit_to_batches, load_arrays, load_text_windows, split_validation
 from rnncli.errors import DataError, RunError, UserInputError
+from rnncli.outputs import check_output_path, predicted_classes, write_output
 from rnncli.run_dir import RunDir, RunLock, atomic_write_bytes, atomic_write_text
 
 
@@ -367,10 +368,11 @@ def read_input(path: Path, config: Config) -> np.ndarray:
 
 
 def predict(source: Path, input_path: Path, *, output_path: Path | None = None, batch_size: int | None = None,
-            checkpoint: str = "latest", save_states: bool = True, device_spec: str = "auto"
+            checkpoint: str = "latest", save_states: bool = True, device_spec: str = "auto", classes: bool = False
             ) -> tuple[np.ndarray, list[str]]:
-    """Outputs for ``input_path`` (written to ``output_path`` when given). A stateful run starts from its saved
-    states and, after the output is safely written, saves the final states back as its newest checkpoint."""
+    """Outputs for ``input_path`` (written to ``output_path`` when given), or with ``classes`` the predicted class
+    of each sample (``rnncli.outputs.predicted_classes``). A stateful run starts from its saved states and, after
+    the output is safely written, saves the final states back as its newest checkpoint."""
     if output_path is not None:
         check_output_path(output_path)
     stateful_run = source.is_dir() and save_states
@@ -391,8 +393,10 @@ def predict(source: Path, input_path: Path, *, output_path: Path | None = None, 
         else:
             batch_size = batch_size or (config.training or {}).get("batch_size", 32)
         outputs = engine.predict(x, batch_size).astype(np.float32)
+        if classes:
+            outputs = predicted_classes(outputs)
         if output_path is not None:
-            write_output(outputs, output_path)
+            write_output(outputs, output_path, "class" if classes else "y")
         if plan.stateful and stateful_run:
             if checkpoint == "best":
                 notes.append("states not saved: they were read from the best checkpoint, and saving them as the "
@@ -405,27 +409,6 @@ def predict(source: Path, input_path: Path, *, output_path: Path | None = None, 
     finally:
         loaded.release()
     return outputs, notes
-
-
-def check_output_path(path: Path) -> None:
-    if path.suffix.lower() not in (".npy", ".csv"):
-        raise UserInputError(f"--output must end in .npy or .csv, got {path}")
-    if not path.parent.exists():
-        raise UserInputError(f"--output: folder {path.parent} does not exist")
-
-
-def write_output(array: np.ndarray, path: Path) -> None:
-    """``.npy`` or ``.csv`` by extension, replaced atomically."""
-    import io
-
-    check_output_path(path)
-    if path.suffix.lower() == ".npy":
-        buffer = io.BytesIO()
-        np.save(buffer, array)
-        atomic_write_bytes(path, buffer.getvalue())
-    else:
-        flat = array.reshape(len(array), -1)
-        atomic_write_text(path, "\n".join(",".join(f"{v:.8g}" for v in row) for row in flat) + "\n")
 
 
 def evaluate(source: Path, data_path: Path | None = None, device_spec: str = "auto") -> dict:
