@@ -30,7 +30,8 @@ from rnncli.config.validate import Config, load_config
 from rnncli.data import Dataset, check_dataset, fit_to_batches, load_arrays, load_text_windows, split_validation
 from rnncli.errors import DataError, RunError, UserInputError
 from rnncli.outputs import check_output_path, predicted_classes, write_output
-from rnncli.run_dir import RunDir, RunLock, atomic_write_bytes, atomic_write_text
+from rnncli.run_dir import RunDir, RunLock, atomic_write_text
+from rnncli.weighting import weighted_dataset
 
 
 @dataclass
@@ -111,11 +112,15 @@ def _load_data(config: Config) -> tuple[Dataset, Dataset | None]:
                                 data_cfg.get("vocab"))
     else:
         raw = load_arrays(data_cfg["train"], data_cfg.get("y_train"))
-    train = check_dataset(raw, config.model, loss)
+
+    def check(data: Dataset) -> Dataset:
+        return check_dataset(data, config.model, loss)
+
+    train = weighted_dataset(raw, check, data_cfg, config.training, "train")
     validation = None
     if data_cfg.get("validation"):
-        validation = check_dataset(load_arrays(data_cfg["validation"], data_cfg.get("y_validation")), config.model,
-                                   loss)
+        validation = weighted_dataset(load_arrays(data_cfg["validation"], data_cfg.get("y_validation")), check,
+                                      data_cfg, config.training, "validation")
     elif data_cfg.get("validation_split"):
         train, validation = split_validation(train, data_cfg["validation_split"],
                                              config.model.batch_size if config.model.stateful else 1)
@@ -417,7 +422,10 @@ def evaluate(source: Path, data_path: Path | None = None, device_spec: str = "au
     if config.training is None:
         raise UserInputError("evaluate needs a `training:` section (the loss)")
     if data_path is not None:
-        data = check_dataset(load_arrays(data_path), config.model, config.training["loss"])
+        loss = config.training["loss"]
+        data = weighted_dataset(load_arrays(data_path), lambda d: check_dataset(d, config.model, loss),
+                                {"sample_weight": (config.data or {}).get("sample_weight")}, config.training,
+                                "validation")
     else:
         if config.data is None:
             raise UserInputError("no data: pass --data FILE")

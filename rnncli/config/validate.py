@@ -23,6 +23,7 @@ from rnncli.config.args import (
 )
 from rnncli.config.keras1 import is_keras1_document, keras1_to_layers
 from rnncli.config.plan import LayerPlan, ModelPlan, ShapeProblem, fmt_shape, infer_layer
+from rnncli.config.weighting import validate_weighting
 from rnncli.config.weights import expected_weight_shapes, match_weight_layout, read_weight_arrays
 from rnncli.config.values import (
     INVALID,
@@ -440,6 +441,7 @@ def _validate_training(raw: dict, diags: Diagnostics, required: bool, plan: Mode
     result["checkpoint"] = _check_section(result["checkpoint"] or {}, CHECKPOINT_ARGS, section, "checkpoint",
                                           "training.checkpoint", Path("."), diags)
     result["reset_states"] = _validate_reset_states(result["reset_states"], section, diags)
+    result["class_weight"] = validate_weighting(raw, section, result, plan, diags)
     _check_monitors(raw, section, result, diags)
     if plan is not None and plan.stateful:
         batch = plan.batch_size
