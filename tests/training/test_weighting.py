@@ -200,3 +200,105 @@ def test_weighting_config_errors(tmp_path: Path):
     assert "without a time axis" in _config_errors(tmp_path, "{loss: mse, sample_weight_mode: temporal}")
     text = _config_errors(tmp_path, "{loss: mse, class_weight: auto}", ", return_sequences: true")
     assert "not supported for outputs with a time axis" in text
+
+
+# -- end to end through the CLI -----------------------------------------------------------------------------------
+
+
+def _invoke(*args: str):
+    from click.testing import CliRunner
+
+    from rnncli.cli import main
+
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def _history(run: Path) -> dict:
+    import csv
+
+    with open(run / "history.csv") as handle:
+        return {k: float(v) for k, v in next(csv.DictReader(handle)).items()}
+
+
+def test_class_weights_in_training_and_validation_split(tmp_path: Path):
+    """lr = 0 keeps the weights, so the logged losses are the Keras 1 losses of the trained model's predictions:
+    class weights on the training part and, as Keras 1 fit(validation_split=...) did, on the split-off part."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(40, 3, 2)).astype(np.float32)
+    labels = np.where(rng.uniform(size=40) < 0.7, 0, rng.integers(1, 3, 40))
+    y = np.eye(3, dtype=np.float32)[labels]
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    (tmp_path / "c.yaml").write_text(textwrap.dedent("""\
+        model:
+          layers:
+            - {type: GRU, output_dim: 4, input_shape: [3, 2]}
+            - {type: Dense, output_dim: 3, activation: softmax}
+        data: {train: d.npz, validation_split: 0.25}
+        training:
+          loss: categorical_crossentropy
+          optimizer: {name: sgd, lr: 0.0}
+          class_weight: {0: 0.5, 1: 2.0, 2: 4.0}
+          batch_size: 8
+          nb_epoch: 1
+          shuffle: false
+          jit_compile: "false"
+        """))
+    run = tmp_path / "run"
+    result = _invoke("train", str(tmp_path / "c.yaml"), "-o", str(run))
+    assert result.exit_code == 0, result.output
+    np.save(tmp_path / "x.npy", x)
+    assert _invoke("predict", str(run), "-i", str(tmp_path / "x.npy"), "-o", str(tmp_path / "p.npy")).exit_code == 0
+    y_pred = np.load(tmp_path / "p.npy")
+    weights = np.array([0.5, 2.0, 4.0], np.float32)[labels]
+    logged = _history(run)
+    assert logged["loss"] == pytest.approx(keras1_epoch_loss(y[:30], y_pred[:30], weights[:30], None, 8), rel=1e-5)
+    assert logged["val_loss"] == pytest.approx(keras1_epoch_loss(y[30:], y_pred[30:], weights[30:], None, 8),
+                                               rel=1e-5)
+
+
+def test_sample_weight_column_of_a_csv(tmp_path: Path):
+    """`data.sample_weight: w` takes the header column `w` as weights and out of the inputs."""
+    rng = np.random.default_rng(4)
+    features = rng.normal(size=(12, 2)).astype(np.float32)
+    weights = rng.uniform(0.0, 2.0, 12).astype(np.float32)
+    weights[5] = 0.0
+    target = rng.normal(size=12).astype(np.float32)
+    rows = ["a,w,b,y"] + [f"{f[0]!r},{w!r},{f[1]!r},{t!r}" for f, w, t in zip(features.tolist(), weights.tolist(),
+                                                                          target.tolist())]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "c.yaml").write_text(textwrap.dedent("""\
+        model:
+          layers:
+            - {type: Dense, output_dim: 3, input_dim: 2, activation: tanh}
+            - {type: Dense, output_dim: 1}
+        data: {train: d.csv, sample_weight: w}
+        training: {loss: mse, optimizer: {name: sgd, lr: 0.0}, batch_size: 5, nb_epoch: 1, shuffle: false}
+        """))
+    run = tmp_path / "run"
+    result = _invoke("train", str(tmp_path / "c.yaml"), "-o", str(run))
+    assert result.exit_code == 0, result.output
+    np.save(tmp_path / "x.npy", features)
+    assert _invoke("predict", str(run), "-i", str(tmp_path / "x.npy"), "-o", str(tmp_path / "p.npy")).exit_code == 0
+    y_pred = np.load(tmp_path / "p.npy")[:, 0].astype(np.float64)
+    expected, seen = 0.0, 0
+    for start in range(0, 12, 5):
+        part = slice(start, start + 5)
+        score = (y_pred[part] - target[part]) ** 2
+        expected += keras1_weighted_objective(score, weights[part], None) * len(score)
+        seen += len(score)
+    assert _history(run)["loss"] == pytest.approx(expected / seen, rel=1e-5)
+    (tmp_path / "c.yaml").write_text((tmp_path / "c.yaml").read_text().replace("sample_weight: w", "sample_weight: q"))
+    missing = _invoke("train", str(tmp_path / "c.yaml"), "-o", str(tmp_path / "run2"))
+    assert missing.exit_code == 2 and "no sample weights named `q`" in missing.output
+
+
+def test_npz_and_npy_weights_are_read(tmp_path: Path):
+    from rnncli.weighting import read_sample_weights
+
+    x, w = np.zeros((3, 2, 1), np.float32), np.array([[1.0, 0.0], [2.0, 1.0], [0.5, 0.5]], np.float32)
+    np.savez(tmp_path / "d.npz", x=x, y=x, w=w)
+    raw = Dataset(x, x, str(tmp_path / "d.npz"))
+    np.testing.assert_array_equal(read_sample_weights(raw, tmp_path / "d.npz", "w", None)[1], w)
+    assert read_sample_weights(raw, tmp_path / "d.npz", "other", None)[1] is None
+    np.save(tmp_path / "w.npy", w[:, 0])
+    np.testing.assert_array_equal(read_sample_weights(raw, tmp_path / "x.npy", None, tmp_path / "w.npy")[1], w[:, 0])
