@@ -345,21 +345,28 @@ def states(run_dir: Path) -> None:
 
 @main.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["savedmodel"]), default="savedmodel", show_default=True)
-@click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--force", is_flag=True, help="Replace a non-empty output folder.")
+@click.option("--format", "fmt", type=click.Choice(["savedmodel", "tflite", "onnx"]), default="savedmodel",
+              show_default=True, help="savedmodel: a folder; tflite, onnx (needs rnncli[onnx]): one file.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Folder (savedmodel) or file ending in .tflite / .onnx.")
+@click.option("--force", is_flag=True, help="Replace an existing output.")
 @handle_errors
 def export(run_dir: Path, fmt: str, output: Path, force: bool) -> None:
-    """Export a run as a TensorFlow SavedModel (`predict` signature; `reset_states` for stateful models).
+    """Export a run as a TensorFlow SavedModel (`predict` signature; `reset_states` for stateful models), a TFLite
+    or an ONNX model (inputs x and each state, outputs y and each next state).
 
     \b
     Example:
       rnncli export runs/cosine --format savedmodel -o exported/cosine
+      rnncli export runs/cosine --format tflite -o cosine.tflite   # + cosine.states.npz
+      rnncli export runs/addition --format onnx -o addition.onnx
     """
     from rnncli.workflows import export as run_export
 
-    names = run_export(run_dir, output, fmt, force)
-    stdout.print(f"exported {output} with signatures: {', '.join(names)}", markup=False)
+    lines = run_export(run_dir, output, fmt, force)
+    stdout.print(f"exported {output} ({fmt})", markup=False)
+    for line in lines:
+        stdout.print(f"  {line}", markup=False)
 
 
 @main.command()

@@ -472,47 +472,11 @@ def describe_states(run_path: Path) -> list[dict]:
 
 
 def export(run_path: Path, output: Path, fmt: str = "savedmodel", force: bool = False) -> list[str]:
-    """Write a SavedModel with a ``predict`` signature (and ``reset_states`` for stateful models)."""
-    if fmt != "savedmodel":
-        raise UserInputError(f"unsupported export format {fmt!r}; supported: savedmodel")
-    if output.exists() and any(output.iterdir()) and not force:
-        raise UserInputError(f"{output} is not empty; choose another folder or pass --force to replace it")
-    if not output.parent.exists():
-        raise UserInputError(f"-o: folder {output.parent} does not exist")
+    """Export a run as a SavedModel folder, a TFLite file or an ONNX file (``rnncli.export``); returns lines
+    describing what was written."""
+    from rnncli.export import check_destination, export_model
+
+    check_destination(output, fmt, force)
     loaded = load_source(run_path, "latest", "cpu")
-    import tensorflow as tf
-
-    model = loaded.engine.model
-    plan = loaded.config.model
-    dtype = tf.int32 if plan.input_dtype == "int32" else tf.float32
-    spec = tf.TensorSpec((plan.batch_size,) + tuple(plan.input_shape[1:]), dtype, name="x")
-
-    class Exported(tf.Module):
-        def __init__(self):
-            super().__init__()
-            self.model = model
-
-        @tf.function(input_signature=[spec])
-        def predict(self, x):
-            y, _ = self.model(x, training=False)
-            return {"y": y}
-
-        @tf.function(input_signature=[])
-        def reset_states(self):
-            for variable in self.model.state_variables:
-                variable.assign(tf.zeros_like(variable))
-            return {"reset": tf.constant(len(self.model.state_variables))}
-
-    module = Exported()
-    signatures = {"serving_default": module.predict, "predict": module.predict}
-    if plan.stateful:
-        signatures["reset_states"] = module.reset_states
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
-    try:
-        tf.saved_model.save(module, str(staging), signatures=signatures)
-        if output.exists():
-            shutil.rmtree(output)
-        os.replace(staging, output)  # the export appears complete or not at all
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return sorted(signatures)
+    batch_size = (loaded.config.training or {}).get("batch_size", 32)
+    return export_model(loaded.engine.model, loaded.config.model, output, fmt, batch_size)
