@@ -259,30 +259,35 @@ def import_command(source: Path, weights: Path | None, run_dir: Path, overrides:
 @click.option("--checkpoint", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
               help="Run directories: the newest checkpoint, or the best one by training.checkpoint.monitor.")
 @click.option("--no-save-states", is_flag=True, help="Stateful runs: do not write the final states back.")
+@click.option("--classes", is_flag=True, help="Output class indices instead of scores: argmax over several units, "
+              "score > 0.5 for one unit (Keras 1 predict_classes).")
 @device_option
 @handle_errors
 def predict(source: Path, input_path: Path, output_path: Path | None, batch_size: int | None, checkpoint: str,
-            no_save_states: bool, device: str) -> None:
+            no_save_states: bool, classes: bool, device: str) -> None:
     """Run inference with a run directory (trained weights) or a config file (its `weights:`/seeded init).
 
     \b
     Example:
       rnncli predict runs/cosine --input chunk.npy --output y.npy
-      rnncli predict model.yaml --input x.npy --output y.csv
-    Stateful runs start from their saved states and save the final ones back (unless --no-save-states).
+      rnncli predict runs/addition --input x.npy --classes --output classes.csv
+    A .csv output starts with a header line (y_0, y_1, ... or class). Stateful runs start from their saved
+    states and save the final ones back (unless --no-save-states).
     """
     from rnncli.commands.infer import predict as run_predict
 
     outputs, notes = run_predict(source, input_path, output_path=output_path, batch_size=batch_size,
-                                 checkpoint=checkpoint, save_states=not no_save_states, device_spec=device)
+                                 checkpoint=checkpoint, save_states=not no_save_states, device_spec=device,
+                                 classes=classes)
     for note in notes:
         stderr.print(f"note: {note}", markup=False)
     if output_path is not None:
         stderr.print(f"wrote {output_path} {outputs.shape}", markup=False)
     else:
         flat = outputs.reshape(len(outputs), -1)
-        for row in flat:
-            stdout.print(" ".join(f"{v:.6g}" for v in row), markup=False)
+        cell = "{:d}" if classes else "{:.6g}"
+        for row in flat.tolist():
+            stdout.print(" ".join(cell.format(v) for v in row), markup=False)
 
 
 @main.command()
@@ -413,25 +418,30 @@ def states(run_dir: Path) -> None:
 
 @main.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["savedmodel"]), default="savedmodel", show_default=True,
-              help="Export format: a TensorFlow SavedModel folder.")
-@click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder to write (created, with missing parent folders).")
-@click.option("--force", is_flag=True, help="Replace a non-empty output folder.")
+@click.option("--format", "fmt", type=click.Choice(["savedmodel", "tflite", "onnx"]), default="savedmodel",
+              show_default=True, help="savedmodel: a folder; tflite, onnx (needs rnncli[onnx]): one file.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Folder (savedmodel) or file ending in .tflite / .onnx (missing parent folders are created).")
+@click.option("--force", is_flag=True, help="Replace an existing output.")
 @checkpoint_option
 @handle_errors
 def export(run_dir: Path, fmt: str, output: Path, force: bool, checkpoint: str) -> None:
-    """Export a run as a TensorFlow SavedModel (`predict` signature; `reset_states` for stateful models).
+    """Export a run as a TensorFlow SavedModel (`predict` signature; `reset_states` for stateful models), a TFLite
+    or an ONNX model (inputs x and each state, outputs y and each next state).
 
     \b
     Example:
       rnncli export runs/cosine --format savedmodel -o exported/cosine
+      rnncli export runs/cosine --format tflite -o cosine.tflite   # + cosine.states.npz
+      rnncli export runs/addition --format onnx -o addition.onnx
       rnncli export runs/cosine --checkpoint best -o exported/cosine-best
     """
     from rnncli.commands.export import export as run_export
 
-    names = run_export(run_dir, output, fmt, force, checkpoint)
-    stdout.print(f"exported {output} with signatures: {', '.join(names)}", markup=False)
+    lines = run_export(run_dir, output, fmt, force, checkpoint)
+    stdout.print(f"exported {output} ({fmt})", markup=False)
+    for line in lines:
+        stdout.print(f"  {line}", markup=False)
 
 
 @main.command()

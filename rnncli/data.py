@@ -28,13 +28,15 @@ class Dataset:
     vocab: str | None = None  # character models: the alphabet, index i <-> vocab[i]
     table: bool = False  # read from CSV rows: a sequence model reads each row as [T, D]
     notes: list[str] = field(default_factory=list)  # what was done to fit the model (for the user)
+    sample_weight: np.ndarray | None = None  # loss weights [N] or [N, T] (rnncli.weighting); None: unweighted
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
     def slice(self, start: int, stop: int, source: str | None = None) -> "Dataset":
         return Dataset(self.x[start:stop], None if self.y is None else self.y[start:stop], source or self.source,
-                       self.vocab, self.table, self.notes)
+                       self.vocab, self.table, self.notes,
+                       None if self.sample_weight is None else self.sample_weight[start:stop])
 
 
 def _load_npy(path: Path) -> np.ndarray:

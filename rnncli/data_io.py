@@ -7,7 +7,6 @@ arrays of ``predict``.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +14,8 @@ import numpy as np
 from rnncli.config.config import Config
 from rnncli.data import Dataset, check_dataset, fit_to_batches, load_arrays, load_text_windows, split_validation
 from rnncli.errors import UserInputError
-from rnncli.runs.files import atomic_write_bytes, atomic_write_text
-
-OUTPUT_SUFFIXES = (".npy", ".csv")
-
+from rnncli.outputs import check_output_path, ensure_folder, write_output  # noqa: F401 (re-exported)
+from rnncli.weighting import weighted_dataset
 
 def training_data(config: Config) -> tuple[Dataset, Dataset | None]:
     """(train, validation or None) of ``config.data``; stateful models get whole batches only."""
@@ -30,11 +27,15 @@ def training_data(config: Config) -> tuple[Dataset, Dataset | None]:
                                 data_cfg["vocab"])
     else:
         raw = load_arrays(data_cfg["train"], data_cfg["y_train"])
-    train = check_dataset(raw, config.model, loss)
+
+    def check(data: Dataset) -> Dataset:
+        return check_dataset(data, config.model, loss)
+
+    train = weighted_dataset(raw, check, data_cfg, config.training, "train")
     validation = None
     if data_cfg["validation"]:
-        validation = check_dataset(load_arrays(data_cfg["validation"], data_cfg["y_validation"]), config.model,
-                                   loss)
+        validation = weighted_dataset(load_arrays(data_cfg["validation"], data_cfg["y_validation"]), check,
+                                      data_cfg, config.training, "validation")
     elif data_cfg["validation_split"]:
         train, validation = split_validation(train, data_cfg["validation_split"],
                                              config.model.batch_size if config.model.stateful else 1)
@@ -51,7 +52,10 @@ def evaluation_data(config: Config, data_path: Path | None, y_path: Path | None 
     if config.training is None:
         raise UserInputError("evaluate needs a `training:` section (the loss)")
     if data_path is not None:
-        data = check_dataset(load_arrays(data_path, y_path), config.model, config.training["loss"])
+        loss = config.training["loss"]
+        data = weighted_dataset(load_arrays(data_path, y_path), lambda d: check_dataset(d, config.model, loss),
+                                {"sample_weight": (config.data or {}).get("sample_weight")}, config.training,
+                                "validation")
     else:
         if config.data is None:
             raise UserInputError("no data: pass --data FILE")
@@ -70,31 +74,3 @@ def read_input(path: Path, config: Config) -> Dataset:
     was done to fit it (a CSV reshaped to the model's sequence input)."""
     data = load_arrays(path, need_y=False)
     return check_dataset(Dataset(data.x, None, data.source, table=data.table), config.model, None)
-
-
-def check_output_path(path: Path) -> None:
-    if path.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise UserInputError(f"--output must end in .npy or .csv, got {path}")
-    ensure_folder(path.parent, "--output")
-
-
-def ensure_folder(folder: Path, option: str) -> None:
-    """Create a missing output folder (as `train -o` and `plot -o` do); refuse a file in its place."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise UserInputError(f"{option}: {folder} is not a folder") from None
-    except OSError as exc:
-        raise UserInputError(f"{option}: cannot create folder {folder} ({exc.strerror})") from None
-
-
-def write_output(array: np.ndarray, path: Path) -> None:
-    """``.npy`` or ``.csv`` by extension, replaced atomically."""
-    check_output_path(path)
-    if path.suffix.lower() == ".npy":
-        buffer = io.BytesIO()
-        np.save(buffer, array)
-        atomic_write_bytes(path, buffer.getvalue())
-    else:
-        flat = array.reshape(len(array), -1)
-        atomic_write_text(path, "\n".join(",".join(f"{v:.8g}" for v in row) for row in flat) + "\n")

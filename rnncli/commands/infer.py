@@ -9,13 +9,15 @@ import numpy as np
 from rnncli.commands.source import load_source
 from rnncli.data_io import check_output_path, evaluation_data, read_input, write_output
 from rnncli.errors import DataError, UserInputError
+from rnncli.outputs import predicted_classes
 
 
 def predict(source: Path, input_path: Path, *, output_path: Path | None = None, batch_size: int | None = None,
-            checkpoint: str = "latest", save_states: bool = True, device_spec: str = "auto"
+            checkpoint: str = "latest", save_states: bool = True, device_spec: str = "auto", classes: bool = False
             ) -> tuple[np.ndarray, list[str]]:
-    """Outputs for ``input_path`` (written to ``output_path`` when given). A stateful run starts from its saved
-    states and, after the output is safely written, saves the final states back as its newest checkpoint."""
+    """Outputs for ``input_path`` (written to ``output_path`` when given), or with ``classes`` the predicted class
+    of each sample (``rnncli.outputs.predicted_classes``). A stateful run starts from its saved states and, after
+    the output is safely written, saves the final states back as its newest checkpoint."""
     if output_path is not None:
         check_output_path(output_path)
     stateful_run = source.is_dir() and save_states
@@ -37,8 +39,10 @@ def predict(source: Path, input_path: Path, *, output_path: Path | None = None, 
         else:
             batch_size = batch_size or config.training_settings["batch_size"]
         outputs = engine.predict(x, batch_size).astype(np.float32)
+        if classes:
+            outputs = predicted_classes(outputs)
         if output_path is not None:
-            write_output(outputs, output_path)
+            write_output(outputs, output_path, "class" if classes else "y")
         if plan.stateful and stateful_run:
             if checkpoint == "best":
                 notes.append("states not saved: they were read from the best checkpoint, and saving them as the "

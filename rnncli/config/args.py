@@ -364,6 +364,15 @@ DATA_ARGS = (
         "the training text; give it to train on other texts with the same input size).", nullable=True),
     Arg("remainder", "choice", "error",
         "Stateful models: what to do with samples that do not fill a whole batch.", choices=("error", "drop")),
+    Arg("sample_weight", "str", None,
+        "Per-sample loss weights (Keras 1 `fit(sample_weight=...)`): the name of an array in the `.npz` data files "
+        "(shape [N], or [N, T] with `training.sample_weight_mode: temporal`) or of a header column of `.csv` data "
+        "files (that column is then not an input). Validation files without it weigh every sample 1.",
+        nullable=True),
+    Arg("sample_weight_train", "path", None, "Sample weights `.npy` ([N] or [N, T]) when `train` is an `x` `.npy`.",
+        nullable=True),
+    Arg("sample_weight_validation", "path", None,
+        "Sample weights `.npy` when `validation` is an `x` `.npy` (default: every sample weighs 1).", nullable=True),
 )
 
 CALLBACK_ARGS = {
@@ -398,7 +407,17 @@ CHECKPOINT_ARGS = (
 TRAINING_ARGS = (
     Arg("loss", "str", REQUIRED, "Keras 1 objective name, e.g. `mse`, `categorical_crossentropy`."),
     Arg("optimizer", "any", "rmsprop", "Optimizer name, or a mapping `{name: adam, lr: 0.001, ...}`."),
-    Arg("metrics", "list", [], "Metrics to report: `accuracy` and any loss name."),
+    Arg("metrics", "list", [], "Metrics to report: `accuracy`, `precision`, `recall`, `fmeasure`, `fbeta_score`, "
+        "`top_k_categorical_accuracy` (k = 5) and any loss name."),
+    Arg("class_weight", "any", None,
+        "Keras 1 `fit(class_weight=...)`: a mapping `{class index: weight}` that weighs each training sample's loss by "
+        "its class (argmax of a one-hot target, or the label of a one-unit/sparse target), or `auto` for balanced "
+        "weights n_samples / (n_classes * count(class)) (an rnncli extension, as scikit-learn's `balanced`). Ignored "
+        "for samples that `data.sample_weight` weighs, as in Keras 1; applies to `validation_split` data too.",
+        nullable=True),
+    Arg("sample_weight_mode", "choice", None,
+        "`temporal`: sample weights are [N, T], one per timestep of a `return_sequences` output (Keras 1 "
+        "`compile(sample_weight_mode=...)`); null: one weight per sample.", choices=("temporal",), nullable=True),
     _positive_int("batch_size", "Samples per batch (a stateful model's batch size comes from batch_input_shape).", 32),
     _positive_int("nb_epoch", "Number of epochs.", 10),
     Arg("shuffle", "bool", True, "Shuffle the training samples every epoch (refused for stateful models)."),

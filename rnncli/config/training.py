@@ -22,6 +22,7 @@ from rnncli.config.training_specs import (
     OPTIMIZERS,
     metric_key,
 )
+from rnncli.config.weighting import validate_weighting
 from rnncli.config.values import Diagnostics, check_unknown_keys, show, suggest, type_name
 from rnncli.config.yaml_loader import MarkedDict
 
@@ -57,6 +58,7 @@ def validate_training(raw: dict, diags: Diagnostics, required: bool, plan: Model
     result["checkpoint"] = check_section(result["checkpoint"] or {}, CHECKPOINT_ARGS, section, "checkpoint",
                                           "training.checkpoint", Path("."), diags)
     result["reset_states"] = _validate_reset_states(result["reset_states"], section, diags)
+    result["class_weight"] = validate_weighting(raw, section, result, plan, diags)
     _check_monitors(raw, section, result, diags)
     if plan is not None and plan.stateful:
         batch = plan.batch_size

@@ -140,9 +140,24 @@ ACCURACY_METRICS: dict[str, str] = {
     "sparse_categorical_accuracy": "integer y_true == argmax(y_pred).",
 }
 
-# Every name accepted in `metrics:` -> help text: the accuracies, then every loss name and alias.
+# Keras 1.2 `keras/metrics.py` metrics computed over a whole batch (not averaged per sample), plus the top-k
+# accuracies. precision/recall/fbeta_score/fmeasure were removed in Keras 2.0: like Keras 1.2 they are batch-wise
+# values (epoch logs average the batches' values), not global precision/recall over the epoch.
+_BATCHWISE = " Computed per batch, as Keras 1.2 did; the epoch value is the mean of the batch values."
+BATCH_METRICS: dict[str, str] = {
+    "precision": "sum(round(clip(y_true * y_pred, 0, 1))) / (sum(round(clip(y_pred, 0, 1))) + 1e-7)." + _BATCHWISE,
+    "recall": "sum(round(clip(y_true * y_pred, 0, 1))) / (sum(round(clip(y_true, 0, 1))) + 1e-7)." + _BATCHWISE,
+    "fbeta_score": "(1 + b^2) p r / (b^2 p + r + 1e-7) with beta b = 1 (Keras 1's default)." + _BATCHWISE,
+    "fmeasure": "F1: fbeta_score with beta = 1." + _BATCHWISE,
+    "top_k_categorical_accuracy": "Whether argmax(y_true) is among the k = 5 largest predictions (ties count as in).",
+    "sparse_top_k_categorical_accuracy": "Whether the integer y_true is among the k = 5 largest predictions (Keras 2 "
+                                         "name; an rnncli extension to Keras 1).",
+}
+
+# Every name accepted in `metrics:` -> help text: the accuracies, the batch metrics, then every loss name and alias.
 METRICS: dict[str, str] = {
     **ACCURACY_METRICS,
+    **BATCH_METRICS,
     **LOSSES,
     **{alias: LOSSES[canonical] for alias, canonical in LOSS_ALIASES.items()},
 }
@@ -172,7 +187,7 @@ def resolve_metric(name: str) -> str:
     if isinstance(name, str):
         if name in ("acc", "accuracy"):
             return "accuracy"
-        if name in ACCURACY_METRICS:
+        if name in ACCURACY_METRICS or name in BATCH_METRICS:
             return name
         if name in LOSSES or name in LOSS_ALIASES:
             return resolve_loss(name)

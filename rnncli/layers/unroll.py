@@ -78,18 +78,20 @@ def unroll(
     mask_ta = None
     if mask is not None:
         mask_ta = tf.TensorArray(tf.bool, size=steps, element_shape=mask.shape[1:]).unstack(mask)
-    output_ta = tf.TensorArray(previous_output.dtype, size=steps if return_sequences else 0,
-                               element_shape=previous_output.shape)
+    # the output TensorArray is a loop variable only when it is written: tf2onnx cannot convert a loop that carries
+    # an unwritten one (ONNX export of return_sequences=False layers)
+    carried = [tf.TensorArray(previous_output.dtype, size=steps, element_shape=previous_output.shape)] \
+        if return_sequences else []
 
-    def body(t, prev_out, out_ta, *prev_states):
+    def body(t, prev_out, *rest):
+        out_tas, prev_states = rest[:len(carried)], rest[len(carried):]
         m_t = None if mask_ta is None else mask_ta.read(t)
         output, new_states = masked_step(input_ta.read(t), m_t, prev_out, list(prev_states))
-        if return_sequences:
-            out_ta = out_ta.write(t, output)
-        return (t + 1, output, out_ta, *new_states)
+        out_tas = [out_ta.write(t, output) for out_ta in out_tas]
+        return (t + 1, output, *out_tas, *new_states)
 
-    loop_vars = (tf.constant(0), previous_output, output_ta, *states)
+    loop_vars = (tf.constant(0), previous_output, *carried, *states)
     results = tf.while_loop(lambda t, *_: t < steps, body, loop_vars, maximum_iterations=steps)
-    last_output, output_ta, final_states = results[1], results[2], list(results[3:])
-    stacked = output_ta.stack() if return_sequences else None
+    last_output, final_states = results[1], list(results[2 + len(carried):])
+    stacked = results[2].stack() if return_sequences else None
     return last_output, stacked, final_states

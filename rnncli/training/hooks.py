@@ -138,11 +138,16 @@ class HookList(Hook):
 
 # -- monitored quantities ------------------------------------------------------------------------------------------
 
+_HIGHER_IS_BETTER = ("precision", "recall", "fbeta_score", "fmeasure")
+
+
 def monitor_mode(monitor: str, mode: str) -> str:
-    """``min`` or ``max`` for ``mode: auto`` as Keras 1 decides it (``max`` for accuracies)."""
+    """``min`` or ``max`` for ``mode: auto``: Keras 1's rule (``max`` for accuracies), also ``max`` for the
+    precision/recall/F metrics."""
     if mode != "auto":
         return mode
-    return "max" if "acc" in monitor else "min"
+    name = monitor[4:] if monitor.startswith("val_") else monitor
+    return "max" if "acc" in monitor or name in _HIGHER_IS_BETTER else "min"
 
 
 def improved(value: float, best: float, mode: str, min_delta: float = 0.0) -> bool:

@@ -21,7 +21,7 @@ from rnncli.config.training_specs import metric_key
 from rnncli.data import Dataset
 from rnncli.model import Sequential
 from rnncli.training.hooks import EpochEnd, Hook
-from rnncli.training.losses import get_objective
+from rnncli.training.losses import broadcast_weights, get_objective, nonzero_weight_sums
 from rnncli.training.metrics import get_metric
 from rnncli.training.optimizers import make_optimizer
 
@@ -39,6 +39,11 @@ def _distribution_scope(strategy: Any):
         return
     with strategy.scope(), tf.variable_creator_scope(_first_replica_aggregation):
         yield
+
+
+def _as_tuple(weights) -> tuple:
+    """``batches()`` weights as step arguments: (rows,) or (rows, sample_weight)."""
+    return weights if isinstance(weights, tuple) else (weights,)
 
 
 class LoopState(tf.Module):
@@ -101,8 +106,12 @@ class Engine:
             return weights
         return tf.cast(mask, tf.float32) * weights[:, None]
 
-    def _sums(self, y, y_pred, mask, weights):
-        """Local sums of the loss and metric values and the count they average over (Keras 1 masked mean)."""
+    def _sums(self, y, y_pred, mask, weights, sample_weight=None):
+        """Local sums of the loss and metric values and the count they average over (Keras 1 masked mean).
+
+        With ``sample_weight`` ([B] or [B, T]) the loss sum is weighted; Keras 1's division by the fraction of
+        non-zero weights is applied by the caller (``_loss_denominator``). Metrics stay unweighted, as in Keras 1.
+        """
         combined = self._weights_mask(mask, weights)
         values = self.objective(y, y_pred)
         extra = values.shape.rank - combined.shape.rank
@@ -110,11 +119,23 @@ class Engine:
                                  tf.shape(values))
         count = tf.reduce_sum(counts)
         metric_sums = [fn(y, y_pred, combined) * count for fn in self.metric_fns]
+        if sample_weight is not None:
+            counts = counts * broadcast_weights(sample_weight, values)
         return tf.reduce_sum(values * counts), count, metric_sums
 
-    def _train_step_impl(self, x, y, weights):
+    @staticmethod
+    def _loss_denominator(count, weights, sample_weight, all_sum=lambda value: value):
+        """Keras 1 ``weighted_objective`` as a ratio of batch sums: sum(w * mask * loss) divided by
+        sum(mask) * (non-zero weights / weights); without sample weights the masked count itself."""
+        if sample_weight is None:
+            return count
+        nonzero, entries = nonzero_weight_sums(sample_weight, weights)
+        return count * tf.math.divide_no_nan(all_sum(nonzero), all_sum(entries))
+
+    def _train_step_impl(self, x, y, weights, sample_weight=None):
         """One replica's step. The loss is the global masked mean: local sum / global count, gradients summed over
-        replicas, regularization split evenly so it counts once; identical to one device with the global batch."""
+        replicas, regularization split evenly so it counts once; identical to one device with the global batch.
+        ``sample_weight`` ([B] or [B, T], or None) weighs the loss as Keras 1 ``weighted_objective``."""
         context = tf.distribute.get_replica_context()
         replicas = context.num_replicas_in_sync if context is not None else 1
 
@@ -124,10 +145,11 @@ class Engine:
         keys = list(self.variables)
         with tf.GradientTape() as tape:
             y_pred, mask = self.model(x, training=True, rng=self.rng)
-            loss_sum, count, metric_sums = self._sums(y, y_pred, mask, weights)
+            loss_sum, count, metric_sums = self._sums(y, y_pred, mask, weights, sample_weight)
             global_count = all_sum(count)
+            denominator = self._loss_denominator(global_count, weights, sample_weight, all_sum)
             regularization = self.model.regularization_loss()
-            total = tf.math.divide_no_nan(loss_sum, global_count) + regularization / replicas
+            total = tf.math.divide_no_nan(loss_sum, denominator) + regularization / replicas
             scale = tf.cast(self.loop.loss_scale, total.dtype) if self.loss_scaling else None
             scaled = total * scale if self.loss_scaling else total
         grads = tape.gradient(scaled, [self.variables[k] for k in keys])
@@ -137,7 +159,7 @@ class Engine:
             self._apply_scaled(keys, grads, scale)
         else:
             self.optimizer.apply_gradients(dict(zip(keys, grads)))
-        loss = tf.math.divide_no_nan(all_sum(loss_sum), global_count) + regularization
+        loss = tf.math.divide_no_nan(all_sum(loss_sum), denominator) + regularization
         return loss, [tf.math.divide_no_nan(all_sum(m), global_count) for m in metric_sums]
 
     def _apply_scaled(self, keys: list[str], grads: list, scale: tf.Tensor) -> None:
@@ -160,8 +182,8 @@ class Engine:
 
         tf.cond(finite, apply, skip)
 
-    def _distributed_train_step(self, x, y, weights):
-        loss, metrics = self.strategy.run(self._train_step_impl, args=(x, y, weights))
+    def _distributed_train_step(self, x, y, weights, sample_weight=None):
+        loss, metrics = self.strategy.run(self._train_step_impl, args=(x, y, weights, sample_weight))
         first = self.strategy.experimental_local_results
         return first(loss)[0], [first(m)[0] for m in metrics]
 
@@ -176,10 +198,11 @@ class Engine:
 
         return self.strategy.experimental_distribute_values_from_function(slice_for)
 
-    def _eval_step_impl(self, x, y, weights):
+    def _eval_step_impl(self, x, y, weights, sample_weight=None):
         y_pred, mask = self.model(x, training=False)
-        loss_sum, count, metric_sums = self._sums(y, y_pred, mask, weights)
-        loss = tf.math.divide_no_nan(loss_sum, count) + self.model.regularization_loss()
+        loss_sum, count, metric_sums = self._sums(y, y_pred, mask, weights, sample_weight)
+        denominator = self._loss_denominator(count, weights, sample_weight)
+        loss = tf.math.divide_no_nan(loss_sum, denominator) + self.model.regularization_loss()
         return loss, [tf.math.divide_no_nan(m, count) for m in metric_sums]
 
     def _predict_step_impl(self, x):
@@ -189,7 +212,9 @@ class Engine:
     # -- batching -------------------------------------------------------------------------------------------------
 
     def batches(self, data: Dataset, batch_size: int, order: np.ndarray | None = None):
-        """Yield (x, y, weights, real_count); a short last batch is padded with zero-weight rows (no retrace)."""
+        """Yield (x, y, weights, real_count); a short last batch is padded with zero-weight rows (no retrace).
+        ``weights`` is 1/0 per row (real/padding), or ``(rows, sample_weight)`` when ``data`` carries loss weights
+        (``sample_weight`` padded with zeros)."""
         n = len(data)
         for start in range(0, n, batch_size):
             index = order[start:start + batch_size] if order is not None else slice(start, start + batch_size)
@@ -197,6 +222,7 @@ class Engine:
             if x.dtype in (np.uint8, np.bool_):
                 x = x.astype(np.float32)
             y = None if data.y is None else np.asarray(data.y[index])
+            sample_weight = None if data.sample_weight is None else np.asarray(data.sample_weight[index])
             real = len(x)
             weights = np.ones(batch_size, np.float32)
             if real < batch_size and not self.model.plan.stateful:
@@ -204,8 +230,12 @@ class Engine:
                 x = np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)])
                 if y is not None:
                     y = np.concatenate([y, np.zeros((pad,) + y.shape[1:], y.dtype)])
+                if sample_weight is not None:
+                    sample_weight = np.concatenate([sample_weight, np.zeros((pad,) + sample_weight.shape[1:],
+                                                                            sample_weight.dtype)])
                 weights[real:] = 0.0
-            yield x, y, weights[: len(x)], real
+            rows = weights[: len(x)]
+            yield x, y, (rows if sample_weight is None else (rows, sample_weight)), real
 
     # -- epochs ---------------------------------------------------------------------------------------------------
 
@@ -233,9 +263,11 @@ class Engine:
                 self.model.reset_states()
                 self.loop.batches_since_reset.assign(0)
             if self.strategy is not None:
-                loss, metrics = self._train_step(self._distribute(x), self._distribute(y), self._distribute(weights))
+                loss, metrics = self._train_step(self._distribute(x), self._distribute(y),
+                                                 *[self._distribute(w) for w in _as_tuple(weights)])
             else:
-                loss, metrics = self._train_step(tf.constant(x), tf.constant(y), tf.constant(weights))
+                loss, metrics = self._train_step(tf.constant(x), tf.constant(y),
+                                                 *[tf.constant(w) for w in _as_tuple(weights)])
             self.loop.batches_since_reset.assign_add(1)
             values = np.array([float(loss)] + [float(m) for m in metrics])
             totals += values * real
@@ -264,7 +296,8 @@ class Engine:
         seen = 0
         try:
             for x, y, weights, real in self.batches(data, batch_size):
-                loss, metrics = self._eval_step(tf.constant(x), tf.constant(y), tf.constant(weights))
+                loss, metrics = self._eval_step(tf.constant(x), tf.constant(y),
+                                                *[tf.constant(w) for w in _as_tuple(weights)])
                 totals += np.array([float(loss)] + [float(m) for m in metrics]) * real
                 seen += real
         finally:

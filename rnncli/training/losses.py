@@ -20,7 +20,8 @@ import tensorflow as tf
 
 from rnncli.config.training_specs import EPSILON, resolve_loss
 
-__all__ = ["Objective", "get_objective", "masked_mean", "sparse_labels", "weighted_loss"]
+__all__ = ["Objective", "broadcast_weights", "get_objective", "masked_mean", "nonzero_weight_sums", "sparse_labels",
+           "weighted_loss"]
 
 Objective = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
@@ -210,3 +211,24 @@ def weighted_loss(
         score = score * weights
         score = tf.math.divide_no_nan(score, tf.reduce_mean(tf.cast(tf.not_equal(weights, 0.0), score.dtype)))
     return tf.reduce_mean(score)
+
+
+def broadcast_weights(sample_weight: tf.Tensor, values: tf.Tensor) -> tf.Tensor:
+    """Sample weights ``[B]`` (or ``[B, T]``) broadcast over the per-entry losses ``values`` (``[B]`` or ``[B, T]``)."""
+    weights = tf.cast(sample_weight, values.dtype)
+    for _ in range(values.shape.rank - weights.shape.rank):
+        weights = weights[..., tf.newaxis]
+    return tf.broadcast_to(weights, tf.shape(values))
+
+
+def nonzero_weight_sums(sample_weight: tf.Tensor, rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(number of non-zero weights, number of weights) over the real rows of a padded batch.
+
+    Keras 1 ``weighted_objective`` divides the weighted loss by ``mean(weights != 0)``; over a batch padded with
+    rows whose ``rows`` entry is 0 that mean is ``nonzero / entries``. Both are sums, so replicas can add them up.
+    ``sample_weight``: ``[B]`` or ``[B, T]`` (0 on padding rows); ``rows``: ``[B]`` of 1 (real) / 0 (padding).
+    """
+    weights = tf.cast(sample_weight, tf.float32)
+    real = broadcast_weights(rows, weights)
+    nonzero = tf.reduce_sum(tf.cast(tf.not_equal(weights * real, 0.0), tf.float32))
+    return nonzero, tf.reduce_sum(real)

@@ -131,7 +131,9 @@ def test_predict_formats_evaluate_and_export(regression: Path, tmp_path: Path) -
     assert invoke("predict", str(run), "--input", str(tmp_path / "val.npz"), "--output", str(out_csv)).exit_code == 0
     y = np.load(out_npy)
     assert y.shape == (16, 1) and y.dtype == np.float32
-    np.testing.assert_allclose(np.loadtxt(out_csv, delimiter=",").reshape(-1, 1), y, rtol=1e-6, atol=1e-6)
+    assert out_csv.read_text().splitlines()[0] == "y"  # a header line
+    np.testing.assert_allclose(np.loadtxt(out_csv, delimiter=",", skiprows=1).reshape(-1, 1), y, rtol=1e-6,
+                               atol=1e-6)
     evaluated = invoke("evaluate", str(run), "--json")
     assert evaluated.exit_code == 0
     assert {"loss", "mean_absolute_error"} <= set(json.loads(evaluated.output))

@@ -116,3 +116,19 @@ def test_memory_mapped_npy_matches_in_memory(config: Path, tmp_path: Path) -> No
                              "--set", f"data.train={tmp_path / 'x.npy'}", "--set", f"data.y_train={tmp_path / 'y.npy'}"])
     assert a.exit_code == 0 and b.exit_code == 0, b.output
     assert losses(tmp_path / "npz") == losses(tmp_path / "npy")
+
+
+def test_mirrored_weighted_loss_matches_one_device(config: Path, tmp_path: Path) -> None:
+    """Keras 1's division by the fraction of non-zero sample weights is taken over the global batch (summed over
+    replicas), so two replicas train exactly like one device."""
+    data = dict(np.load(tmp_path / "d.npz"))
+    weights = np.random.default_rng(6).uniform(0.0, 2.0, len(data["x"])).astype(np.float32)
+    weights[::5] = 0.0
+    np.savez(tmp_path / "d.npz", **data, w=weights)
+    extra = ("--epochs", "2", "--set", "data.sample_weight=w")
+    single = train(config, tmp_path / "single", *extra)
+    mirrored = train(config, tmp_path / "mirrored", *extra, "--distribute", "mirrored",
+                     "--set", "training.devices=[/cpu:0, /cpu:1]")
+    finish(single)
+    finish(mirrored)
+    np.testing.assert_allclose(losses(tmp_path / "mirrored"), losses(tmp_path / "single"), rtol=1e-5)
