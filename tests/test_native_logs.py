@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # Independent of the filter's own pattern: any line in TensorFlow's C++ log formats, info to error.
@@ -53,10 +54,12 @@ def test_tensorflow_log_lines_never_reach_stderr(tmp_path: Path) -> None:
     assert len(done.stdout.splitlines()) == 2  # the predictions
 
 
-def test_rnncli_tf_logs_turns_the_filter_off() -> None:
-    from rnncli.native_logs import filter_native_stderr
+def test_rnncli_tf_logs_turns_the_filter_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rnncli import native_logs
 
-    assert filter_native_stderr({"RNNCLI_TF_LOGS": "1"}) is False
+    monkeypatch.setattr(native_logs, "_installed", {})  # as in a fresh process, whatever ran before
+    assert native_logs.filter_native_stderr({"RNNCLI_TF_LOGS": "1"}) is False
+    assert native_logs._installed == {}
 
 
 def test_the_filter_pattern_matches_every_log_format_and_nothing_else() -> None:

@@ -21,15 +21,15 @@ def check_data_section(section: dict, data: dict, plan: ModelPlan | None, traini
         if train.suffix.lower() != ".txt":
             diags.add(section, "window", f"data.window cuts a `.txt` corpus into windows, but data.train is a "
                       f"`{train.suffix}` file; remove `window` (arrays are used as they are)")
-        for key in ("y_train", "validation", "y_validation", "validation_split"):
-            if section.get(key):
-                diags.add(section, key, f"data.{key} does not apply to a `.txt` corpus with `window`")
+        if section.get("y_train"):
+            diags.add(section, "y_train", "data.y_train does not apply to a `.txt` corpus with `window` (the "
+                      "targets are the characters after each window); remove it")
     else:
         for key in TEXT_ONLY:
             if key in section:
                 diags.add(section, key, f"data.{key} applies only to a `.txt` corpus with `window`; remove it")
-        for x_key, y_key in (("train", "y_train"), ("validation", "y_validation")):
-            _check_targets_key(section, data, x_key, y_key, diags)
+        _check_targets_key(section, data, "train", "y_train", diags)
+    _check_targets_key(section, data, "validation", "y_validation", diags)
     if data.get("validation") and data.get("validation_split"):
         diags.add(section, "validation_split", "data.validation_split and data.validation exclude each other: with "
                   "`validation` set, the split would be ignored; remove one of them")

@@ -86,6 +86,7 @@ def test_validate_reports_data_section_mistakes_with_locations(folder: Path, nam
     "data:\n  train: d.npz\n  validation_split: 0.2\n",
     "data:\n  train: x.npy\n  y_train: y.npy\n  validation: d.npz\n",
     "data:\n  train: corpus.txt\n  window: 4\n  step: 1\n",
+    "data:\n  train: corpus.txt\n  window: 4\n  validation_split: 0.2\n",
 ])
 def test_valid_data_sections_pass(folder: Path, data: str) -> None:
     code, output = validate(folder, data)
