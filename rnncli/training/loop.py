@@ -131,15 +131,17 @@ class Engine:
         # XLA does not compile cross-replica steps, and the float16 rewrite of --mixed-precision is a graph pass
         self.jit_compile = bool(jit_compile) and strategy is None and not loss_scaling
         step = self._distributed_train_step if strategy is not None else self._train_step_impl
-        self._train_step = tf.function(step, jit_compile=self.jit_compile, reduce_retracing=True)
+        # autograph=False: the steps use tf.while_loop/tf.cond explicitly, and converting every layer's source on
+        # each trace was most of the tracing time (a Python `if` on a tensor fails loudly without it)
+        self._train_step = tf.function(step, jit_compile=self.jit_compile, reduce_retracing=True, autograph=False)
         # inference compiles with XLA under the same rule: measured faster than the plain graph for the medium LSTM
         # (gpu mode 75 -> 57 ms at 2 threads, 126 -> 83 ms at 1; cpu mode 79 -> 69 ms) and equal for the small GRU;
         # batches() pads the last batch, so one shape compiles once
         self.predict_jit_compile = self.jit_compile
         self._eval_step = tf.function(self._eval_step_impl, jit_compile=self.predict_jit_compile,
-                                      reduce_retracing=True)
+                                      reduce_retracing=True, autograph=False)
         self._predict_step = tf.function(self._predict_step_impl, jit_compile=self.predict_jit_compile,
-                                         reduce_retracing=True)
+                                         reduce_retracing=True, autograph=False)
 
     # -- compiled steps -------------------------------------------------------------------------------------------
 
