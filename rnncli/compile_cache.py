@@ -89,6 +89,9 @@ def apply(environ: dict | None = None) -> Path | None:
     if not os.access(directory, os.W_OK):
         return None
     environ["TF_XLA_FLAGS"] = f"{flags} {FLAG}={directory}".strip()
+    # every cache hit makes TensorFlow log a harmless protobuf error (it tries to parse the binary entry as text
+    # first); level 3 hides it, unless the user chose a level
+    environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     return directory
 
 

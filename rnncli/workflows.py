@@ -81,8 +81,10 @@ def prepare_tensorflow(deterministic: bool = True, distribute: str = "none", dev
     """Import TensorFlow quietly (its C++ start-up lines go to /dev/null), create the distribution strategy
     before the first op runs (TensorFlow requires that), and set determinism. Returns the ``tensorflow`` module;
     the strategy is ``rnncli.distribute.current()``."""
+    from rnncli import compile_cache
     from rnncli import distribute as dist
 
+    compile_cache.apply()
     tf_env.apply()
     saved = os.dup(2)
     try:
