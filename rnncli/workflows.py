@@ -188,7 +188,8 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
         from rnncli.training.loop import Engine, SilentReporter, run_training
 
         with (tf.device(device) if strategy is None else contextlib.nullcontext()):
-            engine = Engine(config, strategy=strategy, loss_scaling=mixed_precision)
+            engine = Engine(config, strategy=strategy, loss_scaling=mixed_precision,
+                            **_jit_plan(config, len(train_data), source_run if resume else None))
             manager, best = _managers(engine, run, config.training["checkpoint"])
             start_epoch = 0
             history: list[dict] = []
@@ -252,6 +253,31 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
     if not chief:
         shutil.rmtree(run.path, ignore_errors=True)
     return TrainResult(source_run.path, history, device_text, start_epoch, notes)
+
+
+def _jit_plan(config: Config, train_samples: int, resumed: RunDir | None) -> dict:
+    """Engine arguments that settle ``jit_compile: auto`` for a run: from the steps the config plans, or, on
+    resume, the choice recorded in run.json (XLA and the plain graph round differently; a resumed run must not
+    switch, or it would stop being bit-identical to an uninterrupted one)."""
+    import math
+
+    if config.training.get("jit_compile", "auto") != "auto":
+        return {}
+    recorded = resumed.read_run_json().get("jit_compile") if resumed is not None else None
+    if isinstance(recorded, bool):
+        return {"jit_compile": recorded}
+    steps = math.ceil(train_samples / config.training["batch_size"]) * config.training["nb_epoch"]
+    return {"expected_steps": steps}
+
+
+def _inference_compiles(engine: Any, config: Config, samples: int, batch_size: int) -> bool:
+    """XLA for this predict/evaluate call only when its batches pay for the compilation."""
+    import math
+
+    from rnncli.training.compile_policy import worth_compiling
+
+    return engine.predict_jit_compile and worth_compiling(config.model, batch_size,
+                                                          math.ceil(samples / batch_size), "infer")
 
 
 def _provenance(config: Config, config_path: Path, device: str, device_text: str, argv: list[str] | None,
@@ -392,7 +418,8 @@ def predict(source: Path, input_path: Path, *, output_path: Path | None = None, 
                                 f"samples divisible by {batch_size} (one row per stream); the input has {len(x)}")
         else:
             batch_size = batch_size or (config.training or {}).get("batch_size", 32)
-        outputs = engine.predict(x, batch_size).astype(np.float32)
+        outputs = engine.predict(x, batch_size, _inference_compiles(engine, config, len(x), batch_size))
+        outputs = outputs.astype(np.float32)
         if output_path is not None:
             write_output(outputs, output_path)
         if plan.stateful and stateful_run:
@@ -446,7 +473,8 @@ def evaluate(source: Path, data_path: Path | None = None, device_spec: str = "au
     if config.model.stateful:
         data = fit_to_batches(data, config.model.batch_size, config.data["remainder"] if config.data else "error",
                               "evaluation")
-    return engine.evaluate(data)
+    return engine.evaluate(data, compile_xla=_inference_compiles(engine, config, len(data),
+                                                                  config.training["batch_size"]))
 
 
 def reset_states(run_path: Path, layer: str | None = None) -> list[str]:
