@@ -58,7 +58,7 @@ def _write(spec: dict, result: dict) -> None:
 def worker_rnncli(spec: dict) -> None:
     """The rnncli CLI itself (``rnncli.cli.main``, what the console script runs) with the first batch's end time
     recorded from its reporter; epoch times come from the run's history.csv afterwards."""
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, spec.get("root", str(ROOT)))
     from rnncli import reporting
 
     marks: dict = {}
@@ -311,11 +311,17 @@ def setup_predict(workdir: Path, env: dict) -> dict:
 
 
 def one_run(scenario: str, impl: str, setup: dict, workdir: Path, env: dict) -> dict:
+    if impl == "rnncli_base":  # the same CLI from another checkout (--baseline), for A/B of a change
+        env = dict(env, PYTHONPATH=setup["baseline"] + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        spec_root = {"root": setup["baseline"]}
+        impl = "rnncli"
+    else:
+        spec_root = {}
     if scenario == "epoch":
         if impl == "rnncli":
             run_dir = workdir / f"epoch_run_{time.monotonic_ns()}"
             result = run_worker("rnncli", {"argv": ["train", setup["config"], "-o", str(run_dir), "--no-progress"],
-                                           "cwd": str(workdir)}, workdir, env)
+                                           "cwd": str(workdir), **spec_root}, workdir, env)
             result["epoch_s"] = _history_seconds(run_dir)
             shutil.rmtree(run_dir, ignore_errors=True)
             return result
@@ -326,13 +332,14 @@ def one_run(scenario: str, impl: str, setup: dict, workdir: Path, env: dict) -> 
         try:
             if impl == "rnncli":
                 return run_worker("rnncli", {"argv": ["train", setup["config"], "-o", str(out / "run"), "--epochs",
-                                                      str(setup["epochs"]), "--no-progress"]}, workdir, env)
+                                                      str(setup["epochs"]), "--no-progress"], **spec_root},
+                                  workdir, env)
             return run_worker(f"{impl}_small", dict(setup, workdir=str(out)), workdir, env)
         finally:
             shutil.rmtree(out, ignore_errors=True)
     if impl == "rnncli":
         return run_worker("rnncli", {"argv": ["predict", setup["run"], "--input", setup["input"], "--output",
-                                              setup["output"]]}, workdir, env)
+                                              setup["output"]], **spec_root}, workdir, env)
     return run_worker("import_tensorflow", {}, workdir, env)
 
 
@@ -356,7 +363,8 @@ METRICS = {  # scenario: what each process contributes
 
 def summarize(scenario: str, rounds: list[dict]) -> dict:
     """Medians per implementation and metric, and the median of the per-round paired ratios theirs / rnncli."""
-    impls = IMPLS[scenario]
+    impls = tuple(rounds[0])
+    impls = ("rnncli",) + tuple(i for i in impls if i != "rnncli")
     summary: dict = {"medians": {}, "ratios": {}}
     for metric, read in METRICS[scenario].items():
         values = {impl: [read(r[impl]) for r in rounds] for impl in impls}
@@ -393,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny shapes, 2 epochs, one round (smoke test)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="environment for every process (e.g. RNNCLI_NO_CACHE=1)")
+    parser.add_argument("--baseline", type=Path, default=None, metavar="DIR",
+                        help="also time rnncli from another checkout (column rnncli_base) in every scenario")
     parser.add_argument("--json", action="store_true", help="print the JSON report on stdout")
     parser.add_argument("--output", type=Path, default=None, help=f"JSON report (default {RESULTS}; --quick: none)")
     args = parser.parse_args(argv)
@@ -403,18 +413,23 @@ def main(argv: list[str] | None = None) -> int:
     epochs = 2 if args.quick else args.epochs
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.update(item.split("=", 1) for item in args.env)
+    with_cache_dir = "RNNCLI_CACHE_DIR" not in env
     report = {"schema": SCHEMA, "quick": args.quick, "rounds": rounds, "env": dict(i.split("=", 1) for i in args.env),
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
               "loadavg_start": _loadavg(), "scenarios": {}}
     with tempfile.TemporaryDirectory(prefix="rnncli-e2e-") as tmp:
         workdir = Path(tmp)
+        if with_cache_dir:  # a fresh XLA cache per benchmark run: round 1 compiles, later rounds may load
+            env["RNNCLI_CACHE_DIR"] = str(workdir / "rnncli-cache")
         setups = {"epoch": lambda: setup_epoch(workdir, args.quick, epochs),
                   "small": lambda: setup_small(workdir, args.quick), "predict": lambda: setup_predict(workdir, env)}
         for scenario in args.scenarios:
             setup = setups[scenario]()
+            impls = IMPLS[scenario] + (("rnncli_base",) if args.baseline else ())
+            if args.baseline:
+                setup["baseline"] = str(args.baseline.resolve())
             results = []
             for index in range(rounds):
-                impls = IMPLS[scenario]
                 order = impls[index % len(impls):] + impls[:index % len(impls)]
                 row = {impl: one_run(scenario, impl, setup, workdir, env) for impl in order}
                 results.append(row)
@@ -422,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{impl} {row[impl]['wall_s']:.2f}s" for impl in impls), file=sys.stderr, flush=True)
             report["scenarios"][scenario] = {
                 "setup": {k: v for k, v in setup.items() if k in ("shape", "epochs", "batch")},
-                "same_math": {impl: SAME_MATH.get((scenario, impl), True) for impl in IMPLS[scenario]},
+                "same_math": {impl: SAME_MATH.get((scenario, impl), True) for impl in impls},
                 "rounds": results, "summary": summarize(scenario, results)}
     report["loadavg_end"] = _loadavg()
     output = args.output or (None if args.quick else RESULTS)

@@ -60,7 +60,9 @@ def handle_errors(func: Callable) -> Callable:
 
 @click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="rnncli")
-def main() -> None:
+@click.option("--no-cache", is_flag=True, help="Do not use or fill the persistent XLA compilation cache "
+              "(same as RNNCLI_NO_CACHE=1; `rnncli doctor` shows where it is).")
+def main(no_cache: bool) -> None:
     """rnncli: declarative training of Keras 1 style recurrent networks (SimpleRNN, GRU, LSTM) on TensorFlow.
 
     \b
@@ -69,6 +71,8 @@ def main() -> None:
       rnncli train configs/stateful_cosine.yaml -o runs/cosine
       rnncli predict runs/cosine --input x.npy --output y.npy
     """
+    if no_cache:
+        os.environ["RNNCLI_NO_CACHE"] = "1"
 
 
 @main.command()

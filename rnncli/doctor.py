@@ -24,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 import rnncli
+from rnncli import compile_cache
 from rnncli.device import enable_memory_growth
 
 # The pip wheels that `tensorflow[and-cuda]` (extra `rnncli[gpu]`) brings; their versions tell a cuDNN or CUDA
@@ -40,8 +41,8 @@ def collect() -> dict[str, Any]:
     ``tensorflow_error`` says why), ``is_cuda_build``, ``cuda_build_version`` and ``cudnn_build_version`` (what
     TensorFlow was compiled against), ``cuda_compute_capabilities``, ``cuda_wheels`` (installed ``nvidia-*`` wheels
     and their versions), ``cuda_visible_devices``, ``host_allocator`` (``bfc`` or ``malloc``, the one TensorFlow
-    runs on), ``devices`` (physical devices: name and type), ``gpus`` (one dict
-    per GPU: ``index``, ``name``, ``model``, ``compute_capability``, ``usable`` and ``error``, the reason when a tiny
+    runs on), ``compile_cache`` (``rnncli.compile_cache.describe()``: state, directory, entries, bytes),
+    ``devices`` (physical devices: name and type), ``gpus`` (one dict per GPU: ``index``, ``name``, ``model``, ``compute_capability``, ``usable`` and ``error``, the reason when a tiny
     matmul on it fails), ``gpu_usable`` (at least one GPU computes) and ``hints`` (sentences on what to fix).
 
     Importing TensorFlow and running the test matmuls initialises its GPUs (with memory growth enabled).
@@ -63,6 +64,7 @@ def collect() -> dict[str, Any]:
         "gpus": [],
         "gpu_usable": False,
         "hints": [],
+        "compile_cache": compile_cache.describe(),
     }
     try:
         import tensorflow as tf
@@ -131,6 +133,10 @@ def render(report: dict[str, Any]) -> Group:
         summary.add_row("CUDA_VISIBLE_DEVICES", repr(report["cuda_visible_devices"]))
     if report["host_allocator"]:
         summary.add_row("allocator", f"{report['host_allocator']} (host)")
+    cache = report.get("compile_cache")
+    if cache:
+        summary.add_row("XLA cache", f"{cache['state']}: {cache['directory']} ({cache['entries']} programs, "
+                                     f"{cache['bytes'] / 1e6:.1f} MB; all versions {cache['all_bytes'] / 1e6:.1f} MB)")
     summary.add_row("devices", ", ".join(d["name"] for d in report["devices"]) or "none")
     usable = sum(gpu["usable"] for gpu in report["gpus"])
     if report["gpu_usable"]:

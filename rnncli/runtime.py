@@ -75,9 +75,11 @@ def prepare_tensorflow(deterministic: bool = True, distribute: str = "none", dev
     """Import TensorFlow quietly (its C++ log lines never reach the terminal: ``rnncli.native_logs``), create the
     distribution strategy before the first op runs (TensorFlow requires that), and set determinism. Returns the
     ``tensorflow`` module; the strategy is ``rnncli.distribute.current()``."""
+    from rnncli import compile_cache
     from rnncli import distribute as dist
     from rnncli.native_logs import filter_native_stderr
 
+    compile_cache.apply()
     tf_env.apply()
     filter_native_stderr()
     import tensorflow as tf

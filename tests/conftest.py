@@ -208,3 +208,11 @@ def stateful(tmp_path: Path) -> Path:
           jit_compile: "false"
         """))
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_compile_cache(tmp_path_factory):
+    """The persistent XLA cache goes to a temporary folder, never the user's ~/.cache."""
+    if "RNNCLI_CACHE_DIR" not in os.environ:
+        os.environ["RNNCLI_CACHE_DIR"] = str(tmp_path_factory.mktemp("rnncli-cache"))
+    yield

@@ -10,6 +10,7 @@ from rnncli.commands.source import load_source
 from rnncli.data_io import check_output_path, evaluation_data, read_input, write_output
 from rnncli.errors import DataError, UserInputError
 from rnncli.outputs import predicted_classes
+from rnncli.training.compile_policy import inference_compiles
 
 
 def predict(source: Path, input_path: Path, *, output_path: Path | None = None, batch_size: int | None = None,
@@ -38,7 +39,8 @@ def predict(source: Path, input_path: Path, *, output_path: Path | None = None, 
                                 f"samples divisible by {batch_size} (one row per stream); the input has {len(x)}")
         else:
             batch_size = batch_size or config.training_settings["batch_size"]
-        outputs = engine.predict(x, batch_size).astype(np.float32)
+        outputs = engine.predict(x, batch_size, inference_compiles(engine, config, len(x), batch_size))
+        outputs = outputs.astype(np.float32)
         if classes:
             outputs = predicted_classes(outputs)
         if output_path is not None:
@@ -61,4 +63,7 @@ def evaluate(source: Path, data_path: Path | None = None, device_spec: str = "au
     """Loss and metrics of the ``checkpoint`` (``latest`` or ``best``) of a run on ``data_path`` or on the
     config's validation data."""
     loaded = load_source(source, checkpoint, device_spec)
-    return loaded.engine.evaluate(evaluation_data(loaded.config, data_path, y_path))
+    config, engine = loaded.config, loaded.engine
+    data = evaluation_data(config, data_path, y_path)
+    return engine.evaluate(data, compile_xla=inference_compiles(engine, config, len(data),
+                                                                config.training_settings["batch_size"]))

@@ -22,6 +22,7 @@ from rnncli.runs import RunStore
 from rnncli.runs.checkpoints import Checkpoints
 from rnncli.runs.provenance import provenance
 from rnncli.runtime import prepare_tensorflow
+from rnncli.training.compile_policy import jit_plan
 
 
 @dataclass
@@ -182,7 +183,9 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
         from rnncli.training.loop import Engine, fit
 
         with (tf.device(device) if strategy is None else contextlib.nullcontext()):
-            engine = Engine(config, strategy=strategy, loss_scaling=mixed_precision)
+            recorded = run.read_run_json().get("jit_compile") if resume else None
+            engine = Engine(config, strategy=strategy, loss_scaling=mixed_precision,
+                            **jit_plan(config, len(train_set), recorded))
             checkpoints = Checkpoints.for_run(engine.trackables(), run.checkpoints, training["checkpoint"])
             source = checkpoints if chief else Checkpoints.for_run(engine.trackables(), store.checkpoints,
                                                                    training["checkpoint"])

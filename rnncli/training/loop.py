@@ -21,6 +21,7 @@ from rnncli.config.training_specs import metric_key
 from rnncli.data import Dataset
 from rnncli.model import Sequential
 from rnncli.training.hooks import EpochEnd, Hook
+from rnncli.training.compile_policy import worth_compiling
 from rnncli.training.losses import broadcast_weights, get_objective, nonzero_weight_sums
 from rnncli.training.metrics import get_metric
 from rnncli.training.optimizers import make_optimizer
@@ -61,7 +62,9 @@ class Engine:
     """Model + optimizer + RNG + counters, and the compiled steps that use them."""
 
     def __init__(self, config: Config, jit_compile: bool | None = None, strategy: Any = None,
-                 loss_scaling: bool = False, weight_files: bool = True):
+                 loss_scaling: bool = False, weight_files: bool = True, expected_steps: int | None = None):
+        """``expected_steps``: training steps the run plans; with ``jit_compile: auto`` XLA is used only when it is
+        expected to pay for its compilation (``rnncli.training.compile_policy``). None keeps the shape rule alone."""
         self.config = config
         self.strategy = strategy
         self.loss_scaling = loss_scaling  # dynamic loss scaling for float16 compute (--mixed-precision)
@@ -80,19 +83,34 @@ class Engine:
         if jit_compile is None:
             setting = training["jit_compile"]
             jit_compile = setting == "true" or (setting == "auto" and config.model.input_shape[1] is not None
-                                                and len(config.model.input_shape) == 3)
+                                                and len(config.model.input_shape) == 3
+                                                and (expected_steps is None or worth_compiling(
+                                                    config.model, training["batch_size"], expected_steps)))
         # XLA does not compile cross-replica steps, and the float16 rewrite of --mixed-precision is a graph pass
         self.jit_compile = bool(jit_compile) and strategy is None and not loss_scaling
         step = self._distributed_train_step if strategy is not None else self._train_step_impl
-        self._train_step = tf.function(step, jit_compile=self.jit_compile, reduce_retracing=True)
+        # autograph=False: the steps use tf.while_loop/tf.cond explicitly, and converting every layer's source on
+        # each trace was most of the tracing time (a Python `if` on a tensor fails loudly without it)
+        self._train_step = tf.function(step, jit_compile=self.jit_compile, reduce_retracing=True, autograph=False)
         # inference compiles with XLA under the same rule: measured faster than the plain graph for the medium LSTM
         # (gpu mode 75 -> 57 ms at 2 threads, 126 -> 83 ms at 1; cpu mode 79 -> 69 ms) and equal for the small GRU;
         # batches() pads the last batch, so one shape compiles once
         self.predict_jit_compile = self.jit_compile
         self._eval_step = tf.function(self._eval_step_impl, jit_compile=self.predict_jit_compile,
-                                      reduce_retracing=True)
+                                      reduce_retracing=True, autograph=False)
         self._predict_step = tf.function(self._predict_step_impl, jit_compile=self.predict_jit_compile,
-                                         reduce_retracing=True)
+                                         reduce_retracing=True, autograph=False)
+        self._graph_steps: dict[str, Any] = {}  # plain-graph inference steps for calls too short to pay for XLA
+
+    def inference_step(self, kind: str, compile_xla: bool | None = None) -> Any:
+        """The ``"eval"`` or ``"predict"`` step; ``compile_xla=False`` gives a plain-graph one (made once)."""
+        step = self._eval_step if kind == "eval" else self._predict_step
+        if compile_xla is None or compile_xla == self.predict_jit_compile:
+            return step
+        if kind not in self._graph_steps:
+            impl = self._eval_step_impl if kind == "eval" else self._predict_step_impl
+            self._graph_steps[kind] = tf.function(impl, reduce_retracing=True, autograph=False)
+        return self._graph_steps[kind]
 
     def trackables(self) -> dict[str, Any]:
         """What a checkpoint holds: everything a resumed run needs to continue bit for bit."""
@@ -285,9 +303,11 @@ class Engine:
         names = ["loss"] + self.metric_names
         return {prefix + name: float(v) for name, v in zip(names, values)}
 
-    def evaluate(self, data: Dataset, prefix: str = "") -> dict:
+    def evaluate(self, data: Dataset, prefix: str = "", compile_xla: bool | None = None) -> dict:
         """Loss and metrics over ``data`` in inference mode. Stateful models use a zeroed copy of the states and
-        restore the training states afterwards, so evaluation never moves them."""
+        restore the training states afterwards, so evaluation never moves them. ``compile_xla``: see
+        ``inference_step`` (None: the engine's setting)."""
+        step = self.inference_step("eval", compile_xla)
         batch_size = self.training["batch_size"]
         counters = [layer.steps_since_reset for layer in self.model.stateful_cores()]
         saved = [v.numpy() for v in self.model.state_variables] + [c.numpy() for c in counters]
@@ -296,7 +316,7 @@ class Engine:
         seen = 0
         try:
             for x, y, weights, real in self.batches(data, batch_size):
-                loss, metrics = self._eval_step(tf.constant(x), tf.constant(y),
+                loss, metrics = step(tf.constant(x), tf.constant(y),
                                                 *[tf.constant(w) for w in _as_tuple(weights)])
                 totals += np.array([float(loss)] + [float(m) for m in metrics]) * real
                 seen += real
@@ -305,12 +325,14 @@ class Engine:
                 variable.assign(value)
         return self._named(totals / max(seen, 1), prefix)
 
-    def predict(self, x: np.ndarray, batch_size: int) -> np.ndarray:
-        """Inference over x [N, ...]; stateful models carry their states through the batches in order."""
+    def predict(self, x: np.ndarray, batch_size: int, compile_xla: bool | None = None) -> np.ndarray:
+        """Inference over x [N, ...]; stateful models carry their states through the batches in order.
+        ``compile_xla``: see ``inference_step`` (None: the engine's setting)."""
+        step = self.inference_step("predict", compile_xla)
         outputs = []
         data = Dataset(x, None, "input")
         for xb, _, _, real in self.batches(data, batch_size):
-            outputs.append(self._predict_step(tf.constant(xb)).numpy()[:real])
+            outputs.append(step(tf.constant(xb)).numpy()[:real])
         return np.concatenate(outputs, axis=0)
 
 

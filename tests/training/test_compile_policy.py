@@ -1,0 +1,67 @@
+"""jit_compile: auto compiles with XLA only when the planned steps pay for the compilation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rnncli.config.validate import load_config
+from rnncli.run_dir import RunDir
+from rnncli.training import compile_policy
+from rnncli.workflows import _jit_plan
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _config(tmp_path: Path, layer: str, batch: int = 16, jit: str = "auto"):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"model:\n  layers:\n    - {layer}\n    - {{type: Dense, output_dim: 1}}\n"
+                    f"training: {{loss: mse, batch_size: {batch}, jit_compile: '{jit}'}}\n")
+    return load_config(path)
+
+
+def test_the_sunspots_job_does_not_wait_for_xla():
+    config = load_config(ROOT / "configs" / "sunspots_gru.yaml")
+    steps = 15 * 20  # 239 samples in batches of 16, 20 epochs
+    assert not compile_policy.worth_compiling(config.model, 16, steps)
+    assert compile_policy.expected_saving_s(config.model, 16, steps) < 1.0
+    assert not compile_policy.worth_compiling(config.model, 16, 4, "infer")  # predict of 60 rows
+
+
+def test_medium_and_long_runs_compile(tmp_path: Path):
+    medium = _config(tmp_path, "{type: LSTM, output_dim: 256, input_shape: [100, 64]}", batch=64)
+    assert compile_policy.worth_compiling(medium.model, 64, 16 * 4)  # 4 epochs of 1024 samples
+    small = _config(tmp_path, "{type: LSTM, output_dim: 128, input_shape: [50, 32]}", batch=32)
+    assert not compile_policy.worth_compiling(small.model, 32, 50)
+    assert compile_policy.worth_compiling(small.model, 32, 2000)
+
+
+def test_wrappers_and_stacks_count_every_recurrence(tmp_path: Path):
+    single = _config(tmp_path, "{type: GRU, output_dim: 8, input_shape: [20, 3]}")
+    both = _config(tmp_path, "{type: Bidirectional, layer: {type: GRU, output_dim: 8}, input_shape: [20, 3]}")
+    flops_single, dispatch_single, layers_single = compile_policy.step_costs(single.model, 16)
+    flops_both, dispatch_both, layers_both = compile_policy.step_costs(both.model, 16)
+    assert (flops_both, dispatch_both, layers_both) == (2 * flops_single, 2 * dispatch_single, 1)
+    assert flops_single == 3 * 2.0 * 16 * 20 * (3 + 8) * 3 * 8
+
+
+def test_a_run_keeps_its_choice_on_resume(tmp_path: Path):
+    config = _config(tmp_path, "{type: GRU, output_dim: 8, input_shape: [20, 3]}")
+    assert _jit_plan(config, 100, None) == {"expected_steps": 7 * 10}
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    run.write_run_json({"jit_compile": True})  # e.g. a run started by an rnncli that compiled every run
+    assert _jit_plan(config, 100, run) == {"jit_compile": True}
+    run.write_run_json({})
+    assert _jit_plan(config, 100, run) == {"expected_steps": 70}
+    fixed = _config(tmp_path, "{type: GRU, output_dim: 8, input_shape: [20, 3]}", jit="true")
+    assert _jit_plan(fixed, 100, run) == {}
+
+
+def test_engine_follows_the_plan(tmp_path: Path):
+    from rnncli.training.loop import Engine
+
+    config = _config(tmp_path, "{type: GRU, output_dim: 4, input_shape: [5, 2]}", batch=4)
+    assert Engine(config).jit_compile is True  # no plan: the shape rule alone (what the benchmarks time)
+    assert Engine(config, expected_steps=100).jit_compile is False
+    assert Engine(config, expected_steps=10**9).jit_compile is True
