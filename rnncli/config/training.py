@@ -13,6 +13,7 @@ from typing import Any
 
 from rnncli.config.args import CALLBACK_ARGS, CHECKPOINT_ARGS, TRAINING_ARGS
 from rnncli.config.plan import ModelPlan
+from rnncli.config.schedules import validate_lr_schedule
 from rnncli.config.sections import check_section, resolve_args
 from rnncli.config.training_specs import (
     LOSS_ALIASES,
@@ -56,6 +57,7 @@ def validate_training(raw: dict, diags: Diagnostics, required: bool, plan: Model
     result["checkpoint"] = check_section(result["checkpoint"] or {}, CHECKPOINT_ARGS, section, "checkpoint",
                                           "training.checkpoint", Path("."), diags)
     result["reset_states"] = _validate_reset_states(result["reset_states"], section, diags)
+    result["lr_schedule"] = validate_lr_schedule(result["lr_schedule"], section, diags)
     _check_monitors(raw, section, result, diags)
     if plan is not None and plan.stateful:
         batch = plan.batch_size
