@@ -40,10 +40,6 @@ class Head:
     why: str
 
 
-def _integral(array: np.ndarray) -> bool:
-    return array.dtype.kind in "biu" or (array.dtype.kind == "f" and bool(np.all(np.mod(array, 1) == 0)))
-
-
 def choose_head(y: np.ndarray) -> Head:
     """The output of a model for targets ``y`` ([N], [N, K] or [N, T, K] per timestep)."""
     per_sample = y.reshape(len(y), -1) if y.ndim <= 2 else y.reshape(-1, y.shape[-1])
@@ -82,7 +78,7 @@ def starter_config(x_path: Path, y_path: Path, cell: str, units: int, config_dir
              f"{y_path.name} {tuple(y.shape)} {y.dtype}.",
              "# Check every choice below; `rnncli validate --resolved THIS_FILE` shows all the defaults.",
              "seed: 1337", "model:", "  layers:"]
-    if x.ndim == 2 and _integral(x):
+    if x.ndim == 2 and x.dtype.kind in "iu":
         vocab = int(np.max(x)) + 1
         mask = bool(np.any(x == 0))
         lines += [f"    # integer token ids in 0..{vocab - 1}: embedded into {units}-dimensional vectors"
@@ -96,9 +92,9 @@ def starter_config(x_path: Path, y_path: Path, cell: str, units: int, config_dir
         recurrent_input = f", input_shape: [{x.shape[1]}, {x.shape[2]}]"
         timesteps = x.shape[1]
     else:
-        raise DataError(f"{x_path}: x has shape {tuple(x.shape)}; rnncli init expects float sequences "
-                        f"[samples, timesteps, features] or integer token ids [samples, timesteps] (for one "
-                        f"number per step, save x[..., None])")
+        raise DataError(f"{x_path}: x has shape {tuple(x.shape)} ({x.dtype}); rnncli init expects float "
+                        f"sequences [samples, timesteps, features] or an integer array of token ids [samples, "
+                        f"timesteps] (for one number per step, save x[..., None])")
     sequence_targets = y.ndim == 3
     if sequence_targets and y.shape[1] != timesteps:
         raise DataError(f"{y_path}: per-timestep targets {tuple(y.shape)} need {timesteps} timesteps like x")

@@ -74,7 +74,7 @@ def validate_training(raw: dict, diags: Diagnostics, required: bool, plan: Model
                       f"training.distribute: {result['distribute']} cannot train a stateful model: each state row "
                       f"belongs to one stream, and splitting the batch across replicas would break the Keras 1 "
                       f"contract that row i of batch k+1 continues row i of batch k; use `distribute: none`")
-    elif "reset_states" in section and plan is not None:
+    elif section.get("reset_states", "epoch") != "epoch" and plan is not None:  # the default: resolved configs
         diags.add(section, "reset_states", "training.reset_states only applies to models with a stateful layer")
     return result
 
