@@ -296,7 +296,7 @@ def fit(engine: Engine, train: Dataset, validation: Dataset | None, epochs: int,
         logs = engine.run_epoch(train, hooks, epoch, epochs)
         if validation is not None:
             logs.update(engine.evaluate(validation, prefix="val_"))
-        logs["lr"] = engine.optimizer.current_lr()  # what the epoch's last step used (schedule, decay)
+        logs["lr"] = engine.optimizer.current_lr()  # in effect at the end of the epoch (schedule, Keras 1 decay)
         engine.loop.epoch.assign(epoch)
         end = EpochEnd(epoch, epochs, logs)
         hooks.on_epoch_end(end)

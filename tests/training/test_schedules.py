@@ -93,3 +93,20 @@ def test_schedule_defaults_are_resolved(tmp_path: Path) -> None:
                                               "warmup_from": 0.0, "unit": "epoch"}
     assert config.training["restore_best_weights"] is False and config.training["log_every_n_batches"] == 0
     assert np.isclose(config.training["optimizer"]["lr"], 0.001)
+
+
+@pytest.mark.parametrize("settings", [dict(c[0], unit=u) for c in CASES for u in ("step", "epoch")][::3] +
+                         [dict(CASES[4][0], unit="step")], ids=lambda s: f"{s['name']}-{s['unit']}")
+def test_compiled_steps_equal_eager_steps(settings: dict) -> None:
+    """The schedule runs inside the XLA-compiled train step as it does eagerly (same float64 maths)."""
+    results = []
+    for compiled in (False, True):
+        w = tf.Variable([1.0, -2.0])
+        epochs = tf.Variable(0, dtype=tf.int64)
+        opt = make_optimizer({"name": "adam", "lr": 0.1}, {"w": w}, settings, epochs)
+        step = tf.function(opt.apply_gradients, jit_compile=True) if compiled else opt.apply_gradients
+        for i in range(8):
+            epochs.assign(i // 2)
+            step({"w": tf.constant([0.5, 0.25])})
+        results.append(w.numpy())
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-6)
