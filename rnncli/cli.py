@@ -78,14 +78,16 @@ def main(no_cache: bool) -> None:
 @main.command()
 @click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--quiet", "-q", is_flag=True, help="Print only errors.")
+@click.option("--resolved", is_flag=True, help="Print each valid config as YAML with every default filled in.")
 @handle_errors
-def validate(configs: tuple[Path, ...], quiet: bool) -> None:
+def validate(configs: tuple[Path, ...], quiet: bool, resolved: bool) -> None:
     """Check config files completely, and the shapes of their data files, without TensorFlow; report every error
     with FILE:LINE:COL.
 
     \b
     Example:
       rnncli validate configs/*.yaml
+      rnncli validate --resolved configs/addition.yaml
     Exit code 0 when every file is valid, 2 otherwise.
     """
     from rnncli.config.validate import load_config
@@ -99,7 +101,12 @@ def validate(configs: tuple[Path, ...], quiet: bool) -> None:
             for diagnostic in exc.diagnostics:
                 stderr.print(str(diagnostic), markup=False)
             continue
-        if not quiet:
+        if resolved:
+            import yaml
+
+            click.echo(f"---\n# {path}, every default filled in\n"
+                       + yaml.safe_dump(config.resolved(), sort_keys=False), nl=False)
+        elif not quiet:
             plan = config.model
             stdout.print(f"{path}: ok ({len(plan.layers)} layers, {plan.params:,} parameters"
                          f"{', stateful' if plan.stateful else ''})", markup=False)
@@ -148,10 +155,22 @@ device_option = click.option("--device", default="auto", show_default=True, meta
                              callback=check_device, help="Where to run: auto picks GPU 0 when TensorFlow can use one.")
 
 
+def data_options(command: Callable) -> Callable:
+    """``--train/--y/--validation/--validation-y``: shorthands for the config's `data:` section."""
+    data_file = click.Path(exists=True, dir_okay=False, path_type=Path)
+    for flags, name, text in (
+            (("--validation-y",), "validation_y", "Targets .npy of --validation (sets data.y_validation)."),
+            (("--validation",), "validation_x", "Validation data: .npz, .csv, or an x .npy (sets data.validation)."),
+            (("--y",), "train_y", "Targets .npy of --train (sets data.y_train)."),
+            (("--train",), "train_x", "Training data: .npz, .csv, or an x .npy with --y (sets data.train).")):
+        command = click.option(*flags, name, type=data_file, default=None, help=text)(command)
+    return command
+
+
 @main.command()
 @click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", "run_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Run directory (default: runs/<config name>).")
+              help="Run directory (default: a new runs/<config name>/version_N; the newest with --resume).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override training.nb_epoch.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Override training.batch_size.")
 @click.option("--seed", type=click.IntRange(min=0, max=2**31 - 1), default=None, help="Override seed.")
@@ -166,34 +185,45 @@ device_option = click.option("--device", default="auto", show_default=True, meta
               help="Override training.distribute (multi_worker reads TF_CONFIG).")
 @click.option("--mixed-precision", is_flag=True, help="float16 compute with float32 variables (GPU only).")
 @click.option("--progress/--no-progress", default=None, help="Live progress bar (default: when on a terminal; otherwise a progress line every 30 s).")
+@data_options
 @handle_errors
 def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_size: int | None, seed: int | None,
           device: str, resume: bool, force: bool, overrides: tuple[str, ...], distribute: str | None,
-          mixed_precision: bool, progress: bool | None) -> None:
+          mixed_precision: bool, progress: bool | None, train_x: Path | None, train_y: Path | None,
+          validation_x: Path | None, validation_y: Path | None) -> None:
     """Train a model described by CONFIG; checkpoints, history and provenance go to the run directory.
 
     \b
     Example:
       rnncli train configs/stateful_cosine.yaml -o runs/cosine --epochs 2
       rnncli train configs/stateful_cosine.yaml -o runs/cosine --resume --epochs 4
+      rnncli train model.yaml --train x.npy --y y.npy --validation xv.npy --validation-y yv.npy
     Ctrl-C or SIGTERM keeps the last complete checkpoint and prints the command that resumes.
     """
     from rnncli.commands.train import train as train_run
     from rnncli.reporting import ConsoleReporter, curves, history_table
     from rnncli.runtime import terminate_as_interrupt
 
-    sets, origins = option_overrides(overrides, {"training.nb_epoch": ("--epochs", epochs),
-                                                 "training.batch_size": ("--batch-size", batch_size),
-                                                 "seed": ("--seed", seed),
-                                                 "training.distribute": ("--distribute", distribute)})
-    given: list[str] = []  # the options a resume hint repeats, as the user typed them
+    from rnncli.commands.data_flags import data_overrides
+
+    data_sets, given = data_overrides(train_x, train_y, validation_x, validation_y)  # given: for a resume hint
+    option_sets, origins = option_overrides(overrides, {"training.nb_epoch": ("--epochs", epochs),
+                                                        "training.batch_size": ("--batch-size", batch_size),
+                                                        "seed": ("--seed", seed),
+                                                        "training.distribute": ("--distribute", distribute)})
+    sets = data_sets + option_sets
     for flag, value in (("--epochs", epochs), ("--batch-size", batch_size), ("--seed", seed),
                         ("--distribute", distribute), ("--device", None if device == "auto" else device)):
         if value is not None:
             given += [flag, str(value)]
     given += [part for override in overrides for part in ("--set", override)]
     given += ["--mixed-precision"] if mixed_precision else []
-    run_dir = run_dir or Path("runs") / config_path.stem
+    from rnncli.runs import versions
+
+    numbered = run_dir is None
+    if numbered:
+        root = Path("runs") / config_path.stem
+        run_dir = versions.latest_version(root) if resume else versions.new_version(root)
     reporter = ConsoleReporter(stderr, progress)
     try:
         with terminate_as_interrupt(), located_at_options(origins):
@@ -212,6 +242,9 @@ def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_siz
             stderr.print(f"{what} before the first checkpoint was written: there is nothing to resume",
                          markup=False)
         sys.exit(exit_code_of(exc))
+    finally:
+        if numbered:
+            versions.release_if_empty(run_dir)  # a start that failed before writing anything leaves no folder
     if result.rows:
         stderr.print(history_table(result.rows, "Training summary", result.best))
         for line in curves(result.rows):
@@ -249,6 +282,33 @@ def import_command(source: Path, weights: Path | None, run_dir: Path, overrides:
                  f"{', weights from ' + result.weights_from if result.weights_from else ', no weights'}{loss}",
                  markup=False)
     stdout.print(f"run directory: {result.run_dir}", markup=False)
+
+
+@main.command()
+@click.option("--x", "x_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Inputs .npy: float [samples, timesteps, features] or integer token ids [samples, timesteps].")
+@click.option("--y", "y_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Targets .npy: [samples], [samples, outputs] or [samples, timesteps, outputs].")
+@click.option("--cell", type=click.Choice(["SimpleRNN", "GRU", "LSTM"]), default="LSTM", show_default=True)
+@click.option("--units", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Units of the recurrent layer (and size of an embedding).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("model.yaml"),
+              show_default=True, help="Config file to write.")
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+@handle_errors
+def init(x_path: Path, y_path: Path, cell: str, units: int, output: Path, force: bool) -> None:
+    """Write a commented starter config for two arrays, chosen from their shapes and values.
+
+    \b
+    Example:
+      rnncli init --x x.npy --y y.npy --cell LSTM
+      rnncli train model.yaml
+    """
+    from rnncli.commands.init import init_config
+
+    described = init_config(x_path, y_path, output, cell, units, force)
+    stderr.print(f"wrote {output}: {described}\ntrain it with: rnncli train {shlex.quote(str(output))}",
+                 markup=False)
 
 
 @main.command()

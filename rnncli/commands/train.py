@@ -105,12 +105,17 @@ def apply_resume_changes(engine: Any, hooks: Any, old: dict, new: dict) -> list[
 def build_hooks(training: dict, reporter: Any, checkpoints: Checkpoints, run: RunStore) -> Any:
     """The run's epoch hooks: the config's (``training_hooks``), progress (with a reporter), then checkpoints.
     ``train`` appends the ``run.json`` record once the attempt is recorded as running."""
-    from rnncli.training.hooks import Checkpointing, History, HookList, Progress, training_hooks
+    from rnncli.training.hooks import BestTracker, Checkpointing, History, HookList, Progress, training_hooks
+    from rnncli.training.restore_best import RestoreBestWeights
+    from rnncli.training.tensorboard import TensorBoard
 
     hooks = HookList(training_hooks(training))
     if reporter is not None:
         hooks.hooks.append(Progress(reporter))
     hooks.hooks.append(Checkpointing(checkpoints, run, hooks.find(History)))
+    hooks.hooks.append(TensorBoard(run, training["log_every_n_batches"], training["log_histograms"]))
+    if training["restore_best_weights"]:
+        hooks.hooks.append(RestoreBestWeights(checkpoints, hooks.find(BestTracker)))
     return hooks
 
 
@@ -180,6 +185,7 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
         elif force:
             run.discard_training_state()
         from rnncli.training.hooks import History, RunRecord
+        from rnncli.training.restore_best import RestoreBestWeights
         from rnncli.training.loop import Engine, fit
 
         with (tf.device(device) if strategy is None else contextlib.nullcontext()):
@@ -210,6 +216,9 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
                      "validation_samples": len(validation) if validation is not None else 0,
                      "stateful": config.model.stateful, "jit_compile": engine.jit_compile, "notes": notes})
                 record["epochs_completed"] = int(engine.loop.epoch.numpy())
+                restorer = hooks.find(RestoreBestWeights)
+                if restorer is not None and restorer.restored is not None:
+                    record["restored_best_weights"] = restorer.restored
             best = record.get("best")
     if not chief:
         shutil.rmtree(run.path, ignore_errors=True)

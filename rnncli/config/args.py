@@ -434,7 +434,47 @@ TRAINING_ARGS = (
     Arg("distribute", "choice", "none", "`none`, `mirrored` (several GPUs/devices) or `multi_worker` (TF_CONFIG).",
         choices=("none", "mirrored", "multi_worker")),
     Arg("devices", "list", [], "Devices for `mirrored`, e.g. `[/gpu:0, /gpu:1]` (default: all visible GPUs)."),
+    Arg("lr_schedule", "any", None, "Learning-rate schedule `{name: step|exponential|cosine|piecewise, ...}`: "
+        "multiplies `optimizer.lr` (after which Keras 1 `decay` still applies).", nullable=True),
+    Arg("restore_best_weights", "bool", False, "At the end of training, set the weights to those of the best "
+        "epoch by `checkpoint.monitor` (written as the newest checkpoint; `run.json` records the epoch)."),
+    Arg("log_every_n_batches", "int", 0, "TensorBoard: also log the running training loss every N batches "
+        "(`batch_loss`); 0 logs per epoch only.", low=0),
+    Arg("log_histograms", "bool", False, "TensorBoard: histograms of every weight, and of the per-sample state "
+        "norms of stateful layers, after each epoch."),
 )
+
+_SCHEDULE_UNIT = Arg("unit", "choice", "epoch", "What the position counts: completed `epoch`s (the factor changes "
+                     "between epochs) or optimizer `step`s (batches).", choices=("epoch", "step"))
+
+# `training.lr_schedule`: lr = optimizer.lr * factor(position), position counted from 0 in `unit`s.
+LR_SCHEDULE_ARGS = {
+    "step": (
+        Arg("every", "int", REQUIRED, "Multiply by `drop` every this many units.", low=1),
+        Arg("drop", "float", 0.5, "The factor per `every` units: factor = drop ** floor(position / every).",
+            low=0.0, high=1.0, low_open=True),
+        _SCHEDULE_UNIT,
+    ),
+    "exponential": (
+        Arg("rate", "float", REQUIRED, "factor = rate ** (position / every).", low=0.0, low_open=True),
+        Arg("every", "int", 1, "Units per multiplication by `rate`.", low=1),
+        Arg("staircase", "bool", False, "Use floor(position / every): constant between multiples of `every`."),
+        _SCHEDULE_UNIT,
+    ),
+    "cosine": (
+        Arg("decay", "int", REQUIRED, "Length of the cosine decay from 1 to `alpha` (after the warm-up).", low=1),
+        Arg("alpha", "float", 0.0, "Final factor, kept after the decay.", low=0.0, high=1.0),
+        Arg("warmup", "int", 0, "Length of a linear warm-up from `warmup_from` to 1 before the decay.", low=0),
+        Arg("warmup_from", "float", 0.0, "Factor at position 0 of the warm-up.", low=0.0, high=1.0),
+        _SCHEDULE_UNIT,
+    ),
+    "piecewise": (
+        Arg("boundaries", "any", REQUIRED, "Increasing positions, e.g. `[10, 20]`."),
+        Arg("factors", "any", REQUIRED, "One more factor than boundaries, e.g. `[1.0, 0.1, 0.01]`: factors[i] "
+            "holds while boundaries[i-1] < position <= boundaries[i]."),
+        _SCHEDULE_UNIT,
+    ),
+}
 
 TOP_LEVEL_ARGS = (
     Arg("seed", "int", 1337, "Seed of every random draw (initializers, dropout, shuffling).", low=0, high=2**31 - 1),

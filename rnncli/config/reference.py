@@ -9,7 +9,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from rnncli.config.args import CALLBACK_ARGS, CHECKPOINT_ARGS, DATA_ARGS, LAYER_SPECS, TOP_LEVEL_ARGS, TRAINING_ARGS, Arg
+from rnncli.config.args import (
+    CALLBACK_ARGS,
+    CHECKPOINT_ARGS,
+    DATA_ARGS,
+    LAYER_SPECS,
+    LR_SCHEDULE_ARGS,
+    TOP_LEVEL_ARGS,
+    TRAINING_ARGS,
+    Arg,
+)
 from rnncli.config.training_specs import LOSSES, METRICS, OPTIMIZERS
 
 START = "<!-- config-reference:start -->"
@@ -50,6 +59,10 @@ def render() -> str:
     for name, args in CALLBACK_ARGS.items():
         out += [f"`{name}`:", "", *_table(args), ""]
     out += ["`training.checkpoint`:", "", *_table(CHECKPOINT_ARGS), ""]
+    out += ["`training.lr_schedule` (`{name: ..., ...}`; each step uses lr = `optimizer.lr` x factor(position), "
+            "position counted from 0 in `unit`s; the formulas are Keras 3's schedules):", ""]
+    for name, args in LR_SCHEDULE_ARGS.items():
+        out += [f"`{name}`:", "", *_table(args), ""]
     return "\n".join(out)
 
 

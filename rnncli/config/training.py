@@ -13,6 +13,7 @@ from typing import Any
 
 from rnncli.config.args import CALLBACK_ARGS, CHECKPOINT_ARGS, TRAINING_ARGS
 from rnncli.config.plan import ModelPlan
+from rnncli.config.schedules import validate_lr_schedule
 from rnncli.config.sections import check_section, resolve_args
 from rnncli.config.training_specs import (
     LOSS_ALIASES,
@@ -59,6 +60,7 @@ def validate_training(raw: dict, diags: Diagnostics, required: bool, plan: Model
                                           "training.checkpoint", Path("."), diags)
     result["reset_states"] = _validate_reset_states(result["reset_states"], section, diags)
     result["class_weight"] = validate_weighting(raw, section, result, plan, diags)
+    result["lr_schedule"] = validate_lr_schedule(result["lr_schedule"], section, diags)
     _check_monitors(raw, section, result, diags)
     if plan is not None and plan.stateful:
         batch = plan.batch_size
@@ -75,7 +77,7 @@ def validate_training(raw: dict, diags: Diagnostics, required: bool, plan: Model
                       f"training.distribute: {result['distribute']} cannot train a stateful model: each state row "
                       f"belongs to one stream, and splitting the batch across replicas would break the Keras 1 "
                       f"contract that row i of batch k+1 continues row i of batch k; use `distribute: none`")
-    elif "reset_states" in section and plan is not None:
+    elif section.get("reset_states", "epoch") != "epoch" and plan is not None:  # the default: resolved configs
         diags.add(section, "reset_states", "training.reset_states only applies to models with a stateful layer")
     return result
 

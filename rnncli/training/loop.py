@@ -75,7 +75,8 @@ class Engine:
             self.model = Sequential(config.model, config.seed, weight_files)
             self.rng = tf.random.Generator.from_seed(config.seed)
             self.variables = self.model.trainable_by_path()
-            self.optimizer = make_optimizer(training["optimizer"], self.variables)
+            self.optimizer = make_optimizer(training["optimizer"], self.variables, training.get("lr_schedule"),
+                                            self.loop.epoch)
         self.loss_name = training["loss"]  # None for a config without `training:` (inference only)
         self.objective = get_objective(self.loss_name) if self.loss_name is not None else None
         self.metric_names = [metric_key(m) for m in training["metrics"]]
@@ -350,7 +351,7 @@ def fit(engine: Engine, train: Dataset, validation: Dataset | None, epochs: int,
         logs = engine.run_epoch(train, hooks, epoch, epochs)
         if validation is not None:
             logs.update(engine.evaluate(validation, prefix="val_"))
-        logs["lr"] = float(engine.optimizer.lr.numpy())
+        logs["lr"] = engine.optimizer.current_lr()  # in effect at the end of the epoch (schedule, Keras 1 decay)
         engine.loop.epoch.assign(epoch)
         end = EpochEnd(epoch, epochs, logs)
         hooks.on_epoch_end(end)

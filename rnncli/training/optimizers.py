@@ -26,6 +26,7 @@ from typing import ClassVar, Mapping
 import tensorflow as tf
 
 from rnncli.config.training_specs import OPTIMIZERS, resolve_optimizer
+from rnncli.training.schedules import position_of, schedule_factor
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adagrad", "Adadelta", "Adam", "Adamax", "Nadam", "make_optimizer"]
 
@@ -60,6 +61,9 @@ class Optimizer(tf.Module):
       clipnorm: if set and > 0, all gradients are scaled by ``clipnorm / global_norm`` when the global L2 norm of
         the step's gradients is >= clipnorm.
       clipvalue: if set and > 0, each gradient element is clipped to ``[-clipvalue, clipvalue]`` (after clipnorm).
+      lr_schedule: a resolved ``training.lr_schedule``: each step uses ``lr * schedule_factor(position)``
+        (``rnncli.training.schedules``) before the Keras 1 decay.
+      completed_epochs: the loop's epoch counter (an int64 variable), the position of ``unit: epoch`` schedules.
       **kw: the optimizer's own arguments (``momentum``, ``rho``, ``beta_1`` ... as in ``rnncli.config.training_specs.OPTIMIZERS``).
 
     Raises ValueError for an unknown argument, a value of the wrong type, or two keys that collide once sanitised.
@@ -78,6 +82,8 @@ class Optimizer(tf.Module):
         decay: float = 0.0,
         clipnorm: float | None = None,
         clipvalue: float | None = None,
+        lr_schedule: Mapping | None = None,
+        completed_epochs: tf.Variable | None = None,
         **kw: float | bool,
     ) -> None:
         args = [arg.name for arg in OPTIMIZERS[self.config_name]]
@@ -104,7 +110,11 @@ class Optimizer(tf.Module):
             if safe in slot_keys.values():
                 raise ValueError(f"variable keys collide once `/` and `.` are replaced: {key!r} -> {safe!r}")
             slot_keys[key] = safe
-        self._refs = _Untracked(params=dict(variables), slot_keys=slot_keys)
+        if lr_schedule is not None and lr_schedule["unit"] == "epoch" and completed_epochs is None:
+            raise ValueError("an epoch-based lr_schedule needs `completed_epochs` (the loop's epoch counter)")
+        # the schedule's position is the loop's counter: checkpointed with the loop, not with the optimizer
+        self._refs = _Untracked(params=dict(variables), slot_keys=slot_keys,
+                                schedule=dict(lr_schedule) if lr_schedule else None, epochs=completed_epochs)
 
         with tf.init_scope():
             self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="iterations")
@@ -142,10 +152,7 @@ class Optimizer(tf.Module):
         pairs = self._clip(pairs)
 
         prev_iterations = tf.cast(self.iterations, tf.float64)
-        lr = tf.cast(self.lr, tf.float64)
-        if self.decay > 0:
-            lr = lr * (1.0 / (1.0 + self.decay * prev_iterations))
-        coefficients = self._coefficients(lr, prev_iterations + 1.0)
+        coefficients = self._coefficients(self._step_lr(), prev_iterations + 1.0)
 
         by_dtype: dict[tf.DType, dict[str, tf.Tensor]] = {}
         for key, grad in pairs:
@@ -157,6 +164,10 @@ class Optimizer(tf.Module):
             self._update(var, tf.cast(grad, var.dtype), slots, by_dtype[var.dtype])
         self._finish_step(coefficients)
         self.iterations.assign_add(1)
+
+    def current_lr(self) -> float:
+        """The learning rate the next step uses: ``lr`` times the schedule's factor, then the Keras 1 decay."""
+        return float(self._step_lr().numpy())
 
     def get_config(self) -> dict[str, object]:
         """``{"name": ..., <every argument>: value}`` as the optimizer was built (the initial ``lr``; the live
@@ -183,6 +194,16 @@ class Optimizer(tf.Module):
         ``_coefficients`` saw the old values)."""
 
     # -- internals ---------------------------------------------------------------------------------------------
+
+    def _step_lr(self) -> tf.Tensor:
+        """float64 learning rate of the coming step (``iterations`` steps done before it)."""
+        lr = tf.cast(self.lr, tf.float64)
+        schedule = self._refs.schedule
+        if schedule is not None:
+            lr = lr * schedule_factor(schedule, position_of(schedule, self.iterations, self._refs.epochs))
+        if self.decay > 0:
+            lr = lr * (1.0 / (1.0 + self.decay * tf.cast(self.iterations, tf.float64)))
+        return lr
 
     def _clip(self, pairs: list[tuple[str, tf.Tensor]]) -> list[tuple[str, tf.Tensor]]:
         if not pairs:
@@ -361,15 +382,17 @@ _CLASSES: dict[str, type[Optimizer]] = {
 }
 
 
-def make_optimizer(spec: str | Mapping[str, object], variables: Mapping[str, tf.Variable]) -> Optimizer:
+def make_optimizer(spec: str | Mapping[str, object], variables: Mapping[str, tf.Variable],
+                   lr_schedule: Mapping | None = None, completed_epochs: tf.Variable | None = None) -> Optimizer:
     """Build an optimizer from a config spec.
 
     Args:
       spec: a name (``"adam"``) or a mapping ``{"name": "adam", "lr": 0.01, ...}`` with Keras 1 argument names.
       variables: ``{key: tf.Variable}`` to train, keyed by stable paths.
+      lr_schedule, completed_epochs: a resolved ``training.lr_schedule`` and the loop's epoch counter.
 
     Raises ValueError with a clear message for an unknown name or argument or a mistyped value.
     """
     config = resolve_optimizer(dict(spec) if isinstance(spec, Mapping) else spec)
     cls = _CLASSES[config.pop("name")]
-    return cls(variables, **config)
+    return cls(variables, lr_schedule=lr_schedule, completed_epochs=completed_epochs, **config)
