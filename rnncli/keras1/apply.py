@@ -38,20 +38,9 @@ def variable_pairs(built: Layer, arrays: list[np.ndarray]) -> list[tuple[tf.Vari
                 + list(zip(built.backward.weight_variables(), weights_to_fused(inner, arrays[half:]))))
     if kind == "TimeDistributed":
         return variable_pairs(built.inner, arrays)
-    pairs = []
-    for variable, array in zip(built.weight_variables(), arrays):
-        array = np.asarray(array)
-        if array.shape != tuple(variable.shape) and kind == "Convolution1D":
-            array = _conv_kernel(array, tuple(variable.shape))
-        pairs.append((variable, array))
-    return pairs
-
-
-def _conv_kernel(kernel: np.ndarray, shape: tuple) -> np.ndarray:
-    """A Keras 1 conv kernel (L, 1, D, F) or (F, D, L, 1) as rnncli's (L, D, F)."""
-    if kernel.shape == (shape[0], 1) + shape[1:]:
-        return kernel[:, 0]
-    return np.transpose(kernel[..., 0], (2, 1, 0))
+    if kind == "Convolution1D" and arrays:
+        arrays = [built.keras1_kernel(arrays[0])] + list(arrays[1:])
+    return list(zip(built.weight_variables(), arrays))
 
 
 def set_model_weights(model: object, by_name: dict[str, list[np.ndarray]]) -> None:

@@ -53,8 +53,10 @@ def keras_generation(doc: Any) -> str | None:
     if not isinstance(doc, dict):
         return None
     version = str(doc.get("keras_version") or "")
-    if isinstance(doc.get("layers"), list) and "class_name" not in doc and "model" not in doc:
-        return "0.3"
+    layers = doc.get("layers")
+    if isinstance(layers, list) and layers and "class_name" not in doc and "model" not in doc and all(
+            isinstance(e, dict) and "name" in e and "type" not in e for e in layers):
+        return "0.3"  # Keras 0.3: layer types under `name` (an rnncli config says `type`)
     if version[:1] in ("2", "3"):
         return version[:1]
     if "class_name" in doc and "config" in doc:

@@ -37,15 +37,20 @@ class Convolution1D(Layer):
     def weight_variables(self):
         return [self.kernel] + ([self.bias] if self.bias is not None else [])
 
+    def keras1_kernel(self, kernel: np.ndarray) -> np.ndarray:
+        """A Keras 1 kernel, [L, 1, D, F] (1.1+) or [F, D, L, 1] (1.0.x), as rnncli's [L, D, F] (others unchanged)."""
+        kernel = np.asarray(kernel)
+        length, features, filters = self.kernel.shape
+        if kernel.shape == (length, 1, features, filters):
+            return kernel[:, 0]
+        if kernel.shape == (filters, features, length, 1):
+            return np.transpose(kernel[..., 0], (2, 1, 0))
+        return kernel
+
     def set_weights(self, arrays):
         arrays = list(arrays)
-        if arrays and np.ndim(arrays[0]) == 4:
-            kernel = np.asarray(arrays[0])
-            length, features, filters = self.kernel.shape
-            if kernel.shape == (length, 1, features, filters):
-                arrays[0] = kernel[:, 0]
-            elif kernel.shape == (filters, features, length, 1):
-                arrays[0] = np.transpose(kernel[..., 0], (2, 1, 0))
+        if arrays:
+            arrays[0] = self.keras1_kernel(arrays[0])
         super().set_weights(arrays)
 
     def call(self, x, mask, training, rng):

@@ -160,3 +160,8 @@ def test_keras10x_top_level_compile_arguments_become_training(tmp_path: Path) ->
     assert config.training["optimizer"]["name"] == "sgd" and config.training["optimizer"]["lr"] == 0.01
     doc["sample_weight_mode"] = "temporal"
     assert "temporal" in load_config(write(tmp_path, doc)).notes[0]
+
+
+def test_an_rnncli_config_without_model_is_not_taken_for_keras03(tmp_path: Path) -> None:
+    found = errors(write(tmp_path, "layers:\n  - {type: LSTM, output_dim: 4, input_shape: [5, 3]}\n", "c.yaml"))
+    assert not any("Keras 0.3" in message for message in found) and any("model" in message for message in found)

@@ -211,9 +211,13 @@ def test_theano_convolution_kernels_are_unflipped(tmp_path: Path, k1) -> None:
     th_file = k1.write_full_model(tmp_path / "th.h5", doc, [
         ("convolution1d_1", [("convolution1d_1_W", kernel[::-1].copy()), ("convolution1d_1_b", bias)]),
         ("globalmaxpooling1d_1", [])])
+    keras10 = np.transpose(kernel[:, 0], (2, 1, 0))[..., None]  # Keras 1.0.x stored (F, D, L, 1)
+    k10_file = k1.write_full_model(tmp_path / "k10.h5", doc, [
+        ("convolution1d_1", [("convolution1d_1_W:0", keras10), ("convolution1d_1_b:0", bias)]),
+        ("globalmaxpooling1d_1", [])], keras_version="1.0.4")
     x = rng.normal(size=(2, 6, 3)).astype(np.float32)
     reference = np.stack([np.einsum("bld,ldf->bf", x[:, t:t + 3], kernel[:, 0]) + bias for t in range(4)], 1).max(1)
-    for path in (tf_file, th_file):
+    for path in (tf_file, th_file, k10_file):
         _, model = build_imported_model(path)
         np.testing.assert_allclose(model(x)[0].numpy(), reference, atol=1e-5)
 
