@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 from rnncli.config.validate import load_config
-from rnncli.run_dir import RunDir
 from rnncli.training import compile_policy
-from rnncli.workflows import _jit_plan
+from rnncli.training.compile_policy import jit_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,21 +46,9 @@ def test_wrappers_and_stacks_count_every_recurrence(tmp_path: Path):
 
 def test_a_run_keeps_its_choice_on_resume(tmp_path: Path):
     config = _config(tmp_path, "{type: GRU, output_dim: 8, input_shape: [20, 3]}")
-    assert _jit_plan(config, 100, None) == {"expected_steps": 7 * 10}
-    run = RunDir(tmp_path / "run")
-    run.path.mkdir()
-    run.write_run_json({"jit_compile": True})  # e.g. a run started by an rnncli that compiled every run
-    assert _jit_plan(config, 100, run) == {"jit_compile": True}
-    run.write_run_json({})
-    assert _jit_plan(config, 100, run) == {"expected_steps": 70}
+    assert jit_plan(config, 100, None) == {"expected_steps": 7 * 10}
+    # e.g. a run started by an rnncli that compiled every run records jit_compile: true in run.json
+    assert jit_plan(config, 100, True) == {"jit_compile": True}
+    assert jit_plan(config, 100, None) == {"expected_steps": 70}
     fixed = _config(tmp_path, "{type: GRU, output_dim: 8, input_shape: [20, 3]}", jit="true")
-    assert _jit_plan(fixed, 100, run) == {}
-
-
-def test_engine_follows_the_plan(tmp_path: Path):
-    from rnncli.training.loop import Engine
-
-    config = _config(tmp_path, "{type: GRU, output_dim: 4, input_shape: [5, 2]}", batch=4)
-    assert Engine(config).jit_compile is True  # no plan: the shape rule alone (what the benchmarks time)
-    assert Engine(config, expected_steps=100).jit_compile is False
-    assert Engine(config, expected_steps=10**9).jit_compile is True
+    assert jit_plan(fixed, 100, True) == {}
