@@ -142,11 +142,11 @@ def _layer_rows(plan: Any) -> list[dict]:
 
 
 def load_runner(run_path: Path, checkpoint: str, device_spec: str, max_batch: int) -> ModelRunner:
-    """Restore a run (the one place ``rnncli.serve`` calls ``rnncli.workflows``) and build its runner.
+    """Restore a run (the one place ``rnncli.serve`` calls the command layer) and build its runner.
 
     Raises ``UserInputError`` for a model whose states cannot be passed explicitly (a stateful layer inside
     ``TimeDistributed``)."""
-    from rnncli.workflows import load_source
+    from rnncli.commands.source import load_source
 
     if not run_path.is_dir():
         raise UserInputError(f"{run_path}: `rnncli serve` needs a run directory (a trained run), not a file")

@@ -5,7 +5,7 @@ the server's event-loop thread only; ``snapshot`` copies it there and ``write`` 
 
 ``DIR/streams.npz`` holds ``ids`` [N] (str), ``state_<i>`` [N, u_i] float32, ``steps`` [N] int64 and ``last_used``
 [N] float64 (Unix seconds), plus ``identity``: the model's state layout and the checkpoint the states were made
-with, so states are never continued by another model. It is replaced atomically (``rnncli.run_dir``), and
+with, so states are never continued by another model. It is replaced atomically (``rnncli.runs.files``), and
 ``DIR/run.lock`` keeps a second server off the same folder.
 """
 
@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from rnncli.errors import UserInputError
-from rnncli.run_dir import RunLock, atomic_write_bytes
+from rnncli.runs.files import atomic_write_bytes
+from rnncli.runs.files import RunLock
 from rnncli.serve.inputs import BadRequest
 
 STATE_FILE = "streams.npz"
