@@ -34,8 +34,8 @@ class Convolution1D(Layer):
             self.bias = (self.make_variable("bias", np.zeros(filters, np.float32), config["b_regularizer"])
                          if config["bias"] else None)
 
-    def weight_variables(self):
-        return [self.kernel] + ([self.bias] if self.bias is not None else [])
+    def named_weights(self):
+        return {"kernel": self.kernel} | ({"bias": self.bias} if self.bias is not None else {})
 
     def keras1_kernel(self, kernel: np.ndarray) -> np.ndarray:
         """A Keras 1 kernel, [L, 1, D, F] (1.1+) or [F, D, L, 1] (1.0.x), as rnncli's [L, D, F] (others unchanged)."""

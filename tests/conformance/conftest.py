@@ -89,6 +89,20 @@ DESCRIPTORS: tuple[Descriptor, ...] = (
                ({"type": "Masking"},
                 {"type": "Bidirectional", "merge_mode": "sum", "layer": _rnn("GRU", stateful=True)}),
                stateful=True, padded=True, tags=("stateful", "masked")),
+    # the Keras 1 layers recurrent models sit next to (rnncli import); none of them takes a mask, as in Keras 1
+    Descriptor("input_layer", "InputLayer", ({"type": "InputLayer"}, _rnn("GRU"))),
+    Descriptor("reshape", "Reshape", ({"type": "Reshape", "target_shape": [D, T]}, _rnn("SimpleRNN"))),
+    Descriptor("permute", "Permute", ({"type": "Permute", "dims": [2, 1]}, _rnn("LSTM", consume_less="mem"))),
+    Descriptor("convolution1d", "Convolution1D",
+               ({"type": "Convolution1D", "nb_filter": 4, "filter_length": 3, "activation": "relu",
+                 "border_mode": "same"}, _rnn("LSTM"))),
+    Descriptor("max_pooling1d", "MaxPooling1D", ({"type": "MaxPooling1D", "pool_length": 2}, _rnn("GRU"))),
+    Descriptor("average_pooling1d", "AveragePooling1D",
+               ({"type": "AveragePooling1D", "pool_length": 2, "stride": 1}, _rnn("SimpleRNN"))),
+    Descriptor("global_max_pooling1d", "GlobalMaxPooling1D",
+               (_rnn("GRU", return_sequences=True), {"type": "GlobalMaxPooling1D"})),
+    Descriptor("global_average_pooling1d", "GlobalAveragePooling1D",
+               (_rnn("LSTM", return_sequences=True), {"type": "GlobalAveragePooling1D"})),
 )
 
 
