@@ -213,7 +213,7 @@ def create_app(state: ServerState) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         loop = asyncio.get_running_loop()
-        state.batcher = Batcher(state.runner, state.store, state.metrics, state.executor, state.limits.max_batch,
+        state.batcher = Batcher(state.runner, state.store, state.metrics, state.limits.max_batch,
                                 state.limits.max_delay)
         compiling = loop.run_in_executor(state.executor, state.compile)
         batching = asyncio.create_task(state.batcher.run())

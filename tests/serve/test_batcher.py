@@ -4,7 +4,6 @@ deleted streams, model errors. Deterministic: everything is queued before the ba
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -32,8 +31,7 @@ class Accumulator:
 def run_batches(runner, chunks, max_batch=8, delete=None):
     async def scenario():
         streams = StreamStore([1], {}, 100, None)
-        batcher = Batcher(runner, streams, ServerMetrics(lambda: len(streams), max_batch),
-                          ThreadPoolExecutor(1), max_batch, 0.0)
+        batcher = Batcher(runner, streams, ServerMetrics(lambda: len(streams), max_batch), max_batch, 0.0)
         futures = []
         for stream_id, value in chunks:
             streams.admit(stream_id)
