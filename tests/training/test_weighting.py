@@ -7,6 +7,7 @@ Keras 1's ``evaluate``/``fit`` averaging of batch losses weighted by batch size.
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -152,12 +153,14 @@ def test_per_sample_weights_on_a_masked_sequence_output(tmp_path: Path):
     assert got == pytest.approx(keras1_epoch_loss(y, y_pred, weights, mask, 4), rel=1e-5)
 
 
-def test_train_step_loss_and_gradient_use_the_weights(tmp_path: Path):
-    """The reported training loss of a step with lr = 0 is Keras 1's weighted loss; a zero-weight sample gets no
-    gradient, so a sample weighted 0 may be changed freely without changing the update."""
+@pytest.mark.parametrize("jit", ["false", "true"], ids=["graph", "xla"])
+def test_train_step_loss_and_gradient_use_the_weights(tmp_path: Path, jit: str):
+    """The reported training loss of a step is Keras 1's weighted loss of the predictions before the update; a
+    sample weighted 0 gets no gradient, so its target may change freely without changing the update."""
     import tensorflow as tf
 
     config = MASKED_SEQUENCE.replace("training: {", "training: {optimizer: {name: sgd, lr: 0.5}, ")
+    config = config.replace('jit_compile: "false"', f'jit_compile: "{jit}"')
     rng = np.random.default_rng(2)
     x, y, mask = _masked_sequences(rng, 4)
     weights = rng.uniform(0.5, 2.0, (4, 5)).astype(np.float32)
@@ -287,6 +290,9 @@ def test_sample_weight_column_of_a_csv(tmp_path: Path):
         expected += keras1_weighted_objective(score, weights[part], None) * len(score)
         seen += len(score)
     assert _history(run)["loss"] == pytest.approx(expected / seen, rel=1e-5)
+    evaluated = _invoke("evaluate", str(run), "--data", str(tmp_path / "d.csv"), "--json")  # the file's weights
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.stdout)["loss"] == pytest.approx(expected / seen, rel=1e-5)
     (tmp_path / "c.yaml").write_text((tmp_path / "c.yaml").read_text().replace("sample_weight: w", "sample_weight: q"))
     missing = _invoke("train", str(tmp_path / "c.yaml"), "-o", str(tmp_path / "run2"))
     assert missing.exit_code == 2 and "no sample weights named `q`" in missing.output
