@@ -401,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny shapes, 2 epochs, one round (smoke test)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="environment for every process (e.g. RNNCLI_NO_CACHE=1)")
+    parser.add_argument("--skip", nargs="*", default=[], metavar="IMPL",
+                        help="implementations to leave out (e.g. torch on a host where its threads starve)")
     parser.add_argument("--baseline", type=Path, default=None, metavar="DIR",
                         help="also time rnncli from another checkout (column rnncli_base) in every scenario")
     parser.add_argument("--json", action="store_true", help="print the JSON report on stdout")
@@ -425,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
                   "small": lambda: setup_small(workdir, args.quick), "predict": lambda: setup_predict(workdir, env)}
         for scenario in args.scenarios:
             setup = setups[scenario]()
-            impls = IMPLS[scenario] + (("rnncli_base",) if args.baseline else ())
+            impls = tuple(i for i in IMPLS[scenario] if i not in args.skip) + (("rnncli_base",) if args.baseline else ())
             if args.baseline:
                 setup["baseline"] = str(args.baseline.resolve())
             results = []
@@ -437,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{impl} {row[impl]['wall_s']:.2f}s" for impl in impls), file=sys.stderr, flush=True)
             report["scenarios"][scenario] = {
                 "setup": {k: v for k, v in setup.items() if k in ("shape", "epochs", "batch")},
-                "same_math": {impl: SAME_MATH.get((scenario, impl), True) for impl in impls},
+                "same_math": {impl: SAME_MATH.get((scenario, impl), True) for impl in impls}, "impls": list(impls),
                 "rounds": results, "summary": summarize(scenario, results)}
     report["loadavg_end"] = _loadavg()
     output = args.output or (None if args.quick else RESULTS)

@@ -86,6 +86,7 @@ def prepare_tensorflow(deterministic: bool = True, distribute: str = "none", dev
 
     compile_cache.apply()
     tf_env.apply()
+    tf_env.skip_keras()
     saved = os.dup(2)
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
