@@ -16,8 +16,13 @@ order rotated every round; ratios are ``theirs / ours`` per round, so above 1 me
 * time to first training step: from process start to the end of the first training step, measured in the
   ``epoch`` and ``small`` processes (rnncli's through a one-line hook on its reporter, the same CLI code).
 
+Each process reports its wall time and its own CPU time (user + sys, from ``wait4``): on a shared host the CPU time
+is the steadier of the two. ``--baseline DIR`` adds ``rnncli_base``, the same CLI from another checkout, to every
+scenario (A/B of a change in one run); ``--skip IMPL`` leaves an implementation out. Unless ``RNNCLI_CACHE_DIR`` is
+given, the run uses a fresh XLA compilation cache of its own: round 1 compiles, later rounds may load.
+
     python benchmarks/e2e.py                              # 3 rounds of everything, JSON to results/e2e.json
-    python benchmarks/e2e.py --scenarios small predict --rounds 5 --env RNNCLI_NO_CACHE=1
+    python benchmarks/e2e.py --scenarios small predict --baseline /tmp/rnncli-before --env RNNCLI_NO_CACHE=1
     python benchmarks/e2e.py --quick --json               # smoke test: tiny shapes, one round
 """
 
