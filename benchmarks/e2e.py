@@ -432,7 +432,8 @@ def main(argv: list[str] | None = None) -> int:
                   "small": lambda: setup_small(workdir, args.quick), "predict": lambda: setup_predict(workdir, env)}
         for scenario in args.scenarios:
             setup = setups[scenario]()
-            impls = tuple(i for i in IMPLS[scenario] if i not in args.skip) + (("rnncli_base",) if args.baseline else ())
+            impls = tuple(i for i in IMPLS[scenario] if i not in args.skip)
+            impls += ("rnncli_base",) if args.baseline else ()
             if args.baseline:
                 setup["baseline"] = str(args.baseline.resolve())
             results = []
