@@ -16,8 +16,13 @@ order rotated every round; ratios are ``theirs / ours`` per round, so above 1 me
 * time to first training step: from process start to the end of the first training step, measured in the
   ``epoch`` and ``small`` processes (rnncli's through a one-line hook on its reporter, the same CLI code).
 
+Each process reports its wall time and its own CPU time (user + sys, from ``wait4``): on a shared host the CPU time
+is the steadier of the two. ``--baseline DIR`` adds ``rnncli_base``, the same CLI from another checkout, to every
+scenario (A/B of a change in one run); ``--skip IMPL`` leaves an implementation out. Unless ``RNNCLI_CACHE_DIR`` is
+given, the run uses a fresh XLA compilation cache of its own: round 1 compiles, later rounds may load.
+
     python benchmarks/e2e.py                              # 3 rounds of everything, JSON to results/e2e.json
-    python benchmarks/e2e.py --scenarios small predict --rounds 5 --env RNNCLI_NO_CACHE=1
+    python benchmarks/e2e.py --scenarios small predict --baseline /tmp/rnncli-before --env RNNCLI_NO_CACHE=1
     python benchmarks/e2e.py --quick --json               # smoke test: tiny shapes, one round
 """
 
@@ -401,6 +406,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny shapes, 2 epochs, one round (smoke test)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="environment for every process (e.g. RNNCLI_NO_CACHE=1)")
+    parser.add_argument("--skip", nargs="*", default=[], metavar="IMPL",
+                        help="implementations to leave out (e.g. torch on a host where its threads starve)")
     parser.add_argument("--baseline", type=Path, default=None, metavar="DIR",
                         help="also time rnncli from another checkout (column rnncli_base) in every scenario")
     parser.add_argument("--json", action="store_true", help="print the JSON report on stdout")
@@ -425,7 +432,8 @@ def main(argv: list[str] | None = None) -> int:
                   "small": lambda: setup_small(workdir, args.quick), "predict": lambda: setup_predict(workdir, env)}
         for scenario in args.scenarios:
             setup = setups[scenario]()
-            impls = IMPLS[scenario] + (("rnncli_base",) if args.baseline else ())
+            impls = tuple(i for i in IMPLS[scenario] if i not in args.skip)
+            impls += ("rnncli_base",) if args.baseline else ()
             if args.baseline:
                 setup["baseline"] = str(args.baseline.resolve())
             results = []
@@ -437,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{impl} {row[impl]['wall_s']:.2f}s" for impl in impls), file=sys.stderr, flush=True)
             report["scenarios"][scenario] = {
                 "setup": {k: v for k, v in setup.items() if k in ("shape", "epochs", "batch")},
-                "same_math": {impl: SAME_MATH.get((scenario, impl), True) for impl in impls},
+                "same_math": {impl: SAME_MATH.get((scenario, impl), True) for impl in impls}, "impls": list(impls),
                 "rounds": results, "summary": summarize(scenario, results)}
     report["loadavg_end"] = _loadavg()
     output = args.output or (None if args.quick else RESULTS)

@@ -42,8 +42,8 @@ def collect() -> dict[str, Any]:
     TensorFlow was compiled against), ``cuda_compute_capabilities``, ``cuda_wheels`` (installed ``nvidia-*`` wheels
     and their versions), ``cuda_visible_devices``, ``host_allocator`` (``bfc`` or ``malloc``, the one TensorFlow
     runs on), ``compile_cache`` (``rnncli.compile_cache.describe()``: state, directory, entries, bytes),
-    ``devices`` (physical devices: name and type), ``gpus`` (one dict per GPU: ``index``, ``name``, ``model``, ``compute_capability``, ``usable`` and ``error``, the reason when a tiny
-    matmul on it fails), ``gpu_usable`` (at least one GPU computes) and ``hints`` (sentences on what to fix).
+    ``devices`` (physical devices: name and type), ``gpus`` (one dict per GPU: ``index``, ``name``, ``model``,
+    ``compute_capability``, ``usable`` and ``error``, the reason when a tiny matmul on it fails), ``gpu_usable`` (at least one GPU computes) and ``hints`` (sentences on what to fix).
 
     Importing TensorFlow and running the test matmuls initialises its GPUs (with memory growth enabled).
     """

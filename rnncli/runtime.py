@@ -81,6 +81,7 @@ def prepare_tensorflow(deterministic: bool = True, distribute: str = "none", dev
 
     compile_cache.apply()
     tf_env.apply()
+    tf_env.skip_keras()
     filter_native_stderr()
     import tensorflow as tf
 

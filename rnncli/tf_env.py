@@ -9,6 +9,9 @@
   one buffer fill taking 12 ms). With the pool, the medium LSTM training step measured 1.24-1.38x faster
   (benchmarks/README.md). The pool keeps its high-water mark; its limit is ``TF_CPU_BFC_MEM_LIMIT_IN_MB``.
 * ``TF_CPP_MIN_LOG_LEVEL=2``: no C++ start-up chatter; ``KERAS_BACKEND=tensorflow`` for the Keras 3 tools.
+
+``skip_keras()`` is for rnncli's own processes only (``workflows.prepare_tensorflow``), never for a process that uses
+Keras: see its docstring.
 """
 
 from __future__ import annotations
@@ -27,3 +30,19 @@ def apply(environ: dict | None = None) -> None:
     environ = os.environ if environ is None else environ
     for name, value in DEFAULTS.items():
         environ.setdefault(name, value)
+
+
+def skip_keras(environ: dict | None = None) -> None:
+    """Keep ``import tensorflow`` from importing all of Keras 3 (rnncli never uses ``tf.keras``).
+
+    TensorFlow 2.21's ``__init__`` eagerly imports ``keras.src.optimizers``, which imports the whole of Keras and,
+    through it, scikit-learn, pandas and matplotlib when they are installed: 979 modules and about 40% of the
+    import's CPU time on this project's machine (user 8.5-9.4 s -> 4.9-6.0 s). ``TF_USE_LEGACY_KERAS=1`` makes it
+    look for the ``tf_keras`` package instead, and skip it when absent. Only set when the user has not set it and
+    ``tf_keras`` is not installed (it would then be imported in Keras' place).
+    """
+    import importlib.util
+
+    environ = os.environ if environ is None else environ
+    if "TF_USE_LEGACY_KERAS" not in environ and importlib.util.find_spec("tf_keras") is None:
+        environ["TF_USE_LEGACY_KERAS"] = "1"

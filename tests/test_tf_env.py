@@ -72,3 +72,22 @@ def test_host_allocator_reads_zero_statistics_as_malloc_whatever_the_cpu():
     assert host_allocator(_FakeTensorFlow(None)) == "malloc"                        # AMD: no statistics at all
     assert host_allocator(_FakeTensorFlow({"current": 0, "peak": 0})) == "malloc"   # Intel AVX-512: zeros
     assert host_allocator(_FakeTensorFlow({"current": 262144, "peak": 786432})) == "bfc"
+
+
+def test_skip_keras_only_where_the_user_has_not_chosen():
+    environ: dict[str, str] = {}
+    tf_env.skip_keras(environ)
+    assert environ == {"TF_USE_LEGACY_KERAS": "1"}  # tf_keras is not installed here
+    chosen = {"TF_USE_LEGACY_KERAS": "0"}
+    tf_env.skip_keras(chosen)
+    assert chosen == {"TF_USE_LEGACY_KERAS": "0"}
+
+
+def test_rnncli_processes_do_not_import_keras():
+    script = ("import sys\nfrom rnncli.runtime import prepare_tensorflow\ntf = prepare_tensorflow(False)\n"
+              "tf.function(lambda x: x * 2, jit_compile=True)(tf.ones([2]))\n"
+              "print(sorted({m.split('.')[0] for m in sys.modules} & {'keras', 'sklearn', 'pandas', 'matplotlib'}))")
+    environ = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environ, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip().splitlines()[-1] == "[]"

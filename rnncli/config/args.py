@@ -427,8 +427,9 @@ TRAINING_ARGS = (
     Arg("checkpoint", "any", None, "`keep`, `save_best_only`, `monitor`, `mode`.", nullable=True),
     Arg("jit_compile", "choice", "auto",
         "Compile the training, evaluation and prediction steps with XLA: `auto` (when the input is "
-        "[batch, timesteps, features] with a fixed number of timesteps, and no distribution strategy or mixed "
-        "precision is used), `true` or `false`.",
+        "[batch, timesteps, features] with a fixed number of timesteps, no distribution strategy or mixed "
+        "precision is used, and the planned steps are expected to save more time than compiling costs; a run keeps "
+        "its choice on --resume; short predict/evaluate calls skip XLA), `true` or `false`.",
         choices=("auto", "true", "false")),
     Arg("deterministic", "bool", True, "Enable TensorFlow op determinism (identical runs for the same seed)."),
     Arg("distribute", "choice", "none", "`none`, `mirrored` (several GPUs/devices) or `multi_worker` (TF_CONFIG).",
