@@ -46,8 +46,26 @@ def _comparable(resolved: dict) -> dict:
     return copy
 
 
+def _with_new_defaults(old: dict, new: dict) -> dict:
+    """``old`` plus the ``data``/``training`` keys an older rnncli did not know yet, where ``new`` holds them at
+    their declared default: a run made before a key existed trained as if it had its default."""
+    from rnncli.config.args import DATA_ARGS, TRAINING_ARGS
+
+    filled = json.loads(json.dumps(old))
+    for section, args in (("data", DATA_ARGS), ("training", TRAINING_ARGS)):
+        old_section, new_section = filled.get(section), new.get(section)
+        if not isinstance(old_section, dict) or not isinstance(new_section, dict):
+            continue
+        for arg in args:
+            if arg.name not in old_section and arg.name in new_section and new_section[arg.name] == arg.default:
+                old_section[arg.name] = new_section[arg.name]
+    return filled
+
+
 def config_difference(old: dict, new: dict) -> str:
-    """A unified diff of two resolved configs, ignoring ``training.nb_epoch`` (extending a run is allowed)."""
+    """A unified diff of two resolved configs, ignoring ``training.nb_epoch`` (extending a run is allowed) and keys
+    that the run's rnncli did not have, at their defaults."""
+    old = _with_new_defaults(old, new)
     a = yaml.safe_dump(_comparable(old), sort_keys=True).splitlines()
     b = yaml.safe_dump(_comparable(new), sort_keys=True).splitlines()
     return "\n".join(difflib.unified_diff(a, b, "run config", "new config", lineterm="", n=1))

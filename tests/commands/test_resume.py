@@ -126,3 +126,17 @@ def test_forced_resume_restarts_what_watches_a_new_quantity(regression: Path) ->
     assert np.isnan(float(hooks.find(EarlyStopping).best)) and int(hooks.find(EarlyStopping).wait) == 0
     same = apply_resume_changes(engine, hooks, new.resolved(), new.resolved())
     assert same == [] and float(engine.optimizer.lr.numpy()) == pytest.approx(0.002)
+
+
+def test_a_run_from_an_older_rnncli_resumes_when_new_keys_are_at_their_defaults() -> None:
+    """An older rnncli's config.resolved.yaml lacks keys added since; at their defaults they are no change."""
+    from rnncli.commands.train import config_difference
+
+    new = {"seed": 1, "model": {"layers": []}, "data": {"train": "x.npz", "sample_weight": None},
+           "training": {"loss": "mse", "nb_epoch": 3, "class_weight": None, "restore_best_weights": False}}
+    old = {"seed": 1, "model": {"layers": []}, "data": {"train": "x.npz"},
+           "training": {"loss": "mse", "nb_epoch": 2}}
+    assert config_difference(old, new) == ""
+    changed = {**new, "training": {**new["training"], "class_weight": {0: 1.0, 1: 3.0}}}
+    assert "class_weight" in config_difference(old, changed)
+    assert "loss" in config_difference(old, {**new, "training": {**new["training"], "loss": "mae"}})
