@@ -229,7 +229,8 @@ def import_command(source: Path, weights: Path | None, run_dir: Path, overrides:
               help="Inputs .npy: float [samples, timesteps, features] or integer token ids [samples, timesteps].")
 @click.option("--y", "y_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Targets .npy: [samples], [samples, outputs] or [samples, timesteps, outputs].")
-@click.option("--cell", type=click.Choice(["SimpleRNN", "GRU", "LSTM"]), default="LSTM", show_default=True)
+@click.option("--cell", type=click.Choice(["SimpleRNN", "GRU", "LSTM"]), default="LSTM", show_default=True,
+              help="Recurrent layer of the starter model.")
 @click.option("--units", type=click.IntRange(min=1), default=32, show_default=True,
               help="Units of the recurrent layer (and size of an embedding).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("model.yaml"),

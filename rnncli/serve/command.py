@@ -31,7 +31,8 @@ def _check_device(ctx: click.Context, param: click.Parameter, value: str) -> str
               help="Most live streams; new ones beyond get HTTP 429.")
 @click.option("--token-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Require `Authorization: Bearer TOKEN` (the file's content) on every route but /healthz and /docs.")
-@click.option("--checkpoint", type=click.Choice(["latest", "best"]), default="latest", show_default=True)
+@click.option("--checkpoint", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
+              help="Serve the newest checkpoint, or the best one by training.checkpoint.monitor.")
 @click.option("--max-body-bytes", type=click.IntRange(64), default=1 << 20, show_default=True,
               help="Larger request bodies get HTTP 413.")
 @click.option("--save-every", type=click.FloatRange(0.1), default=30.0, show_default=True,
