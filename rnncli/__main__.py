@@ -2,4 +2,5 @@
 
 from rnncli.cli import main
 
-main(prog_name="rnncli")
+if __name__ == "__main__":  # importing the module (doctest collection, tools) runs nothing
+    main(prog_name="rnncli")

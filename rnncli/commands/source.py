@@ -63,9 +63,7 @@ def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "au
             f"random initialisation (seed {config.seed}); pass a run directory to use trained weights"]
         return LoadedRun(None, config, engine, None, None, notes)
     run = RunStore(source)
-    config = load_run_config(run)
-    if config.training is None:
-        raise UserInputError(f"{source}: the run's config has no `training:` section")
+    config = load_run_config(run)  # an imported architecture may have no `training:`: the declared defaults apply
     tf = prepare_tensorflow(False)
     device = resolve_device(device_spec)
     from rnncli.training.hooks import HookList, training_hooks
@@ -78,8 +76,9 @@ def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "au
         with tf.device(device):
             engine = Engine(config, weight_files=False)
         # the hooks' state is restored and saved back with the rest (states written back by predict keep it)
-        HookList(training_hooks(config.training)).bind(engine)
-        checkpoints = Checkpoints.for_run(engine.trackables(), run.checkpoints, config.training["checkpoint"])
+        HookList(training_hooks(config.training_settings)).bind(engine)
+        checkpoints = Checkpoints.for_run(engine.trackables(), run.checkpoints,
+                                          config.training_settings["checkpoint"])
         path, notes = checkpoints.restore(checkpoint)
     except BaseException:
         if held:

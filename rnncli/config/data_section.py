@@ -3,9 +3,12 @@ the files exist) whether their shapes fit the model, read from file headers only
 
 from __future__ import annotations
 
+import dataclasses
+
 from pathlib import Path
 from typing import Any
 
+from rnncli.config.args import DATA_ARGS
 from rnncli.config.plan import ModelPlan
 from rnncli.config.values import Diagnostics
 
@@ -25,8 +28,9 @@ def check_data_section(section: dict, data: dict, plan: ModelPlan | None, traini
             diags.add(section, "y_train", "data.y_train does not apply to a `.txt` corpus with `window` (the "
                       "targets are the characters after each window); remove it")
     else:
-        for key in TEXT_ONLY:
-            if key in section:
+        defaults = {arg.name: arg.default for arg in DATA_ARGS}
+        for key in TEXT_ONLY:  # at its default the key changes nothing (a resolved config lists every key)
+            if key in section and section[key] != defaults[key]:
                 diags.add(section, key, f"data.{key} applies only to a `.txt` corpus with `window`; remove it")
         _check_targets_key(section, data, "train", "y_train", diags)
     _check_targets_key(section, data, "validation", "y_validation", diags)
@@ -62,6 +66,8 @@ def _check_shapes(section: dict, data: dict, x_key: str, y_key: str, plan: Model
 
     try:
         shapes = peek_shapes(data[x_key], data.get(y_key), need_y)
+        if shapes.table and data.get("sample_weight"):  # the weight column is taken out of x before training
+            shapes = dataclasses.replace(shapes, x=(*shapes.x[:-1], shapes.x[-1] - 1))
         input_layout(shapes.x, plan, Path(data[x_key]).name, shapes.table)
     except DataError as exc:
         diags.add(section, x_key, f"data.{x_key}: {exc}")

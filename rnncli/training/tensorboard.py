@@ -118,7 +118,7 @@ class TensorBoard(Hook):
             self._open()
 
     def _open(self) -> None:
-        from tensorboard.plugins.hparams import api as hp
+        from tensorboard.plugins.hparams import summary_v2 as hp  # not `api`: it imports tf.keras
 
         for name in ("", "train", "validation"):
             folder = self.logdir / name

@@ -213,7 +213,7 @@ def test_top_k_categorical_accuracy(sparse, mask):
 
 
 def test_precision_like_monitors_are_maximised():
-    from rnncli.training.loop import monitor_mode
+    from rnncli.training.hooks import monitor_mode
 
     assert [monitor_mode(m, "auto") for m in ("val_fmeasure", "precision", "val_top_k_categorical_accuracy",
                                               "val_loss", "mean_squared_error")] == ["max"] * 3 + ["min"] * 2
