@@ -148,7 +148,7 @@ def test_failure_reasons_are_recorded(slow_config: Path, tmp_path: Path) -> None
     data = dict(np.load(tmp_path / "d.npz"))
     np.savez(tmp_path / "huge.npz", x=data["x"], y=data["y"] * 1e30)  # the squared error overflows at once
     diverged = runner.invoke(main, ["train", str(slow_config), "-o", str(run), "--epochs", "2",
-                                    "--set", "data.train=huge.npz"])
+                                    "--set", f"data.train={tmp_path / 'huge.npz'}"])  # --set paths: from the cwd
     assert diverged.exit_code == 1, diverged.output
     info = json.loads((run / "run.json").read_text())
     assert info["status"] == "failed" and info["reason"]["kind"] == "diverged"
