@@ -77,6 +77,7 @@ def test_a_cached_program_is_reused_with_the_same_result(tmp_path: Path) -> None
         "print(repr(float(f(tf.reshape(tf.range(16.0), [4, 4]) / 10))))\n")
     env = {**__import__("os").environ, "RNNCLI_CACHE_DIR": str(tmp_path)}
     env.pop("RNNCLI_NO_CACHE", None)
+    env.pop("TF_XLA_FLAGS", None)  # an earlier in-process command may have set it (to the session's cache)
     outputs = []
     for _ in range(2):
         run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
