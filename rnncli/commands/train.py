@@ -49,7 +49,7 @@ def _comparable(resolved: dict) -> dict:
 def _with_new_defaults(old: dict, new: dict) -> dict:
     """``old`` plus the ``data``/``training`` keys an older rnncli did not know yet, where ``new`` holds them at
     their declared default: a run made before a key existed trained as if it had its default."""
-    from rnncli.config.args import DATA_ARGS, TRAINING_ARGS
+    from rnncli.config.section_args import DATA_ARGS, TRAINING_ARGS
 
     filled = json.loads(json.dumps(old))
     for section, args in (("data", DATA_ARGS), ("training", TRAINING_ARGS)):

@@ -43,15 +43,16 @@ class Config:
         """Plain data for ``config.resolved.yaml`` in a run directory (paths made absolute)."""
         return {
             "seed": self.seed,
-            "model": {"layers": [_plain(layer.config) for layer in self.model.layers]},
-            "data": _plain(self.data),
-            "training": _plain(self.training),
+            "model": {"layers": [plain(layer.config) for layer in self.model.layers]},
+            "data": plain(self.data),
+            "training": plain(self.training),
         }
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """``value`` as plain YAML data: mappings with string keys and lists, all the way down."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value

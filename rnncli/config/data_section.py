@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from rnncli.config.args import DATA_ARGS
+from rnncli.config.section_args import DATA_ARGS
 from rnncli.config.plan import ModelPlan
 from rnncli.config.values import Diagnostics
 

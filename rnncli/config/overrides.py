@@ -13,7 +13,9 @@ from typing import Any
 
 import yaml
 
-from rnncli.config.args import DATA_ARGS, LAYER_SPECS
+from rnncli.config.args import LAYER_SPECS
+
+from rnncli.config.section_args import DATA_ARGS
 from rnncli.config.yaml_loader import Mark, MarkedDict, MarkedList, MarkedLoader, load_yaml
 from rnncli.errors import ConfigError, Diagnostic
 

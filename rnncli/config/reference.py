@@ -9,15 +9,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from rnncli.config.args import (
+from rnncli.config.args import LAYER_SPECS, Arg
+
+from rnncli.config.section_args import (
     CALLBACK_ARGS,
     CHECKPOINT_ARGS,
     DATA_ARGS,
-    LAYER_SPECS,
     LR_SCHEDULE_ARGS,
     TOP_LEVEL_ARGS,
     TRAINING_ARGS,
-    Arg,
 )
 from rnncli.config.training_specs import LOSSES, METRICS, OPTIMIZERS
 

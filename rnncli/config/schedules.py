@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rnncli.config.args import LR_SCHEDULE_ARGS
+from rnncli.config.section_args import LR_SCHEDULE_ARGS
 from rnncli.config.sections import resolve_args
 from rnncli.config.values import Diagnostics, check_unknown_keys, show, suggest, type_name
 

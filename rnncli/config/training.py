@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rnncli.config.args import CALLBACK_ARGS, CHECKPOINT_ARGS, TRAINING_ARGS
+from rnncli.config.section_args import CALLBACK_ARGS, CHECKPOINT_ARGS, TRAINING_ARGS
 from rnncli.config.plan import ModelPlan
 from rnncli.config.schedules import validate_lr_schedule
 from rnncli.config.sections import check_section, resolve_args

@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rnncli.config.args import DATA_ARGS, LAYER_SPECS, TIME_DISTRIBUTABLE, TOP_LEVEL_ARGS
+from rnncli.config.args import LAYER_SPECS, TIME_DISTRIBUTABLE
+
+from rnncli.config.section_args import DATA_ARGS, TOP_LEVEL_ARGS
 from rnncli.config.config import Config
 from rnncli.config.data_section import check_data_section
 from rnncli.config.keras1 import is_keras1_document, keras1_to_layers, wrap_document

@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from rnncli.config.config import Config
+from rnncli.config.config import Config, plain
 from rnncli.config.overrides import apply_override
 from rnncli.config.validate import load_config
 from rnncli.errors import ConfigError, Diagnostic, UserInputError
@@ -126,7 +126,7 @@ def _read_source(source: Path, weights: Path | None) -> _Source:
         from rnncli.config.yaml_loader import load_yaml
 
         load_config(source, check_files=False)
-        document, training_config, label = _plain(load_yaml(source)), None, str(source)
+        document, training_config, label = plain(load_yaml(source)), None, str(source)
         if not isinstance(document, dict) or "class_name" not in document:
             raise UserInputError(f"{source}: not a Keras model document (no `class_name`/`config`); an rnncli "
                                  f"config needs no import: train or predict it directly")
@@ -136,14 +136,6 @@ def _read_source(source: Path, weights: Path | None) -> _Source:
     except Refusal as exc:
         raise ConfigError([Diagnostic(label, 0, 0, exc.args[0])]) from None
     return _Source(document, training_config, weights_file, label, version, notes)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _absolute_data_paths(raw: dict) -> None:
@@ -159,7 +151,7 @@ def _config_text(raw: dict, loaded: _Source) -> str:
     header = (f"# imported by `rnncli import` from {loaded.label}"
               f"{f' (Keras {loaded.keras_version})' if loaded.keras_version else ''}\n"
               "# model: the Keras 1 document as written; the weights are in checkpoints/\n")
-    return header + yaml.safe_dump(_plain(raw), sort_keys=False, default_flow_style=None, width=110)
+    return header + yaml.safe_dump(plain(raw), sort_keys=False, default_flow_style=None, width=110)
 
 
 def _validate(text: str, label: str) -> Config:

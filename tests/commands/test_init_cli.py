@@ -12,7 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 from rnncli.cli import main
-from rnncli.config.args import TRAINING_ARGS
+from rnncli.config.section_args import TRAINING_ARGS
 from rnncli.config.validate import load_config
 from rnncli.runs import RunStore
 
