@@ -195,6 +195,11 @@ async def main_warm(port: int, body: bytes) -> None:
     await one_client(port, "warm-up", body, 20, time.perf_counter() + 30, [])
 
 
+def median_row(rows: list[dict]) -> dict:
+    """The per-key median of several rounds' rows (the numbers of one round do not mix with another's)."""
+    return {key: statistics.median(row[key] for row in rows) for key in rows[0]}
+
+
 def measure_predict_cli(run: Path, spec: dict, folder: Path, reps: int) -> dict:
     """One `rnncli predict` process per chunk: a whole trained batch of streams (the CLI cannot take fewer)."""
     x = np.zeros((spec["batch"], spec["steps"], spec["features"]), np.float32)
@@ -268,6 +273,7 @@ def main() -> None:
     parser.add_argument("--per-stream", type=int, default=60, help="Chunks per stream in the concurrent runs.")
     parser.add_argument("--limit-s", type=float, default=60.0, help="Time limit of each measurement.")
     parser.add_argument("--predict-reps", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="Rounds of sequential, 32 and 128 streams, alternating.")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "serve.json")
     args = parser.parse_args()
     report: dict = {"host": {"cpus": os.cpu_count(), "platform": platform.platform(),
@@ -284,15 +290,22 @@ def main() -> None:
             try:
                 entry: dict = {"shape": spec, "server_ready_s": round(server.ready_s, 1), "load_before": loadavg()}
                 pid = server.process.pid
-                entry["sequential"] = measure_server(server.port, pid, chunk, 1, args.requests, args.limit_s)
-                for streams in (32, 128):
-                    entry[f"concurrent_{streams}"] = measure_server(server.port, pid, chunk, streams,
-                                                                    args.per_stream, args.limit_s)
+                rounds = []
+                for _ in range(args.rounds):  # sequential and concurrent alternate, so each lift is a paired ratio
+                    measured = {"sequential": measure_server(server.port, pid, chunk, 1, args.requests, args.limit_s)}
+                    for streams in (32, 128):
+                        measured[f"concurrent_{streams}"] = measure_server(server.port, pid, chunk, streams,
+                                                                           args.per_stream, args.limit_s)
+                    sequential = measured["sequential"]["chunks_per_s"]
+                    measured["batching_lift"] = {str(s): round(measured[f"concurrent_{s}"]["chunks_per_s"] /
+                                                               sequential, 2) for s in (32, 128)}
+                    rounds.append(measured)
             finally:
                 server.stop()
-            sequential = entry["sequential"]["chunks_per_s"]
-            entry["batching_lift"] = {str(s): round(entry[f"concurrent_{s}"]["chunks_per_s"] / sequential, 2)
-                                      for s in (32, 128)}
+            for key in ("sequential", "concurrent_32", "concurrent_128"):
+                entry[key] = median_row([r[key] for r in rounds])
+            entry["batching_lift"] = {s: statistics.median(r["batching_lift"][s] for r in rounds) for s in ("32", "128")}
+            entry["batching_lift_per_round"] = [r["batching_lift"] for r in rounds]
             entry["rnncli_predict_per_chunk"] = measure_predict_cli(run, spec, folder, args.predict_reps)
             entry["in_process"] = measure_keras(run, spec, max(50, args.requests // 4))
             entry["load_after"] = loadavg()

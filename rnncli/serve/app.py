@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import numpy as np
 from fastapi import FastAPI, Request
@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rnncli import __version__
 from rnncli.serve.batcher import Batcher, ModelFailure
+from rnncli.serve.hot_path import error_body, match_hot_route, stream_predict
 from rnncli.serve.inputs import BadRequest, check_stream_id, parse_json, read_inputs
 from rnncli.serve.metrics import ServerMetrics
 from rnncli.serve.runner import ModelRunner
@@ -47,7 +48,7 @@ class Limits:
 
 
 def error_response(status: int, message: str, headers: dict | None = None) -> Response:
-    return Response(json.dumps({"error": message}), status, headers=headers, media_type="application/json")
+    return Response(error_body(message), status, headers=headers, media_type="application/json")
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
@@ -67,10 +68,13 @@ def route_label(path: str) -> str:
 
 
 class Guard:
-    """ASGI middleware: token check, declared-size check, request metrics, and a one-line 500 for any bug."""
+    """ASGI middleware: token check, declared-size check, request metrics, and a one-line 500 for any bug; stream
+    chunks go straight to the bare handler of ``hot_path``, everything else to FastAPI."""
 
-    def __init__(self, app: Any, token: str | None, max_body_bytes: int, metrics: ServerMetrics):
+    def __init__(self, app: Any, token: str | None, max_body_bytes: int, metrics: ServerMetrics,
+                 state: "ServerState"):
         self.app = app
+        self.state = state
         self.expected = f"Bearer {token}".encode() if token else None
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
@@ -89,28 +93,34 @@ class Guard:
                 sent[0] = True
             await send(message)
 
-        headers = dict(scope["headers"])
+        authorization, declared = b"", None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value
+            elif name == b"content-length":
+                declared = value
         try:
             if self.expected is not None and scope["path"] not in OPEN_PATHS and \
-                    not hmac.compare_digest(headers.get(b"authorization", b""), self.expected):
+                    not hmac.compare_digest(authorization, self.expected):
                 await error_response(401, "missing or wrong token: send `Authorization: Bearer TOKEN`",
                                      {"WWW-Authenticate": "Bearer"})(scope, receive, send_and_note)
                 return
-            declared = headers.get(b"content-length")
             if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
                 await error_response(413, f"the body is larger than --max-body-bytes {self.max_body_bytes}")(
                     scope, receive, send_and_note)
                 return
-            await self.app(scope, receive, send_and_note)
+            stream_id = match_hot_route(scope)
+            if stream_id is not None:
+                await stream_predict(self.state, stream_id, receive, send_and_note)
+            else:
+                await self.app(scope, receive, send_and_note)
         except Exception as exc:  # noqa: BLE001 - a bug must not leak a traceback to clients
             log.error("internal error on %s %s: %s: %s", scope.get("method"), scope["path"], type(exc).__name__,
                       str(exc).splitlines()[0] if str(exc) else "")
             if not sent[0]:
                 await error_response(500, f"internal error: {type(exc).__name__}")(scope, receive, send_and_note)
         finally:
-            label = route_label(scope["path"])
-            self.metrics.requests.labels(label, str(status[0])).inc()
-            self.metrics.latency.labels(label).observe(time.perf_counter() - started)
+            self.metrics.observe_request(route_label(scope["path"]), status[0], time.perf_counter() - started)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -196,8 +206,8 @@ class ServerState:
             raise BadRequest(503, "the model is still compiling; retry when /healthz answers 200"
                              if self.failure is None else f"the model failed to compile: {self.failure}")
 
-    async def parse(self, request: Request, batched: bool) -> np.ndarray:
-        body = await read_body(request, self.limits.max_body_bytes)
+    async def parse(self, body: bytes, batched: bool) -> np.ndarray:
+        """The checked inputs of a body (large bodies are parsed off the event loop)."""
 
         def check() -> np.ndarray:
             return read_inputs(parse_json(body), self.sample_shape, self.vocab, batched, self.max_values)
@@ -206,9 +216,30 @@ class ServerState:
             return await asyncio.get_running_loop().run_in_executor(None, check)
         return check()
 
+    async def predict_chunk(self, stream_id: str, read: Callable[[], Awaitable[bytes]]) -> bytes:
+        """``{"outputs": ...}`` (JSON) of one chunk of a stream, continued from its states; ``read`` gives the body.
+        Raises ``BadRequest`` (4xx, 503) or ``ModelFailure`` (500)."""
+        batcher = self.batcher
+        assert batcher is not None
+        batcher.reading += 1
+        try:
+            self.require_ready()
+            check_stream_id(stream_id)
+            if not self.runner.info.stateful:
+                raise BadRequest(409, "the model keeps no states (no stateful layer); use POST /v1/predict")
+            x = await self.parse(await read(), batched=False)
+            self.store.admit(stream_id)
+        finally:
+            batcher.reading -= 1
+        y = await batcher.submit(stream_id, x)
+        return json.dumps({"outputs": y.tolist()}).encode()
 
-def create_app(state: ServerState) -> FastAPI:
-    """The FastAPI application of one server (docs at /docs, schema at /openapi.json)."""
+
+def create_app(state: ServerState) -> Guard:
+    """The ASGI application of one server: ``Guard`` in front of FastAPI (docs at /docs, schema at /openapi.json).
+
+    ``Guard`` is the outermost layer rather than a FastAPI middleware, so stream chunks skip FastAPI's own middleware
+    stack (error, telemetry and body-limit layers) as well as its routing."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -231,8 +262,6 @@ def create_app(state: ServerState) -> FastAPI:
     app = FastAPI(title="rnncli serve", version=__version__, lifespan=lifespan,
                   description="Stateful stream inference for an rnncli run: one state per stream, streams batched "
                               "into one compiled step, states kept across restarts with --state-dir.")
-    app.add_middleware(Guard, token=state.limits.token, max_body_bytes=state.limits.max_body_bytes,
-                       metrics=state.metrics)
 
     @app.exception_handler(BadRequest)
     async def bad_request(request: Request, exc: BadRequest) -> Response:
@@ -268,7 +297,7 @@ def create_app(state: ServerState) -> FastAPI:
               openapi_extra={"requestBody": _BATCH_BODY}, responses=_OUTPUTS)
     async def predict(request: Request) -> Response:
         state.require_ready()
-        x = await state.parse(request, batched=True)
+        x = await state.parse(await read_body(request, state.limits.max_body_bytes), batched=True)
         run = state.runner.run
         try:
             y, _ = await asyncio.get_running_loop().run_in_executor(state.executor, run, x,
@@ -282,21 +311,10 @@ def create_app(state: ServerState) -> FastAPI:
 
     @app.post("/v1/streams/{stream_id}/predict", summary="Continue one stream with a chunk [T][D]",
               openapi_extra={"requestBody": _STREAM_BODY}, responses=_OUTPUTS)
-    async def stream_predict(stream_id: str, request: Request) -> Response:
-        batcher = state.batcher
-        assert batcher is not None
-        batcher.reading += 1
-        try:
-            state.require_ready()
-            check_stream_id(stream_id)
-            if not state.runner.info.stateful:
-                raise BadRequest(409, "the model keeps no states (no stateful layer); use POST /v1/predict")
-            x = await state.parse(request, batched=False)
-            state.store.admit(stream_id)
-        finally:
-            batcher.reading -= 1
-        y = await batcher.submit(stream_id, x)
-        return json_response({"outputs": y.tolist()})
+    async def stream_predict_route(stream_id: str, request: Request) -> Response:
+        # Documents the route; `Guard` answers these requests with `hot_path.stream_predict`, the same logic.
+        body = await state.predict_chunk(stream_id, lambda: read_body(request, state.limits.max_body_bytes))
+        return Response(body, media_type="application/json")
 
     @app.delete("/v1/streams/{stream_id}", status_code=204, summary="Drop a stream's states (404 if unknown)")
     async def delete_stream(stream_id: str) -> Response:
@@ -309,4 +327,5 @@ def create_app(state: ServerState) -> FastAPI:
     async def metrics() -> Response:
         return Response(state.metrics.render(), media_type=state.metrics.content_type)
 
-    return app
+    return Guard(app, token=state.limits.token, max_body_bytes=state.limits.max_body_bytes, metrics=state.metrics,
+                 state=state)

@@ -4,7 +4,10 @@ Chunks wait in arrival order. A batch takes at most one chunk per stream (the ne
 the previous one produces), only chunks of the same shape, and at most ``max_batch``. The step runs on the event loop
 (TensorFlow releases the GIL while it computes); the chunks that arrive during one step form the next batch.
 Before a step the batcher waits up to ``max_delay`` (counted from the oldest waiting chunk) for more chunks, but only
-while some request is still being read: a lone client never pays the delay.
+while some request is still being read or fewer chunks wait than streams were active in the last ``ACTIVE_WINDOW``
+seconds (their clients are likely to send their next chunk within the delay): a lone client never pays the delay,
+and many streams answered in one step come back as one batch instead of splitting into cohorts (32 streaming-LSTM
+streams: 10.7 streams per step without this wait).
 
 States are gathered per stream into [b, u] arrays, and the new rows are scattered back to the streams, unless a
 stream was deleted or evicted in the meantime (then the chunk's output is still returned, and its states dropped).
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +25,9 @@ import numpy as np
 from rnncli.serve.metrics import ServerMetrics
 from rnncli.serve.runner import ModelRunner
 from rnncli.serve.store import Stream, StreamStore
+
+
+ACTIVE_WINDOW = 0.1  # seconds: a stream that sent a chunk this recently is expected to send its next one soon
 
 
 class ModelFailure(Exception):
@@ -48,6 +54,7 @@ class Batcher:
         self.max_delay = max_delay
         self.waiting: deque[Chunk] = deque()
         self.reading = 0             # requests whose bodies are being read and checked (may become chunks soon)
+        self.recent: OrderedDict[str, float] = OrderedDict()  # stream -> when its last chunk arrived, oldest first
         self._wakeup = asyncio.Event()
         self._closing = False
 
@@ -59,6 +66,8 @@ class Batcher:
         loop = asyncio.get_running_loop()
         chunk = Chunk(stream_id, x, loop.create_future(), time.perf_counter())
         self.waiting.append(chunk)
+        self.recent[stream_id] = chunk.arrived
+        self.recent.move_to_end(stream_id)
         self._wakeup.set()
         return await chunk.future
 
@@ -86,10 +95,17 @@ class Batcher:
         self._closing = True
         self._wakeup.set()
 
+    def expected_company(self) -> int:
+        """How many streams sent a chunk in the last ``ACTIVE_WINDOW`` seconds (at most ``max_batch``)."""
+        cutoff = time.perf_counter() - ACTIVE_WINDOW
+        while self.recent and next(iter(self.recent.values())) < cutoff:
+            self.recent.popitem(last=False)
+        return min(len(self.recent), self.max_batch)
+
     async def _wait_for_company(self) -> None:
         deadline = self.waiting[0].arrived + self.max_delay
-        while (self.reading > 0 and len(self.waiting) < self.max_batch and not self._closing
-               and time.perf_counter() < deadline):
+        while ((self.reading > 0 or len(self.waiting) < self.expected_company()) and
+               len(self.waiting) < self.max_batch and not self._closing and time.perf_counter() < deadline):
             self._wakeup.clear()
             try:
                 await asyncio.wait_for(self._wakeup.wait(), max(deadline - time.perf_counter(), 0.0))

@@ -42,7 +42,7 @@ def parse_json(body: bytes) -> Any:
     if not body:
         raise BadRequest(400, "empty body: send JSON such as {\"inputs\": [[0.5]]}")
     try:
-        return json.loads(body, parse_constant=_refuse_constant)
+        return json.loads(body.decode("utf-8-sig"), parse_constant=_refuse_constant)  # as str: no encoding sniffing
     except RecursionError:
         raise BadRequest(400, "the JSON is nested too deeply") from None
     except UnicodeDecodeError:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -19,6 +19,7 @@ class ServerMetrics:
 
     def __init__(self, live_streams: Callable[[], int], max_batch: int):
         self.registry = CollectorRegistry(auto_describe=True)
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
         self.requests = Counter("rnncli_requests", "HTTP requests by route template and status code",
                                 ["route", "status"], registry=self.registry)
         self.latency = Histogram("rnncli_request_seconds", "Time from request to response, by route template",
@@ -36,6 +37,16 @@ class ServerMetrics:
                                     registry=self.registry)
         self.saves = Counter("rnncli_state_saves", "Times the stream states were written to --state-dir",
                              registry=self.registry)
+
+    def observe_request(self, route: str, status: int, seconds: float) -> None:
+        """Count one answered request and its latency (the labelled children are looked up once per route and
+        status: the lookup costs as much as the update)."""
+        children = self._children.get((route, status))
+        if children is None:
+            children = self._children[(route, status)] = (self.requests.labels(route, str(status)),
+                                                          self.latency.labels(route))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -103,7 +103,8 @@ def serve(options: ServeOptions, announce: Callable[[str], None]) -> None:
         state = ServerState(runner, store, state_dir, limits)
         app = create_app(state)
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                                timeout_graceful_shutdown=15, server_header=False)
+                                timeout_graceful_shutdown=15, server_header=False,
+                                proxy_headers=False)
         server = uvicorn.Server(config)
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host

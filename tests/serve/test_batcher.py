@@ -4,6 +4,7 @@ deleted streams, model errors. Deterministic: everything is queued before the ba
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
@@ -84,3 +85,68 @@ def test_buckets(max_batch, expected):
     assert batch_buckets(max_batch) == expected
     count = min(3, max_batch)
     assert bucket_for(count, expected) == next(b for b in expected if b >= count)
+
+
+def _follow_up(first_wave: list[str], second_wave: list[str], late_delay: float, max_delay: float):
+    """Every stream of ``first_wave`` sends one chunk (one batch); then ``second_wave[0]`` sends its next chunk
+    alone, and the rest of ``second_wave`` ``late_delay`` seconds later. Returns the model's batches and how long
+    the lone chunk took."""
+
+    async def scenario():
+        runner = Accumulator()
+        streams = StreamStore([1], {}, 100, None)
+        batcher = Batcher(runner, streams, ServerMetrics(lambda: len(streams), 8), 8, max_delay)
+        task = asyncio.create_task(batcher.run())
+        for stream_id in set(first_wave + second_wave):
+            streams.admit(stream_id)
+        await asyncio.gather(*(batcher.submit(s, np.array([1.0], np.float32)) for s in first_wave))
+        started = time.perf_counter()
+        lone = asyncio.ensure_future(batcher.submit(second_wave[0], np.array([2.0], np.float32)))
+        await asyncio.sleep(late_delay)
+        late = [asyncio.ensure_future(batcher.submit(s, np.array([2.0], np.float32))) for s in second_wave[1:]]
+        await lone
+        took = time.perf_counter() - started
+        await asyncio.gather(*late)
+        await batcher.close()
+        await task
+        return runner.batches, took
+
+    return asyncio.run(scenario())
+
+
+def test_streams_active_a_moment_ago_are_waited_for_within_max_delay():
+    """Three streams answered together come back together even when their next chunks arrive 20 ms apart (within a
+    generous --max-delay-ms), instead of splitting into one batch per arrival."""
+    batches, _ = _follow_up(["a", "b", "c"], ["a", "b", "c"], late_delay=0.02, max_delay=30.0)
+    assert batches == [[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]]
+
+
+def test_a_lone_stream_never_waits_for_company():
+    """One active stream: its chunk runs at once, not after --max-delay-ms (30 s here)."""
+    batches, took = _follow_up(["a"], ["a"], late_delay=0.0, max_delay=30.0)
+    assert batches == [[1.0], [2.0]] and took < 10.0
+
+
+def test_streams_idle_past_the_window_are_not_waited_for():
+    """A stream last seen longer ago than ACTIVE_WINDOW is not expected: the chunk of the other runs alone."""
+    from rnncli.serve import batcher as batcher_module
+
+    async def scenario():
+        runner = Accumulator()
+        streams = StreamStore([1], {}, 100, None)
+        batcher = Batcher(runner, streams, ServerMetrics(lambda: len(streams), 8), 8, 30.0)
+        task = asyncio.create_task(batcher.run())
+        for stream_id in "ab":
+            streams.admit(stream_id)
+        await asyncio.gather(*(batcher.submit(s, np.array([1.0], np.float32)) for s in "ab"))
+        batcher.recent["b"] -= 2 * batcher_module.ACTIVE_WINDOW  # b went quiet
+        batcher.recent.move_to_end("b", last=False)
+        started = time.perf_counter()
+        await batcher.submit("a", np.array([2.0], np.float32))
+        took = time.perf_counter() - started
+        await batcher.close()
+        await task
+        return runner.batches, took
+
+    batches, took = asyncio.run(scenario())
+    assert batches == [[1.0, 1.0], [2.0]] and took < 10.0
