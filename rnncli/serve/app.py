@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 import numpy as np
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -49,6 +50,11 @@ class Limits:
 
 def error_response(status: int, message: str, headers: dict | None = None) -> Response:
     return Response(error_body(message), status, headers=headers, media_type="application/json")
+
+
+def encode_outputs(y: np.ndarray) -> bytes:
+    """``{"outputs": y}`` as JSON; float32 values as their shortest repr, which reads back to the same float32."""
+    return orjson.dumps({"outputs": np.ascontiguousarray(y)}, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
@@ -232,7 +238,7 @@ class ServerState:
         finally:
             batcher.reading -= 1
         y = await batcher.submit(stream_id, x)
-        return json.dumps({"outputs": y.tolist()}).encode()
+        return encode_outputs(y)
 
 
 def create_app(state: ServerState) -> Guard:
@@ -307,7 +313,7 @@ def create_app(state: ServerState) -> Guard:
             raise ModelFailure(f"model error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
                                [:300]) from None
         state.metrics.batch_size.observe(min(len(x), state.limits.max_batch))
-        return json_response({"outputs": y.tolist()})
+        return Response(encode_outputs(y), media_type="application/json")
 
     @app.post("/v1/streams/{stream_id}/predict", summary="Continue one stream with a chunk [T][D]",
               openapi_extra={"requestBody": _STREAM_BODY}, responses=_OUTPUTS)

@@ -65,3 +65,32 @@ def test_any_body_is_an_array_or_a_bad_request(body):
         assert 400 <= error.status < 500 and "\n" not in error.message
     else:
         assert array.ndim == 2 and array.shape[1] == 2 and np.all(np.isfinite(array))
+
+
+@pytest.mark.parametrize("body,status,message", [
+    (b'{"inputs": [[NaN, 1]]}', 422, "NaN"),
+    (b'{"inputs": [[1e400, 1]]}', 422, "not finite"),
+    (b'{"inputs": [[1, 2]', 400, "malformed JSON"),
+    (b'{"inputs": "\xff"}', 400, "UTF-8"),
+    (b'{"inputs": [[1' + b"0" * 39 + b', 1]]}', 422, "too large for float32"),  # an integer past 64 bits
+    (b'{"inputs": ' + b"[" * 100000 + b"]" * 100000 + b"}", 400, "nested too deeply"),
+])
+def test_bodies_orjson_refuses_get_the_json_modules_answer(body, status, message):
+    with pytest.raises(BadRequest, match=message) as error:
+        read(body)
+    assert error.value.status == status
+
+
+def test_a_utf8_byte_order_mark_is_accepted_and_values_survive_the_fast_parser():
+    values = [[0.1, -2.5e-8], [3, 1e30]]
+    assert read(b"\xef\xbb\xbf" + json.dumps({"inputs": values}).encode()).tolist() == \
+        np.array(values, np.float32).tolist()
+    assert read({"inputs": values}).tolist() == np.array(values, np.float32).tolist()
+
+
+def test_outputs_read_back_as_the_same_float32_values():
+    from rnncli.serve.app import encode_outputs
+
+    y = np.random.default_rng(0).normal(size=(7, 3)).astype(np.float32) * np.float32(1e-3)
+    decoded = np.array(json.loads(encode_outputs(y[2:5, 1:]))["outputs"], np.float32)  # non-contiguous view too
+    assert decoded.dtype == np.float32 and np.array_equal(decoded, y[2:5, 1:])
