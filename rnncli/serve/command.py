@@ -24,7 +24,8 @@ def _check_device(ctx: click.Context, param: click.Parameter, value: str) -> str
 @click.option("--max-batch", type=click.IntRange(1, 4096), default=64, show_default=True,
               help="Most streams batched into one compiled step.")
 @click.option("--max-delay-ms", type=click.FloatRange(0, 1000), default=2.0, show_default=True,
-              help="Longest wait for more streams before a step (only while other requests are arriving).")
+              help="Longest wait for more streams before a step (only while other requests are arriving or streams "
+                   "active in the last 0.1 s have not sent their next chunk yet).")
 @click.option("--idle-timeout", type=click.FloatRange(0), default=3600.0, show_default=True,
               help="Seconds after which an unused stream is dropped (0: never).")
 @click.option("--max-streams", type=click.IntRange(1), default=10000, show_default=True,
