@@ -58,6 +58,10 @@ class ExecutionPlan:
     ``per_gate_masks``: one dropout mask per gate (``cpu``/``mem``), else one shared by all gates (``gpu``).
     ``per_gate_input`` / ``per_gate_recurrent``: one matmul per gate (``mem``, or a gate-specific dropout mask
     on that side) instead of one fused matmul.
+    ``whole_gate_activation``: outside training, the LSTM applies its inner activation to all G*u columns at once
+    and slices the gates from the result. XLA:CPU runs that forward 1.4x faster than activations of split blocks
+    (medium LSTM, 100 steps: 68 -> 50 ms), but its backward is slower (medium training step 159 -> 254 ms), so
+    training keeps the split form. Both give the same values, element by element.
     """
 
     gates: int
@@ -65,14 +69,18 @@ class ExecutionPlan:
     per_gate_masks: bool
     per_gate_input: bool
     per_gate_recurrent: bool
+    whole_gate_activation: bool = False
 
     @classmethod
-    def decide(cls, mode: str, gates: int, input_dropout: bool, recurrent_dropout: bool) -> ExecutionPlan:
-        """``mode``: consume_less; ``*_dropout``: whether that dropout draws masks in this call."""
+    def decide(cls, mode: str, gates: int, input_dropout: bool, recurrent_dropout: bool, training: bool = False
+               ) -> ExecutionPlan:
+        """``mode``: consume_less; ``*_dropout``: whether that dropout draws masks in this call; ``training``:
+        whether the call is a training forward pass (whose gradient is taken)."""
         per_gate_masks = mode != "gpu" and gates > 1
         return cls(gates=gates, precompute_inputs=mode == "cpu", per_gate_masks=per_gate_masks,
                    per_gate_input=gates > 1 and (mode == "mem" or (per_gate_masks and input_dropout)),
-                   per_gate_recurrent=gates > 1 and (mode == "mem" or (per_gate_masks and recurrent_dropout)))
+                   per_gate_recurrent=gates > 1 and (mode == "mem" or (per_gate_masks and recurrent_dropout)),
+                   whole_gate_activation=not training)
 
     @property
     def mask_count(self) -> int:
@@ -181,7 +189,7 @@ class Recurrent(Layer):
         """Decide the plan for one call and prepare its weights and dropout masks (input masks drawn first)."""
         dropping = training and rng is not None
         plan = ExecutionPlan.decide(self.mode, self.gates, dropping and self.dropout_W > 0.0,
-                                    dropping and self.dropout_U > 0.0)
+                                    dropping and self.dropout_U > 0.0, bool(training))
 
         def draw(rate: float, dim: int) -> Masks:
             if not dropping or rate <= 0.0:
@@ -356,12 +364,16 @@ class LSTM(Recurrent):
 
     def _gates(self, projected, states, execution):
         h, c = states
+        u = self.units
         z = projected + execution.project_recurrent(h)
-        z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
-        i = self.inner_activation(z_i)
-        f = self.inner_activation(z_f)
+        if execution.plan.whole_gate_activation:  # inference: one activation over [B, 4u], gates sliced from it
+            gates = self.inner_activation(z)
+            i, f, o = gates[:, :u], gates[:, u:2 * u], gates[:, 3 * u:]
+            z_c = z[:, 2 * u:3 * u]
+        else:  # training: the split form, whose backward is faster
+            z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
+            i, f, o = self.inner_activation(z_i), self.inner_activation(z_f), self.inner_activation(z_o)
         c_new = f * c + i * self.activation(z_c)
-        o = self.inner_activation(z_o)
         h_new = o * self.activation(c_new)
         return h_new, [h_new, c_new]
 
