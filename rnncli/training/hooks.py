@@ -328,11 +328,12 @@ class Checkpointing(Hook):
 
     def on_epoch_end(self, end: EpochEnd) -> None:
         with deferred_interrupts():
+            latest = None
             if self.checkpoints.due(end.epoch, end.last):
-                self.checkpoints.save("latest")
+                latest = self.checkpoints.save("latest")
                 self.store.write_history(self.history.rows)
             if end.best is not None:
-                self.checkpoints.save("best")
+                self.checkpoints.save_best(same_as=latest)  # the same state: linked, not written again
 
 
 class RunRecord(Hook):
