@@ -68,6 +68,26 @@ def test_execution_plan(kind, mode, input_dropout, recurrent_dropout):
     expected_input = gated and (mode == "mem" or (mode == "cpu" and input_dropout))
     expected_recurrent = gated and (mode == "mem" or (mode == "cpu" and recurrent_dropout))
     assert (plan.per_gate_input, plan.per_gate_recurrent) == (expected_input, expected_recurrent)
+    assert plan.whole_gate_activation and not ExecutionPlan.decide(mode, gates, input_dropout, recurrent_dropout,
+                                                                   training=True).whole_gate_activation
+
+
+@pytest.mark.parametrize("mode", ["cpu", "mem", "gpu"])
+@pytest.mark.parametrize("inner", ["hard_sigmoid", "sigmoid", "relu"])
+def test_lstm_gate_forms_of_inference_and_training_compute_the_same_values(kit, mode, inner):
+    """Inference applies the inner activation to all 4u columns and slices the gates; training (without dropout,
+    so the same function) activates the split blocks. Compiled as `rnncli predict`/`train` compile them."""
+    _, layer = kit.single("LSTM", consume_less=mode, inner_activation=inner, return_sequences=True)
+    layer.set_weights(kit.random_weights("LSTM"))
+    x = tf.constant(kit.inputs(shape=(B, 12, D)) * 2.0)  # 12 steps: the while loop, not the unrolled path
+
+    for jit in (False, True):
+        @tf.function(jit_compile=jit, autograph=False)
+        def both(x):
+            return layer(x, training=False)[0], layer(x, training=True)[0]
+
+        inference, training = both(x)
+        np.testing.assert_allclose(inference.numpy(), training.numpy(), rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("kind", KINDS)
