@@ -46,6 +46,7 @@ from rnncli.layers.base import Layer, dropout_mask
 from rnncli.layers.initializers import initialize, initialize_blocks
 from rnncli.layers.unroll import unroll
 
+INFERENCE_ITERATION_STEPS = 5  # timesteps per loop iteration outside training (see ``unroll``)
 Masks = tuple[tf.Tensor, ...] | None  # None, one [B, K] mask shared by every gate, or one per gate
 Weights = tf.Tensor | list[tf.Tensor]  # a fused matrix [K, G*u] or its blocks (per gate; GRU fused: [U_zr, U_h])
 
@@ -58,10 +59,11 @@ class ExecutionPlan:
     ``per_gate_masks``: one dropout mask per gate (``cpu``/``mem``), else one shared by all gates (``gpu``).
     ``per_gate_input`` / ``per_gate_recurrent``: one matmul per gate (``mem``, or a gate-specific dropout mask
     on that side) instead of one fused matmul.
-    ``whole_gate_activation``: outside training, the LSTM applies its inner activation to all G*u columns at once
-    and slices the gates from the result. XLA:CPU runs that forward 1.4x faster than activations of split blocks
-    (medium LSTM, 100 steps: 68 -> 50 ms), but its backward is slower (medium training step 159 -> 254 ms), so
-    training keeps the split form. Both give the same values, element by element.
+    ``inference``: a call whose gradient is not taken, computed in the forms whose forward is faster: the LSTM
+    applies its inner activation to all G*u columns at once and slices the gates from the result (XLA:CPU runs that
+    1.4x faster than activations of split blocks: medium LSTM, 100 steps, 68 -> 50 ms; its backward is slower,
+    medium training step 159 -> 254 ms), and the time loop runs several steps per iteration (``unroll``). Both
+    forms give the same values.
     """
 
     gates: int
@@ -69,7 +71,7 @@ class ExecutionPlan:
     per_gate_masks: bool
     per_gate_input: bool
     per_gate_recurrent: bool
-    whole_gate_activation: bool = False
+    inference: bool = False
 
     @classmethod
     def decide(cls, mode: str, gates: int, input_dropout: bool, recurrent_dropout: bool, training: bool = False
@@ -80,7 +82,7 @@ class ExecutionPlan:
         return cls(gates=gates, precompute_inputs=mode == "cpu", per_gate_masks=per_gate_masks,
                    per_gate_input=gates > 1 and (mode == "mem" or (per_gate_masks and input_dropout)),
                    per_gate_recurrent=gates > 1 and (mode == "mem" or (per_gate_masks and recurrent_dropout)),
-                   whole_gate_activation=not training)
+                   inference=not training)
 
     @property
     def mask_count(self) -> int:
@@ -273,7 +275,8 @@ class Recurrent(Layer):
         initial = list(initial_states) if initial_states is not None else self.initial_state(batch, x.dtype)
         time_mask = None if mask is None else tf.transpose(mask, [1, 0])
         last, outputs, final_states = unroll(step, sequence, initial, time_mask, self.go_backwards, self.unrolled,
-                                             self.return_sequences)
+                                             self.return_sequences,
+                                             INFERENCE_ITERATION_STEPS if execution.plan.inference else 1)
         if self.return_sequences:
             out_mask = mask
             if mask is not None and self.go_backwards:
@@ -366,7 +369,7 @@ class LSTM(Recurrent):
         h, c = states
         u = self.units
         z = projected + execution.project_recurrent(h)
-        if execution.plan.whole_gate_activation:  # inference: one activation over [B, 4u], gates sliced from it
+        if execution.plan.inference:  # inference: one activation over [B, 4u], gates sliced from it
             gates = self.inner_activation(z)
             i, f, o = gates[:, :u], gates[:, u:2 * u], gates[:, 3 * u:]
             z_c = z[:, 2 * u:3 * u]

@@ -20,6 +20,13 @@ Step = Callable[[tf.Tensor, list[tf.Tensor]], tuple[tf.Tensor, list[tf.Tensor]]]
 SHORT_SEQUENCE = 4
 
 
+def steps_per_iteration(timesteps: int | None, wanted: int) -> int:
+    """The largest count <= ``wanted`` that divides a static ``timesteps`` (1 for an unknown length)."""
+    if timesteps is None or wanted <= 1:
+        return 1
+    return next(k for k in range(min(wanted, timesteps), 0, -1) if timesteps % k == 0)
+
+
 def unroll(
     step: Step,
     inputs: tf.Tensor,
@@ -28,6 +35,7 @@ def unroll(
     go_backwards: bool = False,
     unrolled: bool = False,
     return_sequences: bool = True,
+    iteration_steps: int = 1,
 ) -> tuple[tf.Tensor, tf.Tensor | None, list[tf.Tensor]]:
     """Run ``step`` over time.
 
@@ -40,6 +48,10 @@ def unroll(
       unrolled: use a Python loop (needs a static T) instead of ``tf.while_loop``; a static T of at most
         ``SHORT_SEQUENCE`` is unrolled regardless (the same function, computed faster).
       return_sequences: also return the stacked outputs.
+      iteration_steps: timesteps per ``tf.while_loop`` iteration, for a static T (the largest divisor of T up to
+        this many): fewer iterations cost less loop overhead. Inference asks for 5 (medium LSTM forward under XLA,
+        100 steps: 53.8 ms with 1 per iteration, 49.3 with 2, 46.8 with 5); training keeps 1, where it measured no
+        faster.
 
     Returns:
       ``(last_output [B, u], outputs [T, B, u] in processing order or None, final_states)``.
@@ -83,15 +95,21 @@ def unroll(
     carried = [tf.TensorArray(previous_output.dtype, size=steps, element_shape=previous_output.shape)] \
         if return_sequences else []
 
-    def body(t, prev_out, *rest):
-        out_tas, prev_states = rest[:len(carried)], rest[len(carried):]
-        m_t = None if mask_ta is None else mask_ta.read(t)
-        output, new_states = masked_step(input_ta.read(t), m_t, prev_out, list(prev_states))
-        out_tas = [out_ta.write(t, output) for out_ta in out_tas]
-        return (t + 1, output, *out_tas, *new_states)
+    per_iteration = steps_per_iteration(inputs.shape[0], iteration_steps)
 
+    def body(t, prev_out, *rest):
+        out_tas, prev_states = list(rest[:len(carried)]), list(rest[len(carried):])
+        output = prev_out
+        for offset in range(per_iteration):
+            index = t * per_iteration + offset
+            m_t = None if mask_ta is None else mask_ta.read(index)
+            output, prev_states = masked_step(input_ta.read(index), m_t, output, prev_states)
+            out_tas = [out_ta.write(index, output) for out_ta in out_tas]
+        return (t + 1, output, *out_tas, *prev_states)
+
+    iterations = steps // per_iteration
     loop_vars = (tf.constant(0), previous_output, *carried, *states)
-    results = tf.while_loop(lambda t, *_: t < steps, body, loop_vars, maximum_iterations=steps)
+    results = tf.while_loop(lambda t, *_: t < iterations, body, loop_vars, maximum_iterations=iterations)
     last_output, final_states = results[1], list(results[2 + len(carried):])
     stacked = results[2].stack() if return_sequences else None
     return last_output, stacked, final_states

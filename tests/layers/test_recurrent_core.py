@@ -68,8 +68,8 @@ def test_execution_plan(kind, mode, input_dropout, recurrent_dropout):
     expected_input = gated and (mode == "mem" or (mode == "cpu" and input_dropout))
     expected_recurrent = gated and (mode == "mem" or (mode == "cpu" and recurrent_dropout))
     assert (plan.per_gate_input, plan.per_gate_recurrent) == (expected_input, expected_recurrent)
-    assert plan.whole_gate_activation and not ExecutionPlan.decide(mode, gates, input_dropout, recurrent_dropout,
-                                                                   training=True).whole_gate_activation
+    assert plan.inference and not ExecutionPlan.decide(mode, gates, input_dropout, recurrent_dropout,
+                                                       training=True).inference
 
 
 @pytest.mark.parametrize("mode", ["cpu", "mem", "gpu"])

@@ -109,3 +109,47 @@ def test_recurrent_layers_on_short_sequences_match_the_while_loop(kit, monkeypat
     assert np.abs(unrolled[0]).sum() > 0
     for a, b in zip(unrolled, looped):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("backwards", [False, True])
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("steps,wanted,expected_per_iteration", [(12, 5, 4), (12, 1, 1), (7, 5, 1), (10, 5, 5)])
+def test_several_steps_per_iteration_match_one(backwards, masked, steps, wanted, expected_per_iteration):
+    """The inference loop runs the largest divisor of T (up to ``iteration_steps``) per while-loop iteration: the
+    same outputs, final states and gradients as one step per iteration, with masks and go_backwards."""
+    assert unroll_module.steps_per_iteration(steps, wanted) == expected_per_iteration
+    x, W, R, mask = _setup(steps)
+    mask = mask if masked else None
+
+    def run(per_iteration):
+        def step(x_t, states):
+            h = tf.tanh(tf.matmul(x_t, W) + tf.matmul(states[0], R))
+            return h, [h, states[1] + h]
+
+        with tf.GradientTape() as tape:
+            last, outputs, final = unroll(step, x, [tf.zeros([B, U]), tf.ones([B, U])], mask,
+                                          go_backwards=backwards, iteration_steps=per_iteration)
+            loss = tf.reduce_sum(outputs ** 2) + tf.reduce_sum(final[1] * 0.3)
+        return [last, outputs, *final, *tape.gradient(loss, [W, R])]
+
+    several = tf.function(lambda: run(wanted))
+    while_ops = [op for op in several.get_concrete_function().graph.get_operations()
+                 if op.type in ("While", "StatelessWhile")]
+    assert while_ops
+    for a, b in zip(several(), tf.function(lambda: run(1))()):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_an_unknown_length_keeps_one_step_per_iteration():
+    assert unroll_module.steps_per_iteration(None, 5) == 1
+    x, W, R, _ = _setup(6)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, B, D])])
+    def run(x):
+        def step(x_t, states):
+            h = tf.tanh(tf.matmul(x_t, W) + tf.matmul(states[0], R))
+            return h, [h]
+
+        return unroll(step, x, [tf.zeros([B, U])], iteration_steps=5)[1]
+
+    assert run(x).shape == (6, B, U) and run(x[:4]).shape == (4, B, U)
