@@ -44,9 +44,8 @@ from rnncli.config.plan import GATES
 from rnncli.layers.activations import get_activation
 from rnncli.layers.base import Layer, dropout_mask
 from rnncli.layers.initializers import initialize, initialize_blocks
-from rnncli.layers.unroll import unroll
+from rnncli.layers.unroll import requested_iteration_steps, unroll
 
-INFERENCE_ITERATION_STEPS = 5  # timesteps per loop iteration outside training (see ``unroll``)
 Masks = tuple[tf.Tensor, ...] | None  # None, one [B, K] mask shared by every gate, or one per gate
 Weights = tf.Tensor | list[tf.Tensor]  # a fused matrix [K, G*u] or its blocks (per gate; GRU fused: [U_zr, U_h])
 
@@ -62,8 +61,8 @@ class ExecutionPlan:
     ``inference``: a call whose gradient is not taken, computed in the forms whose forward is faster: the LSTM
     applies its inner activation to all G*u columns at once and slices the gates from the result (XLA:CPU runs that
     1.4x faster than activations of split blocks: medium LSTM, 100 steps, 68 -> 50 ms; its backward is slower,
-    medium training step 159 -> 254 ms), and the time loop runs several steps per iteration (``unroll``). Both
-    forms give the same values.
+    medium training step 159 -> 254 ms), and the time loop may run several steps per iteration
+    (``unroll.inference_iteration_steps``). Both forms give the same values.
     """
 
     gates: int
@@ -276,7 +275,7 @@ class Recurrent(Layer):
         time_mask = None if mask is None else tf.transpose(mask, [1, 0])
         last, outputs, final_states = unroll(step, sequence, initial, time_mask, self.go_backwards, self.unrolled,
                                              self.return_sequences,
-                                             INFERENCE_ITERATION_STEPS if execution.plan.inference else 1)
+                                             requested_iteration_steps() if execution.plan.inference else 1)
         if self.return_sequences:
             out_mask = mask
             if mask is not None and self.go_backwards:

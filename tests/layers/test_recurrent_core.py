@@ -95,3 +95,32 @@ def test_the_layers_read_their_gate_count_from_the_one_table(kit, kind):
     _, layer = kit.single(kind)
     assert RECURRENT_LAYERS[kind] is type(layer) and layer.gates == GATES[kind]
     assert layer.kernel.shape == (D, GATES[kind] * layer.units)
+
+
+def _recurrent_matmuls_per_loop_body(function, x) -> int:
+    """MatMul ops in the while loop's body of ``function``'s graph."""
+    graph_def = function.get_concrete_function(x).graph.as_graph_def()
+    bodies = [f for f in graph_def.library.function if "body" in f.signature.name]
+    assert len(bodies) == 1
+    return sum(node.op in ("MatMul", "BatchMatMulV2") for node in bodies[0].node_def)
+
+
+def test_inference_loops_run_the_requested_steps_per_iteration_and_training_loops_one(kit):
+    """Inside ``inference_iteration_steps(4)`` a 12-step inference loop runs 4 steps per iteration (4 recurrent
+    matmuls in its body, the same outputs); training calls and calls outside the block keep one."""
+    from rnncli.layers.unroll import inference_iteration_steps
+
+    _, layer = kit.single("LSTM", consume_less="cpu", input_shape=(12, D))
+    layer.set_weights(kit.random_weights("LSTM"))
+    x = tf.constant(kit.inputs(shape=(B, 12, D)))
+
+    def traced(training: bool, steps: int):
+        def run(x):
+            with inference_iteration_steps(steps):
+                return layer(x, training=training)[0]
+        return tf.function(run, autograph=False)
+
+    assert _recurrent_matmuls_per_loop_body(traced(False, 4), x) == 4
+    assert _recurrent_matmuls_per_loop_body(traced(False, 1), x) == 1
+    assert _recurrent_matmuls_per_loop_body(traced(True, 4), x) == 1
+    np.testing.assert_allclose(traced(False, 4)(x).numpy(), traced(False, 1)(x).numpy(), rtol=1e-6, atol=1e-7)

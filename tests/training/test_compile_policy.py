@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from rnncli.config.validate import load_config
 from rnncli.training import compile_policy
 from rnncli.training.compile_policy import jit_plan
@@ -52,3 +54,20 @@ def test_a_run_keeps_its_choice_on_resume(tmp_path: Path):
     assert jit_plan(config, 100, None) == {"expected_steps": 70}
     fixed = _config(tmp_path, "{type: GRU, output_dim: 8, input_shape: [20, 3]}", jit="true")
     assert jit_plan(fixed, 100, True) == {}
+
+
+@pytest.mark.parametrize("jit,per_iteration", [(True, 3), (False, 1)])
+def test_xla_inference_steps_run_several_timesteps_per_loop_iteration(regression, jit, per_iteration):
+    """The engine's XLA-compiled predict step traces the regression LSTM's 6-step loop 3 steps per iteration (the
+    largest divisor of 6 up to XLA_INFERENCE_ITERATION_STEPS); the plain-graph one keeps 1 (a bigger trace made
+    short predicts slower)."""
+    import tensorflow as tf
+
+    from rnncli.config.validate import load_config
+    from rnncli.training.loop import Engine
+
+    engine = Engine(load_config(regression, require_training=True), jit_compile=jit)
+    graph = engine.inference_step("predict").get_concrete_function(tf.TensorSpec([4, 6, 2])).graph
+    bodies = [f for f in graph.as_graph_def().library.function if "body" in f.signature.name]
+    assert len(bodies) == 1
+    assert sum(node.op == "MatMul" for node in bodies[0].node_def) == per_iteration
