@@ -304,7 +304,8 @@ def main() -> None:
                 server.stop()
             for key in ("sequential", "concurrent_32", "concurrent_128"):
                 entry[key] = median_row([r[key] for r in rounds])
-            entry["batching_lift"] = {s: statistics.median(r["batching_lift"][s] for r in rounds) for s in ("32", "128")}
+            entry["batching_lift"] = {streams: statistics.median(r["batching_lift"][streams] for r in rounds)
+                                      for streams in ("32", "128")}
             entry["batching_lift_per_round"] = [r["batching_lift"] for r in rounds]
             entry["rnncli_predict_per_chunk"] = measure_predict_cli(run, spec, folder, args.predict_reps)
             entry["in_process"] = measure_keras(run, spec, max(50, args.requests // 4))

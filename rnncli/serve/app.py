@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rnncli import __version__
 from rnncli.serve.batcher import Batcher, ModelFailure
-from rnncli.serve.hot_path import error_body, match_hot_route, stream_predict
+from rnncli.serve.hot_path import ClientGone, error_body, match_hot_route, receive_body, stream_predict
 from rnncli.serve.inputs import BadRequest, check_stream_id, parse_json, read_inputs
 from rnncli.serve.metrics import ServerMetrics
 from rnncli.serve.runner import ModelRunner
@@ -120,6 +120,8 @@ class Guard:
                 await stream_predict(self.state, stream_id, receive, send_and_note)
             else:
                 await self.app(scope, receive, send_and_note)
+        except ClientGone:  # disconnected before its body arrived: nobody to answer
+            pass
         except Exception as exc:  # noqa: BLE001 - a bug must not leak a traceback to clients
             log.error("internal error on %s %s: %s: %s", scope.get("method"), scope["path"], type(exc).__name__,
                       str(exc).splitlines()[0] if str(exc) else "")
@@ -127,17 +129,6 @@ class Guard:
                 await error_response(500, f"internal error: {type(exc).__name__}")(scope, receive, send_and_note)
         finally:
             self.metrics.observe_request(route_label(scope["path"]), status[0], time.perf_counter() - started)
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it grows past ``limit`` (also without a Content-Length)."""
-    parts, size = [], 0
-    async for part in request.stream():
-        size += len(part)
-        if size > limit:
-            raise BadRequest(413, f"the body is larger than --max-body-bytes {limit}")
-        parts.append(part)
-    return b"".join(parts)
 
 
 _STREAM_BODY = {"required": True, "content": {"application/json": {"schema": {
@@ -303,7 +294,7 @@ def create_app(state: ServerState) -> Guard:
               openapi_extra={"requestBody": _BATCH_BODY}, responses=_OUTPUTS)
     async def predict(request: Request) -> Response:
         state.require_ready()
-        x = await state.parse(await read_body(request, state.limits.max_body_bytes), batched=True)
+        x = await state.parse(await receive_body(request.receive, state.limits.max_body_bytes), batched=True)
         run = state.runner.run
         try:
             y, _ = await asyncio.get_running_loop().run_in_executor(state.executor, run, x,
@@ -319,7 +310,8 @@ def create_app(state: ServerState) -> Guard:
               openapi_extra={"requestBody": _STREAM_BODY}, responses=_OUTPUTS)
     async def stream_predict_route(stream_id: str, request: Request) -> Response:
         # Documents the route; `Guard` answers these requests with `hot_path.stream_predict`, the same logic.
-        body = await state.predict_chunk(stream_id, lambda: read_body(request, state.limits.max_body_bytes))
+        limit = state.limits.max_body_bytes
+        body = await state.predict_chunk(stream_id, lambda: receive_body(request.receive, limit))
         return Response(body, media_type="application/json")
 
     @app.delete("/v1/streams/{stream_id}", status_code=204, summary="Drop a stream's states (404 if unknown)")
