@@ -26,7 +26,7 @@ class RestoreBestWeights(Hook):
 
     def on_train_end(self, rows: list[dict]) -> None:
         best_epoch = int(self.tracker.best_epoch.numpy())
-        path = self.checkpoints.best.latest_checkpoint
+        path = self.checkpoints.newest("best")
         if best_epoch == 0 or path is None:
             return
         last_epoch = int(self.engine.loop.epoch.numpy())

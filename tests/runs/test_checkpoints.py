@@ -86,3 +86,73 @@ def test_a_resumed_run_numbers_its_checkpoints_after_the_existing_ones(regressio
         assert result.exit_code == 0, result.output
     kept = sorted((run / "checkpoints").glob("ckpt-*.index"), key=lambda p: int(p.name[5:-6]))
     assert [_epoch_of(p.with_suffix("")) for p in kept] == [3, 4]
+
+
+def _values(prefix: str) -> dict:
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(prefix)
+    return {key: reader.get_tensor(key) for key in reader.get_variable_to_shape_map()
+            if key != "_CHECKPOINTABLE_OBJECT_GRAPH"}
+
+
+def test_the_traced_writer_saves_what_an_eager_write_saves_and_follows_new_variables(tmp_path: Path) -> None:
+    """A save runs as one traced function; its files hold exactly the values of an eager ``Checkpoint.write``, in
+    one data shard, and a variable added after the trace is in the next save (the writer traces again)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from rnncli.runs.checkpoints import Checkpoints
+
+    loop = tf.Module()
+    loop.epoch = tf.Variable(3, dtype=tf.int64)
+    model = tf.Module()
+    model.kernel = tf.Variable(np.arange(6, dtype=np.float32).reshape(2, 3))
+    trackables = {"model": model, "optimizer": tf.Module(), "rng": tf.random.Generator.from_seed(1), "loop": loop}
+    checkpoints = Checkpoints(trackables, tmp_path / "checkpoints", keep=2)
+    first = checkpoints.save()
+    tf.train.Checkpoint(**trackables).write(str(tmp_path / "eager"))
+    expected = _values(str(tmp_path / "eager"))
+    assert _values(first).keys() == expected.keys()
+    assert all(np.array_equal(_values(first)[k], v) for k, v in expected.items())
+    assert len(list((tmp_path / "checkpoints").glob("ckpt-1.data-*"))) == 1
+
+    model.kernel.assign(model.kernel * 2.0)
+    loop.best = tf.Variable(0.25)  # e.g. a hook binding its state after the first save
+    second = checkpoints.save()
+    values = _values(second)
+    assert np.array_equal(values["model/kernel/.ATTRIBUTES/VARIABLE_VALUE"], model.kernel.numpy())
+    assert values["loop/best/.ATTRIBUTES/VARIABLE_VALUE"] == np.float32(0.25)
+
+
+def test_keep_n_and_the_state_file_across_instances(tmp_path: Path) -> None:
+    """keep 2 deletes the oldest files; the state file lists relative names (a moved run still restores), and a
+    new ``Checkpoints`` on the same folder (a resumed process) lists and restores the newest."""
+    import shutil
+
+    import tensorflow as tf
+
+    from rnncli.runs.checkpoints import Checkpoints
+
+    def make(folder: Path) -> tuple[Checkpoints, tf.Module]:
+        loop = tf.Module()
+        loop.epoch = tf.Variable(0, dtype=tf.int64)
+        trackables = {"model": tf.Module(), "optimizer": tf.Module(), "rng": tf.random.Generator.from_seed(1),
+                      "loop": loop}
+        return Checkpoints(trackables, folder, keep=2), loop
+
+    checkpoints, loop = make(tmp_path / "a" / "checkpoints")
+    for epoch in (1, 2, 3):
+        loop.epoch.assign(epoch)
+        checkpoints.save()
+    folder = tmp_path / "a" / "checkpoints"
+    assert sorted(p.name for p in folder.glob("ckpt-*.index")) == ["ckpt-2.index", "ckpt-3.index"]
+    state = (folder / "checkpoint").read_text()
+    assert str(tmp_path) not in state and 'model_checkpoint_path: "ckpt-3"' in state
+    shutil.move(str(tmp_path / "a"), str(tmp_path / "moved"))
+    moved, loop = make(tmp_path / "moved" / "checkpoints")
+    assert [Path(p).name for p in moved.recorded["latest"]] == ["ckpt-2", "ckpt-3"]
+    path, notes = moved.restore()
+    assert Path(path).name == "ckpt-3" and notes == [] and int(loop.epoch.numpy()) == 3
+    assert moved.next_number == 4
+    assert tf.train.latest_checkpoint(str(tmp_path / "moved" / "checkpoints")).endswith("ckpt-3")
