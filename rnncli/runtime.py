@@ -8,6 +8,7 @@ SIGTERM (what Kubernetes, Slurm and ``docker stop`` send) end a command the way 
 from __future__ import annotations
 
 import contextlib
+import gc
 import signal
 import threading
 from typing import Any, Iterator
@@ -70,6 +71,26 @@ def deferred_interrupts() -> Iterator[None]:
             signal.raise_signal(sig)
 
 
+@contextlib.contextmanager
+def frozen_import_heap() -> Iterator[None]:
+    """No garbage collection while the block imports, then ``gc.freeze()`` what it created.
+
+    Importing TensorFlow creates about a million long-lived Python objects. While it runs, the collector's full
+    passes traverse all of them again and again, and after it every full pass (one falls in a training step's
+    trace) still does: measured 0.6-0.9 s of collection during the import and 0.2-0.3 s in the sunspots job after
+    it. Frozen objects are never traversed again; the cost is that cyclic garbage made by the import itself is
+    kept (the import makes little).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
 def prepare_tensorflow(deterministic: bool = True, distribute: str = "none", devices: list[str] | None = None
                        ) -> Any:
     """Import TensorFlow quietly (its C++ log lines never reach the terminal: ``rnncli.native_logs``), create the
@@ -83,7 +104,8 @@ def prepare_tensorflow(deterministic: bool = True, distribute: str = "none", dev
     tf_env.apply()
     tf_env.skip_keras()
     filter_native_stderr()
-    import tensorflow as tf
+    with frozen_import_heap():
+        import tensorflow as tf
 
     dist.activate(distribute, devices)
     tf.constant(0.0) + 1.0

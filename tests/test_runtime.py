@@ -36,3 +36,26 @@ def test_sigterm_during_a_save_waits_then_terminates() -> None:
             os.kill(os.getpid(), signal.SIGTERM)
             finished.append(True)
     assert finished == [True]
+
+
+def test_frozen_import_heap_freezes_what_the_block_made_and_restores_the_collector() -> None:
+    import gc
+
+    from rnncli.runtime import frozen_import_heap
+
+    before = gc.get_freeze_count()
+    assert gc.isenabled()
+    kept = []
+    with frozen_import_heap():
+        assert not gc.isenabled()
+        kept.extend([[index] for index in range(1000)])  # stands for the import's objects
+    assert gc.isenabled()
+    assert gc.get_freeze_count() >= before + 1000
+    gc.disable()
+    try:
+        with pytest.raises(ImportError):
+            with frozen_import_heap():
+                raise ImportError("a failed import")
+        assert not gc.isenabled()  # a collector the caller had disabled stays disabled
+    finally:
+        gc.enable()
