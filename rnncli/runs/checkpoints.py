@@ -181,8 +181,12 @@ class CheckpointWriter:
     def write(self, prefix: str) -> None:
         import tensorflow as tf
 
+        # TensorFlow's save counter (made on first use) is saved too: an older rnncli restores with
+        # `Checkpoint.restore`, which requires it in the files
+        counter = self.checkpoint.save_counter
         variables = self.variables()
         if any(isinstance(v, tf.distribute.DistributedValues) for v in variables):
+            counter.assign_add(1)
             self.checkpoint.write(prefix)
             return
         signature = tuple(id(v) for v in variables)
@@ -190,6 +194,7 @@ class CheckpointWriter:
             checkpoint = self.checkpoint
 
             def write(path: Any) -> Any:
+                counter.assign_add(1)
                 # the host of this process: the object graph's constant (placed on "/cpu:0") then shares a task with
                 # the variables, and the files are one data shard, as an eager write makes
                 with tf.device(HOST):
