@@ -97,8 +97,9 @@ def _values(prefix: str) -> dict:
 
 
 def test_the_traced_writer_saves_what_an_eager_write_saves_and_follows_new_variables(tmp_path: Path) -> None:
-    """A save runs as one traced function; its files hold exactly the values of an eager ``Checkpoint.write``, in
-    one data shard, and a variable added after the trace is in the next save (the writer traces again)."""
+    """The first save of a process is eager, later ones run as one traced function; their files hold exactly the
+    values of an eager ``Checkpoint.write``, in one data shard, readable by ``Checkpoint.restore`` (an older
+    rnncli), and a variable added after the trace is in the next save (the writer traces again)."""
     import numpy as np
     import tensorflow as tf
 
@@ -109,22 +110,25 @@ def test_the_traced_writer_saves_what_an_eager_write_saves_and_follows_new_varia
     model = tf.Module()
     model.kernel = tf.Variable(np.arange(6, dtype=np.float32).reshape(2, 3))
     trackables = {"model": model, "optimizer": tf.Module(), "rng": tf.random.Generator.from_seed(1), "loop": loop}
-    checkpoints = Checkpoints(trackables, tmp_path / "checkpoints", keep=2)
+    checkpoints = Checkpoints(trackables, tmp_path / "checkpoints", keep=3)
     first = checkpoints.save()
+    assert checkpoints.writer._traced is None  # one save in a process is not worth a trace
+    model.kernel.assign(model.kernel * 2.0)
+    second = checkpoints.save()
+    assert checkpoints.writer._traced is not None
     eager = tf.train.Checkpoint(**trackables)
-    eager.save_counter.assign(1)
+    eager.save_counter.assign(2)
     eager.write(str(tmp_path / "eager"))
     expected = _values(str(tmp_path / "eager"))
-    assert _values(first).keys() == expected.keys()
-    assert all(np.array_equal(_values(first)[k], v) for k, v in expected.items())
-    assert len(list((tmp_path / "checkpoints").glob("ckpt-1.data-*"))) == 1
+    assert _values(second).keys() == expected.keys() == _values(first).keys()
+    assert all(np.array_equal(_values(second)[k], v) for k, v in expected.items())
+    assert len(list((tmp_path / "checkpoints").glob("ckpt-2.data-*"))) == 1
     # an older rnncli restores with Checkpoint.restore, which also needs TensorFlow's save counter in the files
-    tf.train.Checkpoint(**trackables).restore(first).assert_existing_objects_matched()
+    tf.train.Checkpoint(**trackables).restore(second).assert_existing_objects_matched()
 
-    model.kernel.assign(model.kernel * 2.0)
-    loop.best = tf.Variable(0.25)  # e.g. a hook binding its state after the first save
-    second = checkpoints.save()
-    values = _values(second)
+    loop.best = tf.Variable(0.25)  # e.g. a hook binding its state after the trace
+    model.kernel.assign(model.kernel + 1.0)
+    values = _values(checkpoints.save())
     assert np.array_equal(values["model/kernel/.ATTRIBUTES/VARIABLE_VALUE"], model.kernel.numpy())
     assert values["loop/best/.ATTRIBUTES/VARIABLE_VALUE"] == np.float32(0.25)
 
