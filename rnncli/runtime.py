@@ -75,11 +75,11 @@ def deferred_interrupts() -> Iterator[None]:
 def frozen_import_heap() -> Iterator[None]:
     """No garbage collection while the block imports, then ``gc.freeze()`` what it created.
 
-    Importing TensorFlow leaves hundreds of thousands of long-lived objects that the collector tracks. While the import runs,
-    full collections traverse all of them again and again, and after it every full pass (one falls in a training
-    step's trace) still does: measured 0.6-0.9 s of collection during the import and 0.2-0.3 s in the sunspots job after
-    it. Frozen objects are never traversed again; the cost is that cyclic garbage made by the import itself is
-    kept (1,536 unreachable objects in TensorFlow 2.21's import).
+    Importing TensorFlow leaves hundreds of thousands of long-lived objects that the collector tracks. While the
+    import runs, full collections traverse all of them again and again, and after it every full pass (one falls in a
+    training step's trace) still does: measured 0.6-0.9 s of collection during the import and 0.2-0.3 s in the
+    sunspots job after it. Frozen objects are never traversed again; the cost is that cyclic garbage made by the
+    import itself is kept (1,536 unreachable objects in TensorFlow 2.21's import).
     """
     enabled = gc.isenabled()
     gc.disable()
