@@ -4,9 +4,9 @@ Scenarios (each implementation runs in its own fresh process; within a round the
 order rotated every round; ratios are ``theirs / ours`` per round, so above 1 means rnncli is faster):
 
 * ``epoch``: steady-state epoch time, medium LSTM (1024 samples × 100 steps × 64 features → 256 units, Dense(1),
-  mse, SGD lr 0.01, batch 64, shuffled): ``rnncli train`` vs Keras 3 ``fit`` vs a plain torch loop (``nn.LSTM`` +
-  ``nn.Linear``, same math with sigmoid gates). Each process trains ``--epochs`` epochs; its steady-state figure is
-  the median of every epoch after the first.
+  mse, SGD lr 0.01, batch 64, shuffled; ``--epoch-shape large``: 512 × 200 × 128 → 512, batch 128): ``rnncli
+  train`` vs Keras 3 ``fit`` vs a plain torch loop (``nn.LSTM`` + ``nn.Linear``, same math with sigmoid gates).
+  Each process trains ``--epochs`` epochs; its steady-state figure is the median of every epoch after the first.
 * ``small``: whole-process wall time of the small job users run most: ``configs/sunspots_gru.yaml`` for 20
   epochs, with validation, a checkpoint per epoch and a best checkpoint, vs the same job as a Keras 3 script
   (``GRU(reset_after=False)``, ``ModelCheckpoint`` twice) and as a torch script (``nn.GRU``, a different function:
@@ -49,7 +49,7 @@ IMPLS = {"epoch": ("rnncli", "keras", "torch"), "small": ("rnncli", "keras", "to
          "predict": ("rnncli", "import_tensorflow")}
 SAME_MATH = {("small", "torch"): False}  # torch.nn.GRU resets after the recurrent product (not Keras 1's GRU)
 # epoch scenario shapes: samples, timesteps, features, units, batch
-EPOCH_SHAPES = {"medium": (1024, 100, 64, 256, 64), "tiny": (64, 6, 3, 8, 16)}
+EPOCH_SHAPES = {"medium": (1024, 100, 64, 256, 64), "large": (512, 200, 128, 512, 128), "tiny": (64, 6, 3, 8, 16)}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -278,10 +278,10 @@ def _history_seconds(run_dir: Path) -> list[float]:
         return [float(row["seconds"]) for row in csv.DictReader(handle)]
 
 
-def setup_epoch(workdir: Path, quick: bool, epochs: int) -> dict:
+def setup_epoch(workdir: Path, quick: bool, epochs: int, shape: str = "medium") -> dict:
     import numpy as np
 
-    n, t, d, units, batch = EPOCH_SHAPES["tiny" if quick else "medium"]
+    n, t, d, units, batch = EPOCH_SHAPES["tiny" if quick else shape]
     rng = np.random.default_rng(0)
     data = workdir / "epoch_data.npz"
     np.savez(data, x=rng.standard_normal((n, t, d)).astype(np.float32),
@@ -403,6 +403,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=4, help="epochs per process in the epoch scenario")
+    parser.add_argument("--epoch-shape", choices=["medium", "large"], default="medium",
+                        help="the epoch scenario's LSTM: medium 1024x100x64->256 batch 64, large 512x200x128->512 "
+                             "batch 128 (the step benchmark's large shape)")
     parser.add_argument("--quick", action="store_true", help="tiny shapes, 2 epochs, one round (smoke test)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="environment for every process (e.g. RNNCLI_NO_CACHE=1)")
@@ -428,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         if with_cache_dir:  # a fresh XLA cache per benchmark run: round 1 compiles, later rounds may load
             env["RNNCLI_CACHE_DIR"] = str(workdir / "rnncli-cache")
-        setups = {"epoch": lambda: setup_epoch(workdir, args.quick, epochs),
+        setups = {"epoch": lambda: setup_epoch(workdir, args.quick, epochs, args.epoch_shape),
                   "small": lambda: setup_small(workdir, args.quick), "predict": lambda: setup_predict(workdir, env)}
         for scenario in args.scenarios:
             setup = setups[scenario]()
