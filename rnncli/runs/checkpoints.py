@@ -182,20 +182,31 @@ class CheckpointWriter:
         return found
 
     def write(self, prefix: str) -> None:
+        """Write the checkpoint files of ``prefix`` (``prefix.index``, ``prefix.data-*``)."""
         import tensorflow as tf
 
         # TensorFlow's save counter (made on first use) is saved too: an older rnncli restores with
         # `Checkpoint.restore`, which requires it in the files
         counter = self.checkpoint.save_counter
         self.writes += 1
-        variables = self.variables() if self.writes > 1 else []
-        if self.writes == 1 or any(isinstance(v, tf.distribute.DistributedValues) for v in variables):
+        traced = self._current_trace() if self.writes > 1 else None
+        if traced is None:
             counter.assign_add(1)
             self.checkpoint.write(prefix)
-            return
+        else:
+            traced(tf.constant(prefix))
+
+    def _current_trace(self) -> Any:
+        """The traced write for the variables reachable now (traced again when they changed); None for
+        distributed variables."""
+        import tensorflow as tf
+
+        variables = self.variables()
+        if any(isinstance(v, tf.distribute.DistributedValues) for v in variables):
+            return None
         signature = tuple(id(v) for v in variables)
         if self._traced is None or signature != self._signature:
-            checkpoint = self.checkpoint
+            checkpoint, counter = self.checkpoint, self.checkpoint.save_counter
 
             def write(path: Any) -> Any:
                 counter.assign_add(1)
@@ -206,7 +217,7 @@ class CheckpointWriter:
 
             self._traced = tf.function(write, autograph=False)
             self._signature = signature
-        self._traced(tf.constant(prefix))
+        return self._traced
 
 
 def _recorded_paths(folder: Path) -> list[str]:
