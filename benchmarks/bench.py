@@ -70,7 +70,7 @@ def same_math(cell: str, impl: str) -> bool:
 
 def _set_threads(threads: int | None):
     sys.path.insert(0, str(ROOT))
-    from rnncli import tf_env
+    from rnncli.platform import tf_env
 
     tf_env.apply()  # the environment rnncli's CLI runs TensorFlow in (an exported value wins, e.g. --allocator)
     if threads:
@@ -238,7 +238,7 @@ def _timed(fn, inner: int) -> float:
 
 def worker_time(args) -> dict:
     tf, torch = _set_threads(args.threads)
-    from rnncli.doctor import host_allocator
+    from rnncli.platform.doctor import host_allocator
     cases, memory = [], []
     started = time.perf_counter()
     peak = _matmul_peak(tf, torch, (256, 512) if args.inline_memory else (512, 1024, 2048))
@@ -522,7 +522,7 @@ def main(argv=None) -> int:
                         help="rnncli's training.jit_compile (default: the config default)")
     parser.add_argument("--allocator", choices=("bfc", "malloc"), default=None,
                         help="TensorFlow's host allocator in the timing workers (TF_CPU_ALLOCATOR_USE_BFC; default: "
-                             "an exported value, else bfc as rnncli sets it in rnncli/tf_env.py); applies to the "
+                             "an exported value, else bfc as rnncli sets it in rnncli/platform/tf_env.py); applies to the "
                              "Keras cases too. --inline-memory (and --quick) times on malloc")
     parser.add_argument("--no-memory", action="store_true", help="skip the per-case peak memory subprocesses")
     parser.add_argument("--no-startup", action="store_true", help="skip the CLI start-up timings")

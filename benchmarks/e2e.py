@@ -98,7 +98,7 @@ def _keras_first_step_callback(keras, marks: dict):
 
 def worker_keras_epoch(spec: dict) -> None:
     sys.path.insert(0, str(ROOT))
-    from rnncli import tf_env
+    from rnncli.platform import tf_env
 
     tf_env.apply()  # the same allocator and logging settings rnncli runs TensorFlow with
     import numpy as np
@@ -156,7 +156,7 @@ def worker_torch_epoch(spec: dict) -> None:
 
 def worker_keras_small(spec: dict) -> None:
     sys.path.insert(0, str(ROOT))
-    from rnncli import tf_env
+    from rnncli.platform import tf_env
 
     tf_env.apply()
     import numpy as np

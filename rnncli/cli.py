@@ -142,7 +142,7 @@ def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_siz
     """
     from rnncli.commands.train import train as train_run
     from rnncli.reporting import ConsoleReporter, curves, history_table
-    from rnncli.runtime import terminate_as_interrupt
+    from rnncli.platform.runtime import terminate_as_interrupt
 
     from rnncli.commands.data_flags import data_overrides
 

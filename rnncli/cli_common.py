@@ -38,7 +38,7 @@ def handle_errors(func: Callable) -> Callable:
             stderr.print(f"error: {exc}", markup=False)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt as exc:
-            from rnncli.runtime import Terminated
+            from rnncli.platform.runtime import Terminated
 
             stderr.print("terminated" if isinstance(exc, Terminated) else "interrupted", markup=False)
             sys.exit(exit_code_of(exc))
@@ -54,7 +54,7 @@ def handle_errors(func: Callable) -> Callable:
 
 def check_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
     """--device callback: validate without importing TensorFlow."""
-    from rnncli.device import DeviceError, parse_device_spec
+    from rnncli.platform.device import DeviceError, parse_device_spec
 
     try:
         parse_device_spec(value)

@@ -171,8 +171,8 @@ def doctor(require_gpu: bool, as_json: bool) -> None:
     """
     import json
 
-    from rnncli import doctor as doctor_module
-    from rnncli.runtime import prepare_tensorflow
+    from rnncli.platform import doctor as doctor_module
+    from rnncli.platform.runtime import prepare_tensorflow
 
     prepare_tensorflow(False)
     report = doctor_module.collect()

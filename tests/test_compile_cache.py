@@ -1,4 +1,4 @@
-"""rnncli.compile_cache: where the persistent XLA cache lives, how it is switched off, what doctor reports."""
+"""rnncli.platform.compile_cache: where the persistent XLA cache lives, how it is switched off, what doctor reports."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from rnncli import compile_cache
+from rnncli.platform import compile_cache
 from rnncli.cli import main
 
 
@@ -71,7 +71,7 @@ def test_no_cache_flag_sets_the_switch(monkeypatch, tmp_path: Path) -> None:
 def test_a_cached_program_is_reused_with_the_same_result(tmp_path: Path) -> None:
     """Two processes compile the same XLA function: the first writes the cache, the second reads it."""
     script = (
-        "from rnncli.runtime import prepare_tensorflow\n"
+        "from rnncli.platform.runtime import prepare_tensorflow\n"
         "tf = prepare_tensorflow(False)\n"
         "f = tf.function(lambda x: tf.reduce_sum(tf.tanh(x @ x)), jit_compile=True)\n"
         "print(repr(float(f(tf.reshape(tf.range(16.0), [4, 4]) / 10))))\n")

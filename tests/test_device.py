@@ -1,4 +1,4 @@
-"""rnncli.device: --device parsing, resolution to TensorFlow device strings, mixed precision."""
+"""rnncli.platform.device: --device parsing, resolution to TensorFlow device strings, mixed precision."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from rnncli import device
-from rnncli.device import DeviceError, DeviceSpecError, parse_device_spec, resolve_device
+from rnncli.platform import device
+from rnncli.platform.device import DeviceError, DeviceSpecError, parse_device_spec, resolve_device
 from rnncli.errors import RnncliError, UserInputError
 
 
@@ -56,7 +56,7 @@ def test_error_classes_fit_the_cli_exit_codes():
 
 
 def test_importing_device_and_doctor_does_not_import_tensorflow():
-    code = "import sys, rnncli.device, rnncli.doctor; sys.exit('tensorflow' in sys.modules)"
+    code = "import sys, rnncli.platform.device, rnncli.platform.doctor; sys.exit('tensorflow' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 

@@ -1,4 +1,4 @@
-"""rnncli.doctor: the environment report and its rendering."""
+"""rnncli.platform.doctor: the environment report and its rendering."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 import rnncli
-from rnncli import doctor
+from rnncli.platform import doctor
 
 
 @pytest.fixture(scope="module")

@@ -55,7 +55,7 @@ def test_tensorflow_log_lines_never_reach_stderr(tmp_path: Path) -> None:
 
 
 def test_rnncli_tf_logs_turns_the_filter_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    from rnncli import native_logs
+    from rnncli.platform import native_logs
 
     monkeypatch.setattr(native_logs, "_installed", {})  # as in a fresh process, whatever ran before
     assert native_logs.filter_native_stderr({"RNNCLI_TF_LOGS": "1"}) is False
@@ -63,7 +63,7 @@ def test_rnncli_tf_logs_turns_the_filter_off(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_the_filter_pattern_matches_every_log_format_and_nothing_else() -> None:
-    from rnncli.native_logs import NATIVE_LOG_LINE
+    from rnncli.platform.native_logs import NATIVE_LOG_LINE
 
     pattern = re.compile(NATIVE_LOG_LINE.encode())
     assert pattern.match(ONEDNN)

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from rnncli.runtime import Terminated, deferred_interrupts, interrupt_reason, terminate_as_interrupt
+from rnncli.platform.runtime import Terminated, deferred_interrupts, interrupt_reason, terminate_as_interrupt
 
 
 def test_interrupt_during_a_save_waits_for_the_block() -> None:
@@ -41,7 +41,7 @@ def test_sigterm_during_a_save_waits_then_terminates() -> None:
 def test_frozen_import_heap_freezes_what_the_block_made_and_restores_the_collector() -> None:
     import gc
 
-    from rnncli.runtime import frozen_import_heap
+    from rnncli.platform.runtime import frozen_import_heap
 
     before = gc.get_freeze_count()
     assert gc.isenabled()

@@ -1,4 +1,4 @@
-"""rnncli.tf_env: TensorFlow's process-wide settings, applied before TensorFlow starts, overridable by the user."""
+"""rnncli.platform.tf_env: TensorFlow's process-wide settings, applied before TensorFlow starts, overridable by the user."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from rnncli import tf_env
+from rnncli.platform import tf_env
 
 
 def test_apply_sets_the_defaults_and_keeps_what_the_user_exported():
@@ -22,14 +22,14 @@ def test_apply_sets_the_defaults_and_keeps_what_the_user_exported():
 
 PROBE = """
 import json
-from rnncli.runtime import prepare_tensorflow
+from rnncli.platform.runtime import prepare_tensorflow
 tf = prepare_tensorflow(False)
 tf.matmul(tf.ones([64, 64]), tf.ones([64, 64]))
 try:
     stats = tf.config.experimental.get_memory_info("CPU:0")   # only the BFC pool keeps statistics
 except ValueError:
     stats = None
-from rnncli.doctor import host_allocator
+from rnncli.platform.doctor import host_allocator
 print(json.dumps({"stats": stats, "doctor": host_allocator(tf)}))
 """
 
@@ -67,7 +67,7 @@ class _FakeTensorFlow:
 
 
 def test_host_allocator_reads_zero_statistics_as_malloc_whatever_the_cpu():
-    from rnncli.doctor import host_allocator
+    from rnncli.platform.doctor import host_allocator
 
     assert host_allocator(_FakeTensorFlow(None)) == "malloc"                        # AMD: no statistics at all
     assert host_allocator(_FakeTensorFlow({"current": 0, "peak": 0})) == "malloc"   # Intel AVX-512: zeros
@@ -84,7 +84,7 @@ def test_skip_keras_only_where_the_user_has_not_chosen():
 
 
 def test_rnncli_processes_do_not_import_keras():
-    script = ("import sys\nfrom rnncli.runtime import prepare_tensorflow\ntf = prepare_tensorflow(False)\n"
+    script = ("import sys\nfrom rnncli.platform.runtime import prepare_tensorflow\ntf = prepare_tensorflow(False)\n"
               "tf.function(lambda x: x * 2, jit_compile=True)(tf.ones([2]))\n"
               "print(sorted({m.split('.')[0] for m in sys.modules} & {'keras', 'sklearn', 'pandas', 'matplotlib'}))")
     environ = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}

@@ -10,7 +10,7 @@ from rnncli.config.config import Config
 from rnncli.config.validate import load_config
 from rnncli.runs import RunLock, RunStore
 from rnncli.runs.checkpoints import WHICH, Checkpoints
-from rnncli.runtime import prepare_tensorflow
+from rnncli.platform.runtime import prepare_tensorflow
 from rnncli.errors import UserInputError
 
 
@@ -47,7 +47,7 @@ def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "au
     With ``lock``, the run is locked before it is read (the caller releases ``LoadedRun.lock``), so two commands
     that write states back cannot both start from the same states.
     """
-    from rnncli.device import resolve_device
+    from rnncli.platform.device import resolve_device
 
     if checkpoint not in WHICH:
         raise UserInputError(f"--checkpoint must be `latest` or `best`, got {checkpoint!r}")

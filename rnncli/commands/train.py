@@ -21,7 +21,7 @@ from rnncli.errors import DataError, UserInputError
 from rnncli.runs import RunStore
 from rnncli.runs.checkpoints import Checkpoints
 from rnncli.runs.provenance import provenance
-from rnncli.runtime import prepare_tensorflow
+from rnncli.platform.runtime import prepare_tensorflow
 from rnncli.training.compile_policy import jit_plan
 
 
@@ -139,8 +139,8 @@ def build_hooks(training: dict, reporter: Any, checkpoints: Checkpoints, run: Ru
 
 def _start_devices(training: dict, device_spec: str, mixed_precision: bool) -> tuple[Any, Any, str, str]:
     """Start TensorFlow for ``training``: (tf, strategy or None, device, its description)."""
-    from rnncli import distribute as dist
-    from rnncli.device import describe_device, enable_mixed_precision, resolve_device
+    from rnncli.platform import distribute as dist
+    from rnncli.platform.device import describe_device, enable_mixed_precision, resolve_device
 
     tf = prepare_tensorflow(training["deterministic"], training["distribute"], training["devices"])
     strategy = dist.current()
@@ -172,7 +172,7 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
           force: bool = False, device_spec: str = "auto", reporter: Any = None, argv: list[str] | None = None,
           mixed_precision: bool = False) -> TrainResult:
     """Train ``config_path`` into ``run_path`` (a new run, or ``resume`` one)."""
-    from rnncli import distribute as dist
+    from rnncli.platform import distribute as dist
 
     config = load_config(config_path, require_training=True, overrides=overrides)
     training = config.training

@@ -179,7 +179,7 @@ def _sha256(path: Path) -> str:
 def _write_run(run: Any, text: str, config: Config, by_name: dict, loaded: _Source, info: dict, force: bool,
                argv: list[str] | None) -> list[str]:
     """Build the model, load the weights (and optimizer state), write config, checkpoint and run.json."""
-    from rnncli.runtime import prepare_tensorflow
+    from rnncli.platform.runtime import prepare_tensorflow
 
     tf = prepare_tensorflow(False)  # first: it silences TensorFlow's start-up lines
     from rnncli.keras1.apply import set_model_weights, set_optimizer_state

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rnncli.errors import RunError, UserInputError
-from rnncli.runtime import deferred_interrupts
+from rnncli.platform.runtime import deferred_interrupts
 
 WHICH = ("latest", "best")
 HOST = "/job:localhost/replica:0/task:0/device:CPU:0"

@@ -41,7 +41,7 @@ from rnncli.runs.provenance import now
 
 def failure_reason(exc: BaseException) -> dict:
     """What ``run.json`` records about why an attempt ended early: ``{"kind": ..., "message": ...}``."""
-    from rnncli.runtime import interrupt_reason
+    from rnncli.platform.runtime import interrupt_reason
 
     if isinstance(exc, KeyboardInterrupt):
         signal_name = interrupt_reason(exc)

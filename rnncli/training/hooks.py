@@ -41,7 +41,7 @@ import numpy as np
 import tensorflow as tf
 
 from rnncli.errors import TrainingDiverged
-from rnncli.runtime import deferred_interrupts
+from rnncli.platform.runtime import deferred_interrupts
 
 
 @dataclass

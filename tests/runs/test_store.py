@@ -10,7 +10,7 @@ import pytest
 
 from rnncli.errors import DataError, RunError, TrainingDiverged
 from rnncli.runs import RunStore
-from rnncli.runtime import Terminated
+from rnncli.platform.runtime import Terminated
 
 
 def test_status_records_running_then_finished_and_keeps_what_the_block_adds(tmp_path: Path) -> None:

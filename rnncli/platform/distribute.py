@@ -5,7 +5,7 @@
   ``/cpu:1`` beyond the physical CPUs become logical CPU devices (useful to test on a CPU-only machine).
 * ``multi_worker``: ``MultiWorkerMirroredStrategy`` configured by the standard ``TF_CONFIG`` environment variable.
 
-Strategies must be created before TensorFlow runs its first op, so ``rnncli.runtime.prepare_tensorflow`` calls
+Strategies must be created before TensorFlow runs its first op, so ``rnncli.platform.runtime.prepare_tensorflow`` calls
 ``make_strategy`` right after the import.
 """
 

@@ -13,7 +13,7 @@ import signal
 import threading
 from typing import Any, Iterator
 
-from rnncli import tf_env
+from rnncli.platform import tf_env
 
 
 class Terminated(KeyboardInterrupt):
@@ -93,12 +93,12 @@ def frozen_import_heap() -> Iterator[None]:
 
 def prepare_tensorflow(deterministic: bool = True, distribute: str = "none", devices: list[str] | None = None
                        ) -> Any:
-    """Import TensorFlow quietly (its C++ log lines never reach the terminal: ``rnncli.native_logs``), create the
+    """Import TensorFlow quietly (its C++ log lines never reach the terminal: ``rnncli.platform.native_logs``), create the
     distribution strategy before the first op runs (TensorFlow requires that), and set determinism. Returns the
-    ``tensorflow`` module; the strategy is ``rnncli.distribute.current()``."""
-    from rnncli import compile_cache
-    from rnncli import distribute as dist
-    from rnncli.native_logs import filter_native_stderr
+    ``tensorflow`` module; the strategy is ``rnncli.platform.distribute.current()``."""
+    from rnncli.platform import compile_cache
+    from rnncli.platform import distribute as dist
+    from rnncli.platform.native_logs import filter_native_stderr
 
     compile_cache.apply()
     tf_env.apply()

@@ -5,7 +5,7 @@ value with :func:`parse_device_spec`) stays instant.
 
 Example::
 
-    >>> from rnncli.device import parse_device_spec, resolve_device
+    >>> from rnncli.platform.device import parse_device_spec, resolve_device
     >>> parse_device_spec("gpu:1")
     ('gpu', 1)
     >>> resolve_device("cpu")

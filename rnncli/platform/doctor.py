@@ -4,7 +4,7 @@
 
 Example::
 
-    >>> from rnncli import doctor
+    >>> from rnncli.platform import doctor
     >>> report = doctor.collect()
     >>> isinstance(report["gpu_usable"], bool)   # False on a machine without a GPU
     True
@@ -24,8 +24,8 @@ from rich.table import Table
 from rich.text import Text
 
 import rnncli
-from rnncli import compile_cache
-from rnncli.device import enable_memory_growth
+from rnncli.platform import compile_cache
+from rnncli.platform.device import enable_memory_growth
 
 # The pip wheels that `tensorflow[and-cuda]` (extra `rnncli[gpu]`) brings; their versions tell a cuDNN or CUDA
 # mismatch apart from a missing driver.
@@ -41,7 +41,7 @@ def collect() -> dict[str, Any]:
     ``tensorflow_error`` says why), ``is_cuda_build``, ``cuda_build_version`` and ``cudnn_build_version`` (what
     TensorFlow was compiled against), ``cuda_compute_capabilities``, ``cuda_wheels`` (installed ``nvidia-*`` wheels
     and their versions), ``cuda_visible_devices``, ``host_allocator`` (``bfc`` or ``malloc``, the one TensorFlow
-    runs on), ``compile_cache`` (``rnncli.compile_cache.describe()``: state, directory, entries, bytes),
+    runs on), ``compile_cache`` (``rnncli.platform.compile_cache.describe()``: state, directory, entries, bytes),
     ``devices`` (physical devices: name and type), ``gpus`` (one dict per GPU: ``index``, ``name``, ``model``,
     ``compute_capability``, ``usable`` and ``error``, the reason when a tiny matmul on it fails), ``gpu_usable`` (at least one GPU computes) and ``hints`` (sentences on what to fix).
 
@@ -93,7 +93,7 @@ def collect() -> dict[str, Any]:
 
 
 def host_allocator(tf: Any) -> str:
-    """The host allocator TensorFlow actually runs on: ``bfc`` (its pool; rnncli.tf_env asks for it) or ``malloc``.
+    """The host allocator TensorFlow actually runs on: ``bfc`` (its pool; rnncli.platform.tf_env asks for it) or ``malloc``.
 
     Only the BFC pool counts what it hands out. Under malloc, ``get_memory_info("CPU:0")`` raises on some builds
     and CPUs and returns ``{'current': 0, 'peak': 0}`` on others (seen on Intel with AVX-512), so the probe makes
