@@ -15,7 +15,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rnncli.examples import decode_addition, load_addition, sequence_accuracy  # noqa: E402
+from rnncli.data.examples import decode_addition, load_addition, sequence_accuracy  # noqa: E402
 
 
 def main() -> int:

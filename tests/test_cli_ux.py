@@ -124,7 +124,7 @@ def test_y_shape_errors_explain_return_sequences_and_sparse_labels(tmp_path: Pat
     import numpy as np
 
     from rnncli.config.validate import load_config
-    from rnncli.data import Dataset, check_dataset
+    from rnncli.data.dataset import Dataset, check_dataset
     from rnncli.errors import DataError
 
     (tmp_path / "c.yaml").write_text(textwrap.dedent("""\

@@ -8,7 +8,7 @@ import pytest
 
 
 def test_text_vocabulary_option(tmp_path: Path) -> None:
-    from rnncli.data import load_text_windows
+    from rnncli.data.dataset import load_text_windows
     from rnncli.errors import DataError
 
     (tmp_path / "t.txt").write_text("abcabcabd")

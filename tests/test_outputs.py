@@ -1,4 +1,4 @@
-"""predict --classes and CSV outputs with a header (rnncli.outputs), unit and end to end."""
+"""predict --classes and CSV outputs with a header (rnncli.data.outputs), unit and end to end."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from rnncli.cli import main
-from rnncli.outputs import csv_header, predicted_classes, write_output
+from rnncli.data.outputs import csv_header, predicted_classes, write_output
 
 
 def test_classes_follow_keras1_predict_classes():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rnncli.commands.source import load_source
-from rnncli.data_io import ensure_folder
+from rnncli.data.sets import ensure_folder
 
 
 def export(run_path: Path, output: Path, fmt: str = "savedmodel", force: bool = False, checkpoint: str = "latest"

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from rnncli.commands.source import load_source
-from rnncli.data_io import check_output_path, evaluation_data, read_input, write_output
+from rnncli.data.sets import check_output_path, evaluation_data, read_input, write_output
 from rnncli.errors import DataError, UserInputError
-from rnncli.outputs import predicted_classes
+from rnncli.data.outputs import predicted_classes
 from rnncli.training.compile_policy import inference_compiles
 
 
@@ -17,7 +17,7 @@ def predict(source: Path, input_path: Path, *, output_path: Path | None = None, 
             checkpoint: str = "latest", save_states: bool = True, device_spec: str = "auto", classes: bool = False
             ) -> tuple[np.ndarray, list[str]]:
     """Outputs for ``input_path`` (written to ``output_path`` when given), or with ``classes`` the predicted class
-    of each sample (``rnncli.outputs.predicted_classes``). A stateful run starts from its saved states and, after
+    of each sample (``rnncli.data.outputs.predicted_classes``). A stateful run starts from its saved states and, after
     the output is safely written, saves the final states back as its newest checkpoint."""
     if output_path is not None:
         check_output_path(output_path)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnncli.data import load_arrays
+from rnncli.data.dataset import load_arrays
 from rnncli.errors import DataError, UserInputError
 
 CELLS = ("SimpleRNN", "GRU", "LSTM")
@@ -127,7 +127,7 @@ def init_config(x_path: Path, y_path: Path, output: Path, cell: str = "LSTM", un
     """Write the starter config to ``output`` after validating it and checking the data against it; returns a
     one-line description of the model."""
     from rnncli.config.validate import load_config
-    from rnncli.data_io import training_data
+    from rnncli.data.sets import training_data
 
     if output.exists() and not force:
         raise UserInputError(f"{output} exists; pass --force to replace it, or -o another file")

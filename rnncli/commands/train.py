@@ -15,8 +15,8 @@ import yaml
 
 from rnncli.config.validate import load_config
 from rnncli.config.overrides import effective_config_text
-from rnncli.data import data_notes
-from rnncli.data_io import training_data
+from rnncli.data.dataset import data_notes
+from rnncli.data.sets import training_data
 from rnncli.errors import DataError, UserInputError
 from rnncli.runs import RunStore
 from rnncli.runs.checkpoints import Checkpoints

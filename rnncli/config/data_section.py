@@ -61,7 +61,7 @@ def _check_targets_key(section: dict, data: dict, x_key: str, y_key: str, diags:
 
 def _check_shapes(section: dict, data: dict, x_key: str, y_key: str, plan: ModelPlan, loss: Any, need_y: bool,
                   diags: Diagnostics) -> None:
-    from rnncli.data_shapes import input_layout, peek_shapes, target_layout
+    from rnncli.config.data_shapes import input_layout, peek_shapes, target_layout
     from rnncli.errors import DataError
 
     try:

@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from rnncli.config.config import Config
 from rnncli.config.training_specs import metric_key
-from rnncli.data import Dataset
+from rnncli.data.dataset import Dataset
 from rnncli.layers.unroll import inference_iteration_steps
 from rnncli.model import Sequential
 from rnncli.training.hooks import EpochEnd, Hook

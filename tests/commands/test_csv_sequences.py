@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from rnncli.cli import main
 from rnncli.config.validate import load_config
-from rnncli.data import check_dataset, load_arrays
+from rnncli.data.dataset import check_dataset, load_arrays
 from rnncli.errors import DataError
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from rnncli.config.validate import load_config
-from rnncli.data import Dataset
+from rnncli.data.dataset import Dataset
 from rnncli.training.hooks import HookList
 from rnncli.training.loop import Engine
 

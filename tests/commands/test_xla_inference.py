@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from rnncli.config.validate import load_config
-from rnncli.data import Dataset
+from rnncli.data.dataset import Dataset
 from rnncli.training.loop import Engine
 
 T, D = 6, 3

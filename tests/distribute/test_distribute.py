@@ -104,7 +104,7 @@ def test_memory_mapped_npy_matches_in_memory(config: Path, tmp_path: Path) -> No
     from click.testing import CliRunner
 
     from rnncli.cli import main
-    from rnncli.data import load_arrays
+    from rnncli.data.dataset import load_arrays
 
     data = np.load(tmp_path / "d.npz")
     np.save(tmp_path / "x.npy", data["x"])

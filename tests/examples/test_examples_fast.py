@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from rnncli.cli import main
-from rnncli.examples import decode_addition, load_addition, sequence_accuracy
+from rnncli.data.examples import decode_addition, load_addition, sequence_accuracy
 from rnncli.runs import RunStore
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rnncli.config.validate import load_config
-from rnncli.data import check_dataset, load_arrays
+from rnncli.data.dataset import check_dataset, load_arrays
 from rnncli.errors import DataError
 
 

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from rnncli.config.validate import load_config
-from rnncli.data import Dataset
+from rnncli.data.dataset import Dataset
 from rnncli.errors import TrainingDiverged
 from rnncli.runs.checkpoints import Checkpoints
 from rnncli.training.hooks import (

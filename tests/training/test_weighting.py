@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from rnncli.config.validate import load_config
-from rnncli.data import Dataset
+from rnncli.data.dataset import Dataset
 from rnncli.errors import ConfigError, DataError
-from rnncli.weighting import balanced_class_weight, standardize_weights
+from rnncli.data.weighting import balanced_class_weight, standardize_weights
 
 EPS = np.float32(1e-7)
 
@@ -299,7 +299,7 @@ def test_sample_weight_column_of_a_csv(tmp_path: Path):
 
 
 def test_npz_and_npy_weights_are_read(tmp_path: Path):
-    from rnncli.weighting import read_sample_weights
+    from rnncli.data.weighting import read_sample_weights
 
     x, w = np.zeros((3, 2, 1), np.float32), np.array([[1.0, 0.0], [2.0, 1.0], [0.5, 0.5]], np.float32)
     np.savez(tmp_path / "d.npz", x=x, y=x, w=w)

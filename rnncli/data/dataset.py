@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from rnncli.config.plan import ModelPlan
-from rnncli.data_shapes import TABLE_SUFFIXES, input_layout, target_layout
+from rnncli.config.data_shapes import TABLE_SUFFIXES, input_layout, target_layout
 from rnncli.errors import DataError
 
 
@@ -28,7 +28,7 @@ class Dataset:
     vocab: str | None = None  # character models: the alphabet, index i <-> vocab[i]
     table: bool = False  # read from CSV rows: a sequence model reads each row as [T, D]
     notes: list[str] = field(default_factory=list)  # what was done to fit the model (for the user)
-    sample_weight: np.ndarray | None = None  # loss weights [N] or [N, T] (rnncli.weighting); None: unweighted
+    sample_weight: np.ndarray | None = None  # loss weights [N] or [N, T] (rnncli.data.weighting); None: unweighted
 
     def __len__(self) -> int:
         return int(self.x.shape[0])

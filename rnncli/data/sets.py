@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from rnncli.config.config import Config
-from rnncli.data import Dataset, check_dataset, fit_to_batches, load_arrays, load_text_windows, split_validation
+from rnncli.data.dataset import Dataset, check_dataset, fit_to_batches, load_arrays, load_text_windows, split_validation
 from rnncli.errors import UserInputError
-from rnncli.outputs import check_output_path, ensure_folder, write_output  # noqa: F401 (re-exported)
-from rnncli.weighting import weighted_dataset
+from rnncli.data.outputs import check_output_path, ensure_folder, write_output  # noqa: F401 (re-exported)
+from rnncli.data.weighting import weighted_dataset
 
 def training_data(config: Config) -> tuple[Dataset, Dataset | None]:
     """(train, validation or None) of ``config.data``; stateful models get whole batches only."""

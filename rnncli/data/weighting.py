@@ -23,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from rnncli.data import Dataset
+from rnncli.data.dataset import Dataset
 from rnncli.errors import DataError
 
 
