@@ -402,7 +402,7 @@ def measure_startup(reps: int) -> dict:
 
     cli = str(Path(sys.executable).with_name("rnncli"))
     if not Path(cli).exists():
-        cli_cmd = [sys.executable, "-m", "rnncli.cli"]
+        cli_cmd = [sys.executable, "-m", "rnncli.cli.main"]
     else:
         cli_cmd = [cli]
     result = {}

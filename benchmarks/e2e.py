@@ -64,7 +64,7 @@ def worker_rnncli(spec: dict) -> None:
     """The rnncli CLI itself (``rnncli.cli.main``, what the console script runs) with the first batch's end time
     recorded from its reporter; epoch times come from the run's history.csv afterwards."""
     sys.path.insert(0, spec.get("root", str(ROOT)))
-    from rnncli import reporting
+    from rnncli.cli.main import reporting
 
     marks: dict = {}
     original = reporting.ConsoleReporter.batch_end
@@ -74,7 +74,7 @@ def worker_rnncli(spec: dict) -> None:
         return original(self, batch, logs)
 
     reporting.ConsoleReporter.batch_end = batch_end
-    from rnncli.cli import main
+    from rnncli.cli.main import main
 
     try:
         main(spec["argv"], prog_name="rnncli", standalone_mode=False)
@@ -307,7 +307,7 @@ def setup_predict(workdir: Path, env: dict) -> dict:
     import numpy as np
 
     run_dir = workdir / "predict_run"
-    subprocess.run([sys.executable, "-m", "rnncli.cli", "train", str(ROOT / "configs" / "sunspots_gru.yaml"), "-o",
+    subprocess.run([sys.executable, "-m", "rnncli.cli.main", "train", str(ROOT / "configs" / "sunspots_gru.yaml"), "-o",
                     str(run_dir), "--epochs", "1", "--no-progress"], cwd=ROOT, env=env, check=True,
                    capture_output=True, timeout=900)
     rows = workdir / "predict_x.npy"

@@ -53,7 +53,7 @@ def loadavg() -> list[float]:
 
 def rnncli(*args: str, **kwargs) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CI": "true"}
-    return subprocess.run([sys.executable, "-m", "rnncli.cli", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "rnncli.cli.main", *args], env=env, capture_output=True, text=True,
                           check=True, **kwargs)
 
 
@@ -81,7 +81,7 @@ def train(folder: Path, name: str, spec: dict) -> Path:
 class ServerProcess:
     def __init__(self, run: Path, max_batch: int):
         env = {**os.environ, "PYTHONPATH": str(ROOT), "CI": "true", "CUDA_VISIBLE_DEVICES": ""}
-        self.process = subprocess.Popen([sys.executable, "-m", "rnncli.cli", "serve", str(run), "--port", "0",
+        self.process = subprocess.Popen([sys.executable, "-m", "rnncli.cli.main", "serve", str(run), "--port", "0",
                                          "--max-batch", str(max_batch), "--device", "cpu"],
                                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.port = 0

@@ -1,6 +1,6 @@
 """Error values that carry a location until the CLI prints them.
 
-Library code never prints: it raises one of these, and ``rnncli.cli`` turns them into a message and an exit code
+Library code never prints: it raises one of these, and ``rnncli.cli.main`` turns them into a message and an exit code
 (2 for invalid input, 1 for runtime failures).
 """
 

@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from rnncli.cli import main
-from rnncli.reporting import ConsoleReporter
+from rnncli.cli.main import main
+from rnncli.cli.reporting import ConsoleReporter
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

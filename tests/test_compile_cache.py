@@ -9,7 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from rnncli.platform import compile_cache
-from rnncli.cli import main
+from rnncli.cli.main import main
 
 
 def test_apply_points_tensorflow_at_a_per_host_folder(tmp_path: Path) -> None:

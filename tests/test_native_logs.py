@@ -21,7 +21,7 @@ ONEDNN = (b"E0000 00:00:1796126793.611624    6126 util.cc:131] oneDNN supports D
 
 SCRIPT = textwrap.dedent("""\
     import os, sys
-    from rnncli.cli import main
+    from rnncli.cli.main import main
     main(["predict", "m.yaml", "--input", "x.npy"], standalone_mode=False)  # a masked model, through the CLI
     import tensorflow as tf
     try:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from rnncli.cli import main
+from rnncli.cli.main import main
 from rnncli.data.outputs import csv_header, predicted_classes, write_output
 
 

@@ -274,7 +274,7 @@ class BestTracker(Hook):
 
 
 class Reporter(Protocol):
-    """Progress display (the CLI's ``rnncli.reporting.ConsoleReporter``)."""
+    """Progress display (the CLI's ``rnncli.cli.reporting.ConsoleReporter``)."""
 
     def train_begin(self, info: dict) -> None: ...
     def epoch_begin(self, epoch: int, epochs: int, batches: int) -> None: ...

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from rnncli.cli import main
+from rnncli.cli.main import main
 from rnncli.config.validate import load_config
 from rnncli.data.dataset import check_dataset, load_arrays
 from rnncli.errors import DataError

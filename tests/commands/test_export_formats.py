@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from rnncli.cli import main
+from rnncli.cli.main import main
 
 TOLERANCE = dict(rtol=1e-5, atol=1e-5)
 

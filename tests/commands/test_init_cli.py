@@ -11,7 +11,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from rnncli.cli import main
+from rnncli.cli.main import main
 from rnncli.config.section_args import TRAINING_ARGS
 from rnncli.config.validate import load_config
 from rnncli.runs import RunStore

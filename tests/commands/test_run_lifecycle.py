@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from click.testing import CliRunner
 
-from rnncli.cli import main
+from rnncli.cli.main import main
 
 
 def invoke(*args: str):

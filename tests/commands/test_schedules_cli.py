@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 from click.testing import CliRunner
 
-from rnncli.cli import main
+from rnncli.cli.main import main
 from rnncli.runs import RunStore
 
 COSINE_STEPS = "training.lr_schedule={name: cosine, unit: step, warmup: 3, warmup_from: 0.1, decay: 10, alpha: 0.05}"

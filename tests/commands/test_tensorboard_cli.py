@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from rnncli.cli import main
+from rnncli.cli.main import main
 from rnncli.runs import RunStore
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from rnncli.cli import main
+from rnncli.cli.main import main
 from rnncli.runs import RunStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +24,7 @@ def invoke(*args: str):
 
 def rnncli_process(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "CI": "true"}
-    return subprocess.run([sys.executable, "-m", "rnncli.cli", *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "rnncli.cli.main", *args], cwd=cwd, capture_output=True, text=True,
                           env=env, timeout=300)
 
 

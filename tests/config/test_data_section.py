@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from rnncli.cli import main
+from rnncli.cli.main import main
 
 MODEL = """\
 model:
@@ -99,7 +99,7 @@ def test_shape_check_reads_headers_only_and_never_imports_tensorflow(folder: Pat
     np.save(folder / "big_y.npy", np.zeros((200_000, 2), np.float32))
     path = folder / "c.yaml"
     path.write_text(MODEL + "data:\n  train: big.npy\n  y_train: big_y.npy\n")
-    code = ("import sys; from rnncli.cli import main\n"
+    code = ("import sys; from rnncli.cli.main import main\n"
             "try:\n    main(['validate', sys.argv[1]])\nexcept SystemExit as e:\n"
             "    print('tensorflow' in sys.modules, e.code)")
     done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from rnncli.cli import main
+from rnncli.cli.main import main
 from rnncli.config.overrides import absolute_path_override, effective_document
 from rnncli.config.validate import load_config
 from rnncli.errors import ConfigError

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rnncli.cli import main
+from rnncli.cli.main import main
 from rnncli.config.validate import load_config
 from rnncli.errors import ConfigError
 
@@ -261,7 +261,7 @@ def test_validate_exit_codes_and_no_traceback(tmp_path: Path) -> None:
 
 def test_help_and_validate_do_not_import_tensorflow(tmp_path: Path) -> None:
     good = write(tmp_path, GOOD)
-    code = ("import sys; from rnncli.cli import main\n"
+    code = ("import sys; from rnncli.cli.main import main\n"
             "try:\n    main(['validate', sys.argv[1]])\nexcept SystemExit:\n    pass\n"
             "try:\n    main(['summary', sys.argv[1]])\nexcept SystemExit:\n    pass\n"
             "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n")

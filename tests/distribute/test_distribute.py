@@ -43,7 +43,7 @@ def config(tmp_path: Path) -> Path:
 
 
 def train(config: Path, run: Path, *extra: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "rnncli.cli", "train", str(config), "-o", str(run), *extra],
+    return subprocess.Popen([sys.executable, "-m", "rnncli.cli.main", "train", str(config), "-o", str(run), *extra],
                             cwd=config.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "CI": "true", **(env or {})})
 
@@ -103,7 +103,7 @@ def test_memory_mapped_npy_matches_in_memory(config: Path, tmp_path: Path) -> No
     """x.npy/y.npy are memory-mapped (never loaded whole) and train exactly like the same arrays from .npz."""
     from click.testing import CliRunner
 
-    from rnncli.cli import main
+    from rnncli.cli.main import main
     from rnncli.data.dataset import load_arrays
 
     data = np.load(tmp_path / "d.npz")

@@ -51,7 +51,7 @@ def char_run(tiny_data: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """configs/char_lm.yaml trained for one epoch on the tiny corpus (shared by the example and generate tests)."""
     from click.testing import CliRunner
 
-    from rnncli.cli import main
+    from rnncli.cli.main import main
 
     run = tmp_path_factory.mktemp("char") / "run"
     sets = [a for s in tiny_data["char_lm"] + ["training.jit_compile=false"] for a in ("--set", s)]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from rnncli.cli import main
+from rnncli.cli.main import main
 from rnncli.data.examples import decode_addition, load_addition, sequence_accuracy
 from rnncli.runs import RunStore
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rnncli.cli import main
+from rnncli.cli.main import main
 from rnncli.runs import RunStore
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from rnncli.cli import main
+from rnncli.cli.main import main
 from rnncli.errors import UserInputError
 from rnncli.generate import encode_window, generate, load_char_model, prepare_prime, sample_index
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from rnncli.cli import main
+from rnncli.cli.main import main
 from rnncli.commands.infer import predict
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from rnncli.cli import main
+from rnncli.cli.main import main
 from rnncli.errors import UserInputError
 from rnncli.keras1.hdf5 import Keras1FileError, read_keras1_h5
 

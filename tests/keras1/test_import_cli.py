@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from rnncli.cli import main
+from rnncli.cli.main import main
 
 RNG = np.random.default_rng(7)
 D, U, OUT, T, N = 2, 3, 2, 4, 8

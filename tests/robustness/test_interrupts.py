@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from rnncli.cli import main
+from rnncli.cli.main import main
 from rnncli.runs import RunStore
 
 
@@ -39,7 +39,7 @@ def slow_config(tmp_path: Path) -> Path:
 
 
 def start(config: Path, run: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "rnncli.cli", "train", str(config), "-o", str(run), *extra],
+    return subprocess.Popen([sys.executable, "-m", "rnncli.cli.main", "train", str(config), "-o", str(run), *extra],
                             cwd=config.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "CI": "true"})
 
@@ -65,7 +65,7 @@ def assert_consistent_and_resumable(config: Path, run: Path, epochs: int) -> Non
     rows = RunStore(run).read_history()
     assert len(rows) <= saved and [r["epoch"] for r in rows] == list(range(1, len(rows) + 1))
     assert saved - len(rows) <= 1  # at most the one epoch whose CSV write was cut short
-    resumed = subprocess.run([sys.executable, "-m", "rnncli.cli", "train", str(config), "-o", str(run), "--resume",
+    resumed = subprocess.run([sys.executable, "-m", "rnncli.cli.main", "train", str(config), "-o", str(run), "--resume",
                               "--epochs", str(epochs)], cwd=config.parent, capture_output=True, text=True,
                              env={**os.environ, "CI": "true"}, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
@@ -131,7 +131,7 @@ def test_sigterm_is_handled_like_ctrl_c(slow_config: Path, tmp_path: Path) -> No
 def test_a_closed_output_pipe_does_not_stop_training(slow_config: Path, tmp_path: Path) -> None:
     """`rnncli train ... 2>&1 | head -1`: the reader goes away, training finishes its run."""
     run = tmp_path / "run"
-    process = subprocess.Popen([sys.executable, "-m", "rnncli.cli", "train", str(slow_config), "-o", str(run),
+    process = subprocess.Popen([sys.executable, "-m", "rnncli.cli.main", "train", str(slow_config), "-o", str(run),
                                 "--epochs", "3"], cwd=slow_config.parent, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, env={**os.environ, "CI": "true"})
     assert process.stdout is not None

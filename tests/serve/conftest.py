@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from rnncli.cli import main
+from rnncli.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,7 +103,7 @@ class Server:
         self.port = 0
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
                "CI": "true", "CUDA_VISIBLE_DEVICES": ""}
-        self.process = subprocess.Popen([sys.executable, "-m", "rnncli.cli", "serve", str(run), "--host",
+        self.process = subprocess.Popen([sys.executable, "-m", "rnncli.cli.main", "serve", str(run), "--host",
                                          "127.0.0.1", "--port", "0", "--device", "cpu", *self.options],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         threading.Thread(target=self._read, daemon=True).start()

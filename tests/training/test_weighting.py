@@ -211,7 +211,7 @@ def test_weighting_config_errors(tmp_path: Path):
 def _invoke(*args: str):
     from click.testing import CliRunner
 
-    from rnncli.cli import main
+    from rnncli.cli.main import main
 
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 

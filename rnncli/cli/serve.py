@@ -8,11 +8,7 @@ from pathlib import Path
 
 import click
 
-
-def _check_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    from rnncli.cli import check_device  # rnncli.cli imports this module: its names are read when the command runs
-
-    return check_device(ctx, param, value)
+from rnncli.cli.common import check_device, handle_errors, stderr
 
 
 @click.command()
@@ -38,7 +34,7 @@ def _check_device(ctx: click.Context, param: click.Parameter, value: str) -> str
               help="Larger request bodies get HTTP 413.")
 @click.option("--save-every", type=click.FloatRange(0.1), default=30.0, show_default=True,
               help="Seconds between saves of changed stream states to --state-dir.")
-@click.option("--device", default="auto", show_default=True, metavar="auto|cpu|gpu|gpu:N", callback=_check_device,
+@click.option("--device", default="auto", show_default=True, metavar="auto|cpu|gpu|gpu:N", callback=check_device,
               help="Where to run: auto picks GPU 0 when TensorFlow can use one.")
 def serve(run_dir: Path, host: str, port: int, state_dir: Path | None, max_batch: int, max_delay_ms: float,
           idle_timeout: float, max_streams: int, token_file: Path | None, checkpoint: str, max_body_bytes: int,
@@ -51,7 +47,6 @@ def serve(run_dir: Path, host: str, port: int, state_dir: Path | None, max_batch
       curl -s localhost:8500/v1/streams/sensor-1/predict -d '{"inputs": [[0.5]]}'
     Routes: /healthz, /v1/model, /v1/predict, /v1/streams/ID/predict, DELETE /v1/streams/ID, /metrics, /docs.
     """
-    from rnncli.cli import handle_errors, stderr
     from rnncli.serve.server import ServeOptions, serve as run_server
 
     options = ServeOptions(run_dir, host, port, state_dir, max_batch, max_delay_ms, idle_timeout, max_streams,

@@ -12,7 +12,7 @@ from typing import Any, Callable
 import click
 
 from rnncli.errors import ConfigError, RnncliError
-from rnncli.reporting import PipeTolerantConsole
+from rnncli.cli.reporting import PipeTolerantConsole
 
 stderr = PipeTolerantConsole(stderr=True, highlight=False, soft_wrap=True)
 stdout = PipeTolerantConsole(highlight=False, soft_wrap=True)

@@ -1,5 +1,5 @@
 """The commands that inspect and use a finished run: ``history``, ``plot``, ``states``, ``reset-states``,
-``export``, ``generate``, and ``doctor`` for the installation. Registered on the group in ``rnncli.cli``."""
+``export``, ``generate``, and ``doctor`` for the installation. Registered on the group in ``rnncli.cli.main``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from rnncli.cli_common import checkpoint_option, device_option, handle_errors, stderr, stdout
+from rnncli.cli.common import checkpoint_option, device_option, handle_errors, stderr, stdout
 
 @click.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
@@ -20,7 +20,7 @@ def history(run_dir: Path) -> None:
     Example:
       rnncli history runs/cosine
     """
-    from rnncli.reporting import curves, history_table
+    from rnncli.cli.reporting import curves, history_table
     from rnncli.runs.store import RunStore
 
     run = RunStore(run_dir)

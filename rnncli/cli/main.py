@@ -14,8 +14,7 @@ from pathlib import Path
 import click
 
 from rnncli import __version__
-from rnncli.cli_common import (  # noqa: F401 (check_device, exit_code_of: used by rnncli.serve.command)
-    check_device,
+from rnncli.cli.common import (
     checkpoint_option,
     data_options,
     device_option,
@@ -24,8 +23,9 @@ from rnncli.cli_common import (  # noqa: F401 (check_device, exit_code_of: used 
     stderr,
     stdout,
 )
-from rnncli.cli_helpers import Commands, located_at_options, model_config, option_overrides
-from rnncli.cli_runs import doctor, export, generate, history, plot, reset_states_command, states
+from rnncli.cli.helpers import Commands, located_at_options, model_config, option_overrides
+from rnncli.cli.run_commands import doctor, export, generate, history, plot, reset_states_command, states
+from rnncli.cli.serve import serve  # its options only: FastAPI and TensorFlow load when it runs
 from rnncli.errors import ConfigError
 
 
@@ -141,7 +141,7 @@ def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_siz
     Ctrl-C or SIGTERM keeps the last complete checkpoint and prints the command that resumes.
     """
     from rnncli.commands.train import train as train_run
-    from rnncli.reporting import ConsoleReporter, curves, history_table
+    from rnncli.cli.reporting import ConsoleReporter, curves, history_table
     from rnncli.platform.runtime import terminate_as_interrupt
 
     from rnncli.commands.data_flags import data_overrides
@@ -336,12 +336,9 @@ def evaluate(source: Path, data_path: Path | None, y_path: Path | None, as_json:
     stdout.print(table)
 
 
-for _command in (history, plot, reset_states_command, states, export, generate, doctor):
+for _command in (history, plot, reset_states_command, states, export, generate, doctor, serve):
     main.add_command(_command)
 
-from rnncli.serve.command import serve  # noqa: E402  (its options only: FastAPI and TensorFlow load when it runs)
-
-main.add_command(serve)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
