@@ -13,7 +13,8 @@ import numpy as np
 import tensorflow as tf
 
 from rnncli.config.plan import LayerPlan, ModelPlan
-from rnncli.config.weights import read_weight_arrays, weights_to_fused
+from rnncli.config.weight_layouts import weights_to_fused
+from rnncli.config.weights import read_weight_arrays
 from rnncli.errors import ConfigError, Diagnostic
 from rnncli.layers import convolutional
 from rnncli.layers.base import Layer, module_name

@@ -211,7 +211,7 @@ def import_command(source: Path, weights: Path | None, run_dir: Path, overrides:
       rnncli import model.json --weights weights.h5 -o runs/imported --set training.loss=mse
       rnncli predict runs/imported --input x.npy
     """
-    from rnncli.keras1.importer import import_keras1
+    from rnncli.commands.keras_import import import_keras1
 
     result = import_keras1(source, run_dir, weights=weights, overrides=list(overrides), force=force, argv=sys.argv)
     for note in result.notes:

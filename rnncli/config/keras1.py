@@ -1,7 +1,7 @@
 """Read Keras 1 ``model.to_yaml()``/``to_json()`` documents as rnncli layer lists.
 
 A Keras 1 document is ``{class_name: Sequential, config: [{class_name: LSTM, config: {...}}, ...], keras_version}``
-(``!!python/tuple`` values are read as lists by the loader); ``rnncli.keras1.architecture`` first reduces functional
+(``!!python/tuple`` values are read as lists by the loader); ``rnncli.documents.keras_architecture`` first reduces functional
 single-chain ``Model`` documents and ``TimeDistributedDense`` to that form, and refuses what rnncli cannot run.
 Each layer becomes ``{type: <class_name>, **config}`` minus the keys Keras 1 writes that carry no meaning here
 (``input_dtype``, a regularizer's ``name``, empty constraints); the positions of the original keys are kept so
@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from rnncli.config.values import Diagnostics, where
-from rnncli.config.yaml_loader import MarkedDict, MarkedList
-from rnncli.keras1.architecture import Refusal, to_sequential_entries, training_from_keras
-from rnncli.keras1.keras2 import normalize
+from rnncli.documents.yaml_loader import MarkedDict, MarkedList
+from rnncli.documents.keras_architecture import Refusal, to_sequential_entries, training_from_keras
+from rnncli.documents.keras2 import normalize
 
 # Keys Keras 1 serialises that rnncli accepts only when empty (null).
 _MUST_BE_NULL = ("W_constraint", "b_constraint", "U_constraint", "activity_regularizer")

@@ -16,7 +16,7 @@ import yaml
 from rnncli.config.args import LAYER_SPECS
 
 from rnncli.config.section_args import DATA_ARGS
-from rnncli.config.yaml_loader import Mark, MarkedDict, MarkedList, MarkedLoader, load_yaml
+from rnncli.documents.yaml_loader import Mark, MarkedDict, MarkedList, MarkedLoader, load_yaml
 from rnncli.errors import ConfigError, Diagnostic
 
 # Keys whose values are file paths (relative to the config file, or to the current directory on the command line).

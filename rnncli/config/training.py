@@ -25,7 +25,7 @@ from rnncli.config.training_specs import (
 )
 from rnncli.config.weighting import validate_weighting
 from rnncli.config.values import Diagnostics, check_unknown_keys, show, suggest, type_name
-from rnncli.config.yaml_loader import MarkedDict
+from rnncli.documents.yaml_loader import MarkedDict
 
 
 def training_defaults() -> dict:
@@ -141,6 +141,26 @@ def check_optimizer(value: Any, section: dict, diags: Diagnostics) -> dict | Non
     resolved = resolve_args(declared, arguments, container, key, "training.optimizer", f" for {name}", Path("."),
                             diags)
     return None if resolved is None else {"name": name, **resolved}
+
+
+
+def resolve_optimizer(spec: str | dict[str, Any]) -> dict[str, Any]:
+    """Validate an optimizer spec and fill in the Keras 1 defaults (for Python callers; configs are checked by the
+    same code, ``check_optimizer``, with locations).
+
+    ``spec`` is a name (``"adam"``; Keras 1 class names such as ``"Adam"`` are accepted too) or a mapping
+    ``{"name": "adam", "lr": 0.01, ...}``. Returns ``{"name": canonical_name, <every argument>: value}``, with ints
+    given for float arguments converted to float. Raises ValueError naming every problem.
+
+    >>> resolve_optimizer({"name": "adam", "lr": 0.01})["beta_2"]
+    0.999
+    """
+    diags = Diagnostics("optimizer")
+    resolved = check_optimizer(spec, {"optimizer": spec}, diags)
+    if diags.items:
+        raise ValueError("; ".join(d.message for d in diags.items))
+    assert resolved is not None
+    return resolved
 
 
 def _without(mapping: dict, key: str) -> dict:

@@ -4,8 +4,6 @@ The single source of truth for what the ``training:`` section of a config may na
 generated docs and the TensorFlow code in ``optimizers``, ``losses`` and ``metrics`` all read these tables.
 Pure Python on purpose: importing this module must not import TensorFlow or numpy.
 
->>> resolve_optimizer({"name": "adam", "lr": 0.01})["beta_2"]
-0.999
 >>> resolve_loss("mse")
 'mean_squared_error'
 >>> metric_key("accuracy"), metric_key("mae")
@@ -199,22 +197,3 @@ def metric_key(name: str) -> str:
     function name otherwise (``mse`` is reported as ``mean_squared_error``). Validation keys add a ``val_`` prefix."""
     canonical = resolve_metric(name)
     return "acc" if canonical == "accuracy" else canonical
-
-
-def resolve_optimizer(spec: str | dict[str, Any]) -> dict[str, Any]:
-    """Validate an optimizer spec and fill in the Keras 1 defaults (for Python callers; configs are checked by the
-    same code, ``rnncli.config.training.check_optimizer``, with locations).
-
-    ``spec`` is a name (``"adam"``; Keras 1 class names such as ``"Adam"`` are accepted too) or a mapping
-    ``{"name": "adam", "lr": 0.01, ...}``. Returns ``{"name": canonical_name, <every argument>: value}``, with ints
-    given for float arguments converted to float. Raises ValueError naming every problem.
-    """
-    from rnncli.config.training import check_optimizer
-    from rnncli.config.values import Diagnostics
-
-    diags = Diagnostics("optimizer")
-    resolved = check_optimizer(spec, {"optimizer": spec}, diags)
-    if diags.items:
-        raise ValueError("; ".join(d.message for d in diags.items))
-    assert resolved is not None
-    return resolved

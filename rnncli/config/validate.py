@@ -20,9 +20,10 @@ from rnncli.config.plan import LayerPlan, ModelPlan, ShapeProblem, fmt_shape, in
 from rnncli.config.sections import check_section as _check_section
 from rnncli.config.sections import resolve_args as _resolve_args
 from rnncli.config.training import validate_training
-from rnncli.config.weights import expected_weight_shapes, match_weight_layout, read_weight_arrays
+from rnncli.config.weight_layouts import expected_weight_shapes, match_weight_layout
+from rnncli.config.weights import read_weight_arrays
 from rnncli.config.values import INVALID, Diagnostics, check_unknown_keys, check_value, show, suggest, type_name, where
-from rnncli.config.yaml_loader import MarkedDict, load_yaml
+from rnncli.documents.yaml_loader import MarkedDict, load_yaml
 from rnncli.errors import ConfigError, Diagnostic
 
 
@@ -38,7 +39,7 @@ def load_config(path: str | Path, *, require_training: bool = False, overrides: 
     ``check_files=False`` skips the existence of data and weights files (a run directory needs neither).
     """
     path = Path(path)
-    from rnncli.keras1.hdf5 import is_hdf5
+    from rnncli.documents.keras_hdf5 import is_hdf5
 
     if is_hdf5(path):
         raise ConfigError([Diagnostic(str(path), 0, 0, "this is an HDF5 file (Keras weights or model.save()), not a "

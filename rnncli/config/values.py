@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from rnncli.config.args import ACTIVATIONS, INITIALIZER_SCALES, INITIALIZERS, KERAS2_NAMES, Arg
-from rnncli.config.yaml_loader import Mark, MarkedDict, MarkedList
+from rnncli.documents.yaml_loader import Mark, MarkedDict, MarkedList
 from rnncli.errors import Diagnostic
 
 INVALID = object()  # returned by checks that reported an error

@@ -25,7 +25,8 @@ from typing import ClassVar, Mapping
 
 import tensorflow as tf
 
-from rnncli.config.training_specs import OPTIMIZERS, resolve_optimizer
+from rnncli.config.training import resolve_optimizer
+from rnncli.config.training_specs import OPTIMIZERS
 from rnncli.training.schedules import position_of, schedule_factor
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adagrad", "Adadelta", "Adam", "Adamax", "Nadam", "make_optimizer"]

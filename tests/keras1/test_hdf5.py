@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from rnncli.cli.main import main
 from rnncli.errors import UserInputError
-from rnncli.keras1.hdf5 import Keras1FileError, read_keras1_h5
+from rnncli.documents.keras_hdf5 import Keras1FileError, read_keras1_h5
 
 
 def _file_layers(path: Path) -> list[tuple[str, list[np.ndarray]]]:
@@ -44,8 +44,8 @@ DL4J = ["keras-simple__lstm_tf_model.h5"] + [f"weights__{m}_{b}_1.h5" for m in (
 @pytest.mark.parametrize("name", DL4J)
 def test_every_dl4j_file_imports_with_the_files_arrays(tmp_path: Path, k1, name: str) -> None:
     """`rnncli import` of each file; the run's checkpoint, restored, holds exactly the file's arrays."""
-    from rnncli.keras1.apply import get_layer_weights
-    from rnncli.keras1.importer import import_keras1
+    from rnncli.commands.keras_apply import get_layer_weights
+    from rnncli.commands.keras_import import import_keras1
     from rnncli.commands.source import load_source
 
     path = k1.fixtures / name
@@ -69,7 +69,7 @@ def test_every_dl4j_file_imports_with_the_files_arrays(tmp_path: Path, k1, name:
 
 
 def test_backends_give_the_same_model(k1) -> None:
-    from rnncli.keras1.importer import build_imported_model
+    from rnncli.commands.keras_import import build_imported_model
 
     x = np.random.default_rng(0).normal(size=(2, 4, 10)).astype(np.float32)
     outputs = []
@@ -91,7 +91,7 @@ def _lstm_doc(k1, consume_less: str = "cpu") -> dict:
 
 
 def test_fused_gpu_layout_file_equals_per_gate_file(tmp_path: Path, k1) -> None:
-    from rnncli.keras1.importer import build_imported_model
+    from rnncli.commands.keras_import import build_imported_model
 
     rng = np.random.default_rng(1)
     per_gate = _lstm_arrays(rng)
@@ -148,7 +148,7 @@ def _broken(tmp_path: Path, k1, kind: str) -> Path:
     ("truncated", r"cannot read this HDF5 file \(truncated or damaged\?\)"),
 ])
 def test_broken_files_get_a_clear_error_and_exit_2(tmp_path: Path, k1, kind: str, message: str) -> None:
-    from rnncli.keras1.importer import build_imported_model
+    from rnncli.commands.keras_import import build_imported_model
 
     path = _broken(tmp_path, k1, kind)
     source, weights = path, None
@@ -193,7 +193,7 @@ def test_h5_file_in_a_config_weights_key(tmp_path: Path, k1) -> None:
 def test_theano_convolution_kernels_are_unflipped(tmp_path: Path, k1) -> None:
     """Theano's conv2d is a true convolution (the kernel flipped), TensorFlow's a cross-correlation: the same model
     saved under each backend holds reversed kernels, and both must compute the same function."""
-    from rnncli.keras1.importer import build_imported_model
+    from rnncli.commands.keras_import import build_imported_model
 
     rng = np.random.default_rng(5)
     kernel = rng.normal(size=(3, 1, 3, 2)).astype(np.float32)  # Keras 1.1+ layout (L, 1, D, F)

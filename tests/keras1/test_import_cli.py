@@ -174,7 +174,7 @@ def test_train_a_bare_keras1_document_with_set(tmp_path: Path) -> None:
 def test_optimizer_weights_that_do_not_map_exactly_are_dropped_with_a_notice(tmp_path: Path, k1) -> None:
     """Keras 1.1 Adam saved `ms + vs` without the iteration count: Adam's bias correction needs it, so the state is
     not exact and is dropped, and the import says so (the weights are still imported)."""
-    from rnncli.keras1.importer import import_keras1
+    from rnncli.commands.keras_import import import_keras1
     from rnncli.commands.source import load_source
 
     layers = [("simplernn_1", [("simplernn_1_W", W), ("simplernn_1_U", Uw), ("simplernn_1_b", b)]),
@@ -192,7 +192,7 @@ def test_optimizer_weights_that_do_not_map_exactly_are_dropped_with_a_notice(tmp
 def test_keras2_full_model_with_keras1_math_imports(tmp_path: Path, k1) -> None:
     """A Keras 2 model.save() file (nested weight names `lstm_1/kernel:0`, fused layout, `learning_rate`): read as
     the Keras 1 model it computes; its optimizer state (another layout) is dropped with a notice."""
-    from rnncli.keras1.importer import build_imported_model, import_keras1
+    from rnncli.commands.keras_import import build_imported_model, import_keras1
     from rnncli.commands.source import load_source
 
     rng = np.random.default_rng(11)

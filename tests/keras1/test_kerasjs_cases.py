@@ -83,7 +83,7 @@ def case_weights(case: dict, fused: bool, kind: str) -> list[tuple[str, np.ndarr
 
 
 def run_case(tmp_path: Path, k1, case: dict, mode: str, fused: bool) -> np.ndarray:
-    from rnncli.keras1.importer import build_imported_model
+    from rnncli.commands.keras_import import build_imported_model
 
     document = model_document(case, mode)
     kind = _inner_kind(document["config"]["layers"][1])

@@ -10,7 +10,8 @@ import pytest
 import tensorflow as tf
 
 from rnncli.training.optimizers import Optimizer, make_optimizer
-from rnncli.config.training_specs import OPTIMIZERS, resolve_optimizer
+from rnncli.config.training import resolve_optimizer
+from rnncli.config.training_specs import OPTIMIZERS
 
 # Keys with `/` and `.` exercise sanitising; two (4, 4) variables catch swapped slots.
 SHAPES = {"lstm_1__kernel": (3, 8), "lstm_1__bias": (8,), "dense_1/W": (4, 4), "rec.U": (4, 4), "scalar": ()}

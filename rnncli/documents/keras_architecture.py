@@ -7,9 +7,9 @@ the ``InputLayer``'s shape moves onto the first layer). Refused with one message
 ``Lambda`` (Python code), ``Merge`` and any layer with several inputs, shared layers, nested models, several
 model inputs or outputs, branches. Documents of other Keras versions (0.3's top-level ``layers``; Keras 2/3's
 ``units``, ``kernel_initializer``, ``keras_version: 2.x``) are recognised up front (``keras_generation``): Keras 2
-ones are converted by ``rnncli.keras1.keras2`` where their math is Keras 1's, the others refused with one line.
+ones are converted by ``rnncli.documents.keras2`` where their math is Keras 1's, the others refused with one line.
 
-Every function here works on the ``MarkedDict``/``MarkedList`` values of ``rnncli.config.yaml_loader`` (or plain
+Every function here works on the ``MarkedDict``/``MarkedList`` values of ``rnncli.documents.yaml_loader`` (or plain
 JSON values) and keeps the marks, so later errors still point into the user's file. Pure Python: no TensorFlow.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rnncli.config.yaml_loader import MarkedDict, MarkedList
+from rnncli.documents.yaml_loader import MarkedDict, MarkedList
 
 _CODE_LAYERS = {"Lambda": "holds Python code (a serialised function), which rnncli never runs",
                 "Merge": "merges several tensors; rnncli models are a single chain of layers",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rnncli.keras1.architecture import Refusal, foreign_version, keras_generation
+from rnncli.documents.keras_architecture import Refusal, foreign_version, keras_generation
 
 _RECURRENT = ("LSTM", "GRU", "SimpleRNN")
 _PLAIN = ("Activation", "Flatten", "RepeatVector", "Masking", "Reshape", "Permute", "GlobalMaxPooling1D",

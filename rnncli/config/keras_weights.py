@@ -4,7 +4,7 @@ Keras 1.2.2 (``topology.load_weights_from_hdf5_group``) pairs the model's layers
 layer groups that have weights, in order, and loads each group's arrays by position. rnncli does the same and checks
 every count and shape first, so a mismatch is one clear error naming the model layer, the file's layer and array,
 and both shapes. The arrays are returned in the Keras 1 list layout each rnncli layer accepts in ``set_weights``
-(``rnncli.config.weights``), so they load into any ``consume_less`` mode.
+(``rnncli.config.weight_layouts``), so they load into any ``consume_less`` mode.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from rnncli.config.plan import LayerPlan, ModelPlan, fmt_shape
-from rnncli.config.weights import expected_weight_shapes
-from rnncli.keras1.hdf5 import H5Layer, Keras1File, Keras1FileError
+from rnncli.config.weight_layouts import expected_weight_shapes
+from rnncli.documents.keras_hdf5 import H5Layer, Keras1File, Keras1FileError
 
 
 def weighted_layers(plan: ModelPlan) -> list[LayerPlan]:
@@ -84,7 +84,7 @@ def unflip_theano_kernel(kernel: np.ndarray) -> np.ndarray:
 def read_layer_weights(path: str | Path, names: tuple[str, ...]) -> list[np.ndarray]:
     """The arrays of one layer group of a Keras 1 ``.h5`` (for a layer-level ``weights: file.h5``): the group
     called one of ``names``, else the file's only layer with weights. Raises ``Keras1FileError``."""
-    from rnncli.keras1.hdf5 import read_keras1_h5
+    from rnncli.documents.keras_hdf5 import read_keras1_h5
 
     source = read_keras1_h5(path)
     group = source.find(*names)

@@ -30,10 +30,10 @@ from rnncli.config.config import Config, plain
 from rnncli.config.overrides import apply_override
 from rnncli.config.validate import load_config
 from rnncli.errors import ConfigError, Diagnostic, UserInputError
-from rnncli.keras1.architecture import Refusal, training_from_keras
-from rnncli.keras1.hdf5 import Keras1File, is_hdf5, read_keras1_h5
-from rnncli.keras1.keras2 import normalize
-from rnncli.keras1.weights import match_file_to_plan
+from rnncli.documents.keras_architecture import Refusal, training_from_keras
+from rnncli.documents.keras_hdf5 import Keras1File, is_hdf5, read_keras1_h5
+from rnncli.documents.keras2 import normalize
+from rnncli.config.keras_weights import match_file_to_plan
 
 DATA_PATH_KEYS = ("train", "y_train", "validation", "y_validation")
 
@@ -123,7 +123,7 @@ def _read_source(source: Path, weights: Path | None) -> _Source:
         weights_file = weights_file or full
     else:
         # an architecture document: validate it in place first, so errors point at its lines
-        from rnncli.config.yaml_loader import load_yaml
+        from rnncli.documents.yaml_loader import load_yaml
 
         load_config(source, check_files=False)
         document, training_config, label = plain(load_yaml(source)), None, str(source)
@@ -182,7 +182,7 @@ def _write_run(run: Any, text: str, config: Config, by_name: dict, loaded: _Sour
     from rnncli.platform.runtime import prepare_tensorflow
 
     tf = prepare_tensorflow(False)  # first: it silences TensorFlow's start-up lines
-    from rnncli.keras1.apply import set_model_weights, set_optimizer_state
+    from rnncli.commands.keras_apply import set_model_weights, set_optimizer_state
     from rnncli.runs.checkpoints import Checkpoints
     from rnncli.runs.provenance import now, provenance
     from rnncli.training.hooks import HookList, training_hooks
@@ -227,7 +227,7 @@ def build_imported_model(source: Path, weights: Path | None = None, overrides: l
 
     The same reading, validation and weight matching as ``import_keras1``, without a run directory.
     """
-    from rnncli.keras1.apply import set_model_weights
+    from rnncli.commands.keras_apply import set_model_weights
     from rnncli.model import Sequential
 
     loaded = _read_source(Path(source), weights)

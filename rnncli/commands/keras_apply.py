@@ -1,6 +1,6 @@
 """Put Keras 1 weight lists (and optimizer slots) into a built rnncli ``Sequential`` (TensorFlow side of the import).
 
-The lists come from ``rnncli.keras1.weights.match_file_to_plan`` (already checked against the plan), in Keras 1's
+The lists come from ``rnncli.config.keras_weights.match_file_to_plan`` (already checked against the plan), in Keras 1's
 layout: recurrent layers per gate or fused (both become rnncli's fused variables), Bidirectional as the forward list
 then the backward list, TimeDistributed as its inner layer's list. ``variable_pairs`` does that conversion once, for
 weights and for optimizer slots alike (a slot has its variable's shape, so it converts the same way).
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from rnncli.config.weights import weights_to_fused
+from rnncli.config.weight_layouts import weights_to_fused
 from rnncli.layers.base import Layer
 from rnncli.layers.recurrent import RECURRENT_LAYERS
 

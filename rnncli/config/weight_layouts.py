@@ -1,0 +1,82 @@
+"""The layouts of Keras 1 weight lists: what each layer accepts (fused or per gate) and the conversion to the fused
+``[W, U, b]`` rnncli stores (gate blocks i, f, c, o for LSTM; z, r, h for GRU), whatever the ``consume_less`` mode.
+LSTM per-gate lists are 12 arrays in Keras 1's storage order i, c, f, o; GRU 9 arrays z, r, h.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rnncli.config.plan import GATES, LayerPlan
+
+# Keras 1 per-gate weight-list order, and the fused block order it maps to.
+PER_GATE_STORAGE = {"SimpleRNN": ("",), "GRU": ("z", "r", "h"), "LSTM": ("i", "c", "f", "o")}
+FUSED_ORDER = {"SimpleRNN": ("",), "GRU": ("z", "r", "h"), "LSTM": ("i", "f", "c", "o")}
+
+
+def match_weight_layout(name: str, arrays: list, layouts: list[list[tuple]]) -> str | None:
+    """None if ``arrays`` fits one of ``layouts``; else a message naming the index and the shapes."""
+    shapes = [tuple(a.shape) for a in arrays]
+    if shapes in [list(layout) for layout in layouts]:
+        return None
+    counts = sorted({len(layout) for layout in layouts})
+    same_count = [layout for layout in layouts if len(layout) == len(shapes)]
+    if not same_count:
+        return (f"layer `{name}` expects {' or '.join(map(str, counts))} arrays, the file has {len(shapes)} "
+                f"(shapes {shapes})")
+    layout = same_count[0]
+    for index, (want, got) in enumerate(zip(layout, shapes)):
+        if tuple(want) != got:
+            return f"layer `{name}`: array {index} has shape {got}, expected {tuple(want)}"
+    return f"layer `{name}`: shapes {shapes} do not match {layout}"
+
+
+def expected_weight_shapes(plan: LayerPlan) -> list[list[tuple[int, ...]]]:
+    """The accepted layouts of a layer's Keras 1 weight list (each a list of array shapes)."""
+    config = plan.config
+    kind = config["type"]
+    if kind in GATES:
+        return _recurrent_layouts(kind, plan.input_shape[-1], config["output_dim"])
+    if kind == "Dense":
+        w = (plan.input_shape[-1], config["output_dim"])
+        return [[w, (config["output_dim"],)]] if config["bias"] else [[w]]
+    if kind == "Embedding":
+        return [[(config["input_dim"], config["output_dim"])]]
+    if kind == "Bidirectional":
+        one = expected_weight_shapes(plan.inner)
+        return [a + b for a in one for b in one if len(a) == len(b)]
+    if kind == "TimeDistributed":
+        return expected_weight_shapes(plan.inner)
+    if kind == "Convolution1D":
+        length, features, filters = config["filter_length"], plan.input_shape[-1], config["nb_filter"]
+        bias = [(filters,)] if config["bias"] else []
+        # Keras 1.1+ stores (L, 1, D, F) (a conv2d kernel); Keras 1.0.x (F, D, L, 1); rnncli (L, D, F)
+        return [[(length, 1, features, filters)] + bias, [(filters, features, length, 1)] + bias,
+                [(length, features, filters)] + bias]
+    return [[]]
+
+
+def _recurrent_layouts(kind: str, features: int, units: int) -> list[list[tuple[int, ...]]]:
+    gates = GATES[kind]
+    fused = [(features, gates * units), (units, gates * units), (gates * units,)]
+    if gates == 1:
+        return [fused]
+    per_gate = [(features, units), (units, units), (units,)] * gates
+    return [fused, per_gate]
+
+
+def weights_to_fused(kind: str, arrays: list[Any]) -> list[Any]:
+    """Convert a Keras 1 weight list (fused or per gate) into fused ``[W, U, b]`` with blocks in compute order.
+
+    LSTM per-gate storage order is i, c, f, o; the fused blocks are i, f, c, o. GRU is z, r, h in both.
+    """
+    import numpy as np
+
+    gates = GATES[kind]
+    if len(arrays) == 3:
+        return list(arrays)
+    storage = PER_GATE_STORAGE[kind]
+    by_gate = {g: arrays[3 * i: 3 * i + 3] for i, g in enumerate(storage)}
+    order = FUSED_ORDER[kind]
+    assert len(arrays) == 3 * gates
+    return [np.concatenate([by_gate[g][part] for g in order], axis=-1) for part in range(3)]
