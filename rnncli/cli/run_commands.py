@@ -46,7 +46,7 @@ def plot(run_dir: Path, output: Path) -> None:
     Example:
       rnncli plot runs/sunspots -o curves.png
     """
-    from rnncli.plot import plot_history
+    from rnncli.commands.plot import plot_history
     from rnncli.runs.store import RunStore
 
     run = RunStore(run_dir)
@@ -146,8 +146,8 @@ def generate(run_dir: Path, prime: str, length: int, temperature: float, seed: i
       rnncli generate runs/char_lm --prime "def format(self, text):" --length 400 --temperature 0.5 --seed 1
     Prints the prime text followed by the generated characters on stdout.
     """
-    from rnncli.generate import generate as sample_text
-    from rnncli.generate import load_char_model
+    from rnncli.commands.generate import generate as sample_text
+    from rnncli.commands.generate import load_char_model
 
     model = load_char_model(run_dir, checkpoint, device)
     for note in model.notes:

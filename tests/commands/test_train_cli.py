@@ -59,7 +59,7 @@ def test_train_reduces_loss_and_writes_run(regression: Path, tmp_path: Path) -> 
 
 def test_plot_without_matplotlib_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from rnncli.errors import RnncliError
-    from rnncli.plot import plot_history
+    from rnncli.commands.plot import plot_history
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(RnncliError, match="pip install 'rnncli\\[plot\\]'"):

@@ -1,4 +1,4 @@
-"""Character sampling (rnncli/generate.py, `rnncli generate`): Keras 1 temperature sampling, seeds, prime text."""
+"""Character sampling (rnncli/commands/generate.py, `rnncli generate`): Keras 1 temperature sampling, seeds, prime text."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from rnncli.cli.main import main
 from rnncli.errors import UserInputError
-from rnncli.generate import encode_window, generate, load_char_model, prepare_prime, sample_index
+from rnncli.commands.generate import encode_window, generate, load_char_model, prepare_prime, sample_index
 
 
 def test_sample_index_follows_keras1_temperature() -> None:
