@@ -35,3 +35,23 @@ def test_every_module_imports_without_side_effects(tmp_path: Path) -> None:
     assert expected <= set(report["modules"])
     assert report["changed_env"] == []
     assert list(tmp_path.iterdir()) == []  # no files written to the working directory
+
+
+def test_no_module_imports_itself_back_through_another() -> None:
+    """No import cycle anywhere in the package, counting imports inside functions (grimp reads every import
+    statement; it is what ``lint-imports`` builds its graph with)."""
+    import grimp
+
+    graph = grimp.build_graph("rnncli")
+    cycles = sorted((module, imported) for module in graph.modules
+                    for imported in graph.find_modules_directly_imported_by(module)
+                    if graph.chain_exists(importer=imported, imported=module))
+    assert cycles == []
+
+
+def test_the_top_level_holds_only_what_everything_shares_or_a_stage_of_its_own() -> None:
+    """errors (shared by all), model and summary (stages); everything else lives in the package of its stage."""
+    top = Path(rnncli.__file__).resolve().parent
+    modules = sorted(p.name for p in top.glob("*.py") if p.name not in ("__init__.py", "__main__.py"))
+    assert len(modules) <= 8, modules
+    assert modules == ["errors.py", "model.py", "summary.py"]

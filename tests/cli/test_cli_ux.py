@@ -18,7 +18,7 @@ from rich.console import Console
 from rnncli.cli.main import main
 from rnncli.cli.reporting import ConsoleReporter
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
