@@ -238,7 +238,7 @@ def _timed(fn, inner: int) -> float:
 
 def worker_time(args) -> dict:
     tf, torch = _set_threads(args.threads)
-    from rnncli.platform.doctor import host_allocator
+    from rnncli.platform.doctor import host_allocator, onednn_enabled
     cases, memory = [], []
     started = time.perf_counter()
     peak = _matmul_peak(tf, torch, (256, 512) if args.inline_memory else (512, 1024, 2048))
@@ -285,7 +285,7 @@ def worker_time(args) -> dict:
                         })
                 del runners
     return {"threads": args.threads or "default", "effective_threads": _effective_threads(tf, torch),
-            "host_allocator": host_allocator(tf),
+            "host_allocator": host_allocator(tf), "onednn": onednn_enabled(),
             "matmul_gflops": peak, "cases": cases, "wall_s": time.perf_counter() - started,
             "loadavg_end": _loadavg(), "memory": memory}
 
@@ -546,7 +546,8 @@ def main(argv=None) -> int:
         exported = os.environ.get("TF_CPU_ALLOCATOR_USE_BFC", "true").lower()
         args.allocator = "bfc" if exported in ("1", "true") else "malloc"
     if args.inline_memory:
-        # memory is read from the resident set in the timing worker, which a pool allocator would hide
+        # memory is read from the resident set in the timing worker, which a pool allocator would hide (where oneDNN
+        # is on, TensorFlow pools through oneDNN's allocator anyway: the report's host_allocator says `onednn`)
         args.allocator = "malloc"
     report = {"schema": SCHEMA, "quick": args.quick, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
               "settings": {"shapes": {s: dict(zip(("batch", "timesteps", "input_dim", "units", "stateful"),

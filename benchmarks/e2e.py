@@ -64,7 +64,7 @@ def worker_rnncli(spec: dict) -> None:
     """The rnncli CLI itself (``rnncli.cli.main``, what the console script runs) with the first batch's end time
     recorded from its reporter; epoch times come from the run's history.csv afterwards."""
     sys.path.insert(0, spec.get("root", str(ROOT)))
-    from rnncli.cli.main import reporting
+    from rnncli.cli import reporting
 
     marks: dict = {}
     original = reporting.ConsoleReporter.batch_end

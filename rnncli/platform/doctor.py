@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Group
@@ -40,8 +41,8 @@ def collect() -> dict[str, Any]:
     Keys: ``rnncli``, ``python``, ``platform``, ``tensorflow`` (version, or None when it does not import, then
     ``tensorflow_error`` says why), ``is_cuda_build``, ``cuda_build_version`` and ``cudnn_build_version`` (what
     TensorFlow was compiled against), ``cuda_compute_capabilities``, ``cuda_wheels`` (installed ``nvidia-*`` wheels
-    and their versions), ``cuda_visible_devices``, ``host_allocator`` (``bfc`` or ``malloc``, the one TensorFlow
-    runs on), ``compile_cache`` (``rnncli.platform.compile_cache.describe()``: state, directory, entries, bytes),
+    and their versions), ``cuda_visible_devices``, ``host_allocator`` (``bfc``, ``onednn`` or ``malloc``, the one
+    TensorFlow runs on), ``onednn`` (whether oneDNN's kernels are on), ``compile_cache`` (``rnncli.platform.compile_cache.describe()``: state, directory, entries, bytes),
     ``devices`` (physical devices: name and type), ``gpus`` (one dict per GPU: ``index``, ``name``, ``model``,
     ``compute_capability``, ``usable`` and ``error``, the reason when a tiny matmul on it fails), ``gpu_usable`` (at least one GPU computes) and ``hints`` (sentences on what to fix).
 
@@ -60,6 +61,7 @@ def collect() -> dict[str, Any]:
         "cuda_wheels": _cuda_wheels(),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "host_allocator": None,
+        "onednn": None,
         "devices": [],
         "gpus": [],
         "gpu_usable": False,
@@ -74,6 +76,7 @@ def collect() -> dict[str, Any]:
         return report
 
     report["host_allocator"] = host_allocator(tf)
+    report["onednn"] = onednn_enabled()
     build = tf.sysconfig.get_build_info()
     report.update(
         tensorflow=tf.__version__,
@@ -92,13 +95,20 @@ def collect() -> dict[str, Any]:
     return report
 
 
-def host_allocator(tf: Any) -> str:
-    """The host allocator TensorFlow actually runs on: ``bfc`` (its pool; rnncli.platform.tf_env asks for it) or ``malloc``.
+def host_allocator(tf: Any, environ: Mapping[str, str] | None = None) -> str:
+    """The host allocator TensorFlow runs on: ``bfc`` (its best-fit pool; rnncli.platform.tf_env asks for it),
+    ``onednn`` (oneDNN's CPU allocator, itself a BFC-based pool, which TensorFlow registers in malloc's place
+    whenever oneDNN is on) or ``malloc``.
 
-    Only the BFC pool counts what it hands out. Under malloc, ``get_memory_info("CPU:0")`` raises on some builds
-    and CPUs and returns ``{'current': 0, 'peak': 0}`` on others (seen on Intel with AVX-512), so the probe makes
-    a known allocation first and calls the pool ``bfc`` only when its statistics saw it.
+    Pool or not is measured: only a pool counts what it hands out, so the probe makes a known allocation and reads
+    the statistics (under malloc ``get_memory_info("CPU:0")`` raises on some builds and CPUs and returns zeros on
+    others). Which pool is decided as TensorFlow decides it at start-up: ``TF_CPU_ALLOCATOR_USE_BFC`` (read with
+    TensorFlow's rule: ``true``/``1``, case-insensitive) selects its BFC pool, otherwise the pool can only be
+    oneDNN's. oneDNN is on by default only on CPUs with AVX-512 VNNI/BF16 or AMX (and with
+    ``TF_ENABLE_ONEDNN_OPTS=1`` anywhere), which is why a pool appears under ``TF_CPU_ALLOCATOR_USE_BFC=false``
+    on some machines and not on others.
     """
+    environ = os.environ if environ is None else environ
     probe = tf.fill([64, 1024], 1.0) + 1.0  # 256 KiB through the CPU device's allocator, alive while we read
     try:
         stats = tf.config.experimental.get_memory_info("CPU:0")
@@ -106,7 +116,18 @@ def host_allocator(tf: Any) -> str:
         return "malloc"
     finally:
         del probe
-    return "bfc" if int(stats.get("peak", 0)) > 0 else "malloc"
+    if int(stats.get("peak", 0)) <= 0:
+        return "malloc"
+    return "bfc" if environ.get("TF_CPU_ALLOCATOR_USE_BFC", "").strip().lower() in ("1", "true") else "onednn"
+
+
+def onednn_enabled() -> bool | None:
+    """Whether this TensorFlow process runs oneDNN's kernels (None when the build cannot say)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port  # noqa: PLC0415 (TensorFlow's own runtime query)
+    except ImportError:
+        return None
+    return bool(_pywrap_util_port.IsMklEnabled())
 
 
 def render(report: dict[str, Any]) -> Group:
@@ -133,6 +154,8 @@ def render(report: dict[str, Any]) -> Group:
         summary.add_row("CUDA_VISIBLE_DEVICES", repr(report["cuda_visible_devices"]))
     if report["host_allocator"]:
         summary.add_row("allocator", f"{report['host_allocator']} (host)")
+    if report.get("onednn") is not None:
+        summary.add_row("oneDNN", "on" if report["onednn"] else "off (TF_ENABLE_ONEDNN_OPTS=1 turns it on)")
     cache = report.get("compile_cache")
     if cache:
         summary.add_row("XLA cache", f"{cache['state']}: {cache['directory']} ({cache['entries']} programs, "
