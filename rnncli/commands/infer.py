@@ -21,8 +21,9 @@ def predict(source: Path, input_path: Path, *, output_path: Path | None = None, 
     the output is safely written, saves the final states back as its newest checkpoint."""
     if output_path is not None:
         check_output_path(output_path)
-    stateful_run = source.is_dir() and save_states
-    loaded = load_source(source, checkpoint, device_spec, lock=stateful_run)
+    stateful_run = source.is_dir() and save_states  # a model with states writes them back: locked
+    loaded = load_source(source, checkpoint, device_spec, lock=stateful_run,
+                         read_only_hint="pass --no-save-states to predict without saving the final states")
     try:
         config, engine = loaded.config, loaded.engine
         inputs = read_input(input_path, config)

@@ -10,6 +10,7 @@ from rnncli.config.config import Config
 from rnncli.config.validate import load_config
 from rnncli.runs import RunLock, RunStore
 from rnncli.runs.checkpoints import WHICH, Checkpoints
+from rnncli.runs.faults import ADVICE, StorageError
 from rnncli.platform.runtime import prepare_tensorflow
 from rnncli.errors import UserInputError
 
@@ -40,12 +41,15 @@ def load_run_config(run: RunStore) -> Config:
                        base_dir=Path(info.get("config", str(run.config_path))).parent, check_files=False)
 
 
-def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "auto", lock: bool = False
-                ) -> LoadedRun:
+def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "auto", lock: bool = False,
+                read_only_hint: str = "") -> LoadedRun:
     """A run directory (restored from its ``latest`` or ``best`` checkpoint) or a config file (fresh weights).
 
-    With ``lock``, the run is locked before it is read (the caller releases ``LoadedRun.lock``), so two commands
-    that write states back cannot both start from the same states.
+    With ``lock``, the run of a model with states is locked before it is read (the caller releases
+    ``LoadedRun.lock``), so two commands that write states back cannot both start from the same states; a model
+    without states is never written back, so it is not locked (``predict`` of a stateless run while it trains).
+    The lock is taken before TensorFlow is imported, so a refusal is immediate. ``read_only_hint``: what the user
+    can do instead when the run directory cannot be written (a read-only or forbidden folder).
     """
     from rnncli.platform.device import resolve_device
 
@@ -64,15 +68,20 @@ def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "au
         return LoadedRun(None, config, engine, None, None, notes)
     run = RunStore(source)
     config = load_run_config(run)  # an imported architecture may have no `training:`: the declared defaults apply
-    tf = prepare_tensorflow(False)
-    device = resolve_device(device_spec)
-    from rnncli.training.hooks import HookList, training_hooks
-    from rnncli.training.loop import Engine
-
-    held = run.lock() if lock else None
+    held = run.lock() if lock and config.model.stateful else None
     if held:
-        held.acquire()
+        try:
+            held.acquire()
+        except StorageError as exc:
+            if not read_only_hint or exc.kind == "disk_full":
+                raise
+            raise StorageError(exc.kind, exc.path, exc.reason, f"{ADVICE[exc.kind]}; {read_only_hint}") from None
     try:
+        tf = prepare_tensorflow(False)
+        device = resolve_device(device_spec)
+        from rnncli.training.hooks import HookList, training_hooks
+        from rnncli.training.loop import Engine
+
         with tf.device(device):
             engine = Engine(config, weight_files=False)
         # the hooks' state is restored and saved back with the rest (states written back by predict keep it)

@@ -186,17 +186,17 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
     if resume and not store.config_path.exists():
         raise UserInputError(f"{store.path}: nothing to resume (not a run directory); drop --resume to start "
                              f"a new run")
-    try:
-        train_set, validation = training_data(config)
-    except DataError as exc:
-        if resume:  # the attempt failed: say so in the run's record (a new run has none yet)
-            with store.lock():
-                store.record_failure(exc)
-        raise
-    tf, strategy, device, device_text = _start_devices(training, device_spec, mixed_precision)
     # Only the chief writes into the run; other workers save into a scratch folder (all must take part in saves).
+    # The lock comes first, before the data are read and TensorFlow starts: a run in use is refused at once.
     run = store if chief else RunStore(tempfile.mkdtemp(prefix="rnncli-worker-"))
     with (run.lock() if chief else contextlib.nullcontext()):
+        try:
+            train_set, validation = training_data(config)
+        except DataError as exc:
+            if resume:  # the attempt failed: say so in the run's record (a new run has none yet)
+                store.record_failure(exc)
+            raise
+        tf, strategy, device, device_text = _start_devices(training, device_spec, mixed_precision)
         old = run.read_resolved() if resume else {}
         if resume:
             check_resume(old, config.resolved(), force, run.path)
