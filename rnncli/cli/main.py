@@ -186,7 +186,7 @@ def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_siz
     except StorageError as exc:  # a full disk (or one made read-only) mid-run: say how to continue, on one line
         from rnncli.runs.store import RunStore
 
-        if not RunStore(run_dir).has_checkpoint():
+        if exc.kind != "disk_full" or not RunStore(run_dir).has_checkpoint():
             raise
         hint = shlex.join(["rnncli", "train", str(config_path), "-o", str(run_dir), "--resume", *given])
         raise StorageError(exc.kind, exc.path, exc.reason, f"{ADVICE[exc.kind]}; the last complete checkpoint in "
