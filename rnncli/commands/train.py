@@ -20,6 +20,7 @@ from rnncli.data.sets import training_data
 from rnncli.errors import DataError, UserInputError
 from rnncli.runs import RunStore
 from rnncli.runs.checkpoints import Checkpoints
+from rnncli.runs.faults import StorageError
 from rnncli.runs.provenance import provenance
 from rnncli.platform.runtime import prepare_tensorflow
 from rnncli.training.compile_policy import jit_plan
@@ -220,11 +221,15 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
             # document held that rnncli does not carry over
             notes += _resume(engine, hooks, source, old, config.resolved(), store.path) if resume else []
             start_epoch = int(engine.loop.epoch.numpy())
-            if history.rows:  # history.csv follows the checkpoint resumed from
-                run.write_history(history.rows)
-            run.write_config(effective_config_text(config_path, overrides), config.resolved())
-            if train_set.vocab is not None:
-                run.write_vocab(train_set.vocab)
+            try:
+                if history.rows:  # history.csv follows the checkpoint resumed from
+                    run.write_history(history.rows)
+                run.write_config(effective_config_text(config_path, overrides), config.resolved())
+                if train_set.vocab is not None:
+                    run.write_vocab(train_set.vocab)
+            except StorageError as exc:  # a full disk before the attempt is recorded: run.json says so
+                run.record_failure(exc)
+                raise
             info = provenance(config, config_path, device, device_text, argv, engine.jit_compile)
             info.update(distribute=dist.describe(strategy), overrides=list(overrides or []))
             with run.status(info) as record:
