@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from rnncli.config.config import Config
 from rnncli.config.validate import load_config
@@ -26,6 +26,7 @@ class LoadedRun:
     checkpoint_path: str | None
     notes: list[str]
     lock: RunLock | None = None
+    prepared: Any = None          # what ``before_tensorflow`` returned (the checked input data)
 
     def release(self) -> None:
         if self.lock is not None:
@@ -42,7 +43,7 @@ def load_run_config(run: RunStore) -> Config:
 
 
 def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "auto", lock: bool = False,
-                read_only_hint: str = "") -> LoadedRun:
+                read_only_hint: str = "", before_tensorflow: Callable[[Config], Any] | None = None) -> LoadedRun:
     """A run directory (restored from its ``latest`` or ``best`` checkpoint) or a config file (fresh weights).
 
     With ``lock``, the run of a model with states is locked before it is read (the caller releases
@@ -50,6 +51,8 @@ def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "au
     without states is never written back, so it is not locked (``predict`` of a stateless run while it trains).
     The lock is taken before TensorFlow is imported, so a refusal is immediate. ``read_only_hint``: what the user
     can do instead when the run directory cannot be written (a read-only or forbidden folder).
+    ``before_tensorflow(config)`` runs after the lock and before TensorFlow starts (reading and checking the input
+    data, so a bad file is refused at once); its result is ``LoadedRun.prepared``.
     """
     from rnncli.platform.device import resolve_device
 
@@ -57,6 +60,7 @@ def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "au
         raise UserInputError(f"--checkpoint must be `latest` or `best`, got {checkpoint!r}")
     if not source.is_dir():
         config = load_config(source)
+        prepared = before_tensorflow(config) if before_tensorflow else None
         tf = prepare_tensorflow(False)
         from rnncli.training.loop import Engine
 
@@ -65,7 +69,7 @@ def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "au
         notes = [] if config.has_weight_files else [
             f"no trained weights: {source} is a config without `weights:` files, so the outputs come from its seeded "
             f"random initialisation (seed {config.seed}); pass a run directory to use trained weights"]
-        return LoadedRun(None, config, engine, None, None, notes)
+        return LoadedRun(None, config, engine, None, None, notes, prepared=prepared)
     run = RunStore(source)
     config = load_run_config(run)  # an imported architecture may have no `training:`: the declared defaults apply
     held = run.lock() if lock and config.model.stateful else None
@@ -77,6 +81,7 @@ def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "au
                 raise
             raise StorageError(exc.kind, exc.path, exc.reason, f"{ADVICE[exc.kind]}; {read_only_hint}") from None
     try:
+        prepared = before_tensorflow(config) if before_tensorflow else None
         tf = prepare_tensorflow(False)
         device = resolve_device(device_spec)
         from rnncli.training.hooks import HookList, training_hooks
@@ -93,4 +98,4 @@ def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "au
         if held:
             held.release()
         raise
-    return LoadedRun(run, config, engine, checkpoints, path, notes, held)
+    return LoadedRun(run, config, engine, checkpoints, path, notes, held, prepared)
