@@ -47,7 +47,8 @@ def handle_errors(func: Callable) -> Callable:
         except Exception as exc:  # a bug in rnncli: one line for the user, the traceback on request
             from rnncli.runs.faults import storage_error
 
-            storage = storage_error(exc)  # a full, read-only or forbidden disk is no bug: say which path and why
+            storage = storage_error(exc, writing=False)  # a full, read-only or forbidden disk is no bug: say which
+            # path and why
             if storage is not None and not os.environ.get("RNNCLI_DEBUG"):
                 stderr.print(f"error: {storage}", markup=False)
                 sys.exit(storage.exit_code)

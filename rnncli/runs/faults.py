@@ -53,8 +53,8 @@ class StorageError(RunError, OSError):
       reason: the OS reason, as ``strerror`` words it.
     """
 
-    def __init__(self, kind: str, path: str, reason: str, advice: str | None = None):
-        message = f"cannot write {path}: {reason} ({advice or ADVICE[kind]})"
+    def __init__(self, kind: str, path: str, reason: str, advice: str | None = None, action: str = "write"):
+        message = f"cannot {action} {path}: {reason} ({advice or ADVICE[kind]})"
         super().__init__(message)
         self.kind, self.path, self.reason, self.message = kind, path, reason, message
         self.errno = ERRNOS[kind]
@@ -67,14 +67,21 @@ class StorageError(RunError, OSError):
         return {"kind": self.kind, "path": self.path, "message": str(self)}
 
 
-def storage_error(exc: BaseException, path: str | Path | None = None) -> StorageError | None:
+def storage_error(exc: BaseException, path: str | Path | None = None, writing: bool = True) -> StorageError | None:
     """``exc`` as a ``StorageError`` when a full, read-only or forbidden storage caused it (else None). ``path``:
-    what was being written (default: the file the ``OSError`` names, or the path in TensorFlow's message)."""
+    what was being written (default: the file the ``OSError`` names, or the path in TensorFlow's message).
+    ``writing=False``: an error of unknown origin, where a refused permission may have been a read ("cannot
+    access"; a full or read-only disk is always a write)."""
     if isinstance(exc, StorageError):
         return exc
     if isinstance(exc, OSError) and exc.errno in KINDS:
         where = path if path is not None else (exc.filename if exc.filename is not None else "?")
-        return StorageError(KINDS[exc.errno], str(where), os.strerror(exc.errno))
+        kind = KINDS[exc.errno]
+        if kind == "permission" and not writing:
+            return StorageError(kind, str(where), os.strerror(exc.errno), action="access",
+                                advice='this user may not use it: give it to this user, or in Docker run with '
+                                       '--user "$(id -u):$(id -g)"')
+        return StorageError(kind, str(where), os.strerror(exc.errno))
     if isinstance(exc, OSError):
         return None
     found = _TEXT.search(str(exc))

@@ -221,3 +221,33 @@ def test_no_tensorflow_deprecation_warning_in_normal_use(tmp_path: Path) -> None
                           env={**os.environ, "PYTHONPATH": str(REPO), "RNNCLI_NO_CACHE": "1"}, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "deprecat" not in done.stderr.lower() and "WARNING" not in done.stderr, done.stderr
+
+
+def test_any_command_reports_a_storage_error_of_unknown_origin_in_one_line(tmp_path: Path) -> None:
+    """``handle_errors``: an ``OSError`` or a TensorFlow write error nobody translated is no "bug in rnncli"."""
+    import click
+    import tensorflow as tf
+
+    from rnncli.cli.common import handle_errors
+
+    raised: list[BaseException] = [
+        PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(tmp_path / "x.npy")),
+        OSError(errno.EROFS, os.strerror(errno.EROFS), str(tmp_path / "out")),
+        tf.errors.UnknownError(None, None, f"{tmp_path}/model/variables/variables.data-00000-of-00001; Disk quota "
+                                           f"exceeded [Op:SaveV2]")]
+
+    @click.command()
+    @click.argument("index", type=int)
+    @handle_errors
+    def command(index: int) -> None:
+        raise raised[index]
+
+    expected = [f"error: cannot access {tmp_path / 'x.npy'}: Permission denied (this user may not use it: give it "
+                f'to this user, or in Docker run with --user "$(id -u):$(id -g)")',
+                f"error: cannot write {tmp_path / 'out'}: Read-only file system (the file system is read-only: "
+                f"write to another folder)",
+                f"error: cannot write {tmp_path}/model/variables/variables.data-00000-of-00001: Disk quota exceeded "
+                f"(the disk is full: free some space, then run the command again)"]
+    for index, line in enumerate(expected):
+        result = CliRunner().invoke(command, [str(index)])
+        assert (result.exit_code, result.output.strip()) == (1, line)
