@@ -194,7 +194,7 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
         try:
             train_set, validation = training_data(config)
         except DataError as exc:
-            if resume:  # the attempt failed: say so in the run's record (a new run has none yet)
+            if resume and chief:  # the attempt failed: say so in the run's record (a new run has none yet)
                 store.record_failure(exc)
             raise
         tf, strategy, device, device_text = _start_devices(training, device_spec, mixed_precision)
