@@ -24,7 +24,9 @@ def exit_code_of(interrupt: KeyboardInterrupt) -> int:
 
 
 def handle_errors(func: Callable) -> Callable:
-    """Turn rnncli errors into messages and exit codes; Ctrl-C into exit 130; never a traceback for user errors."""
+    """Turn rnncli errors into messages and exit codes; Ctrl-C into exit 130; never a traceback for user errors.
+    A write that failed on a full, read-only or forbidden disk (an ``OSError``, or TensorFlow's error of a C++
+    write) is one line naming the path and the reason, exit 1 (``rnncli.runs.faults``)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -43,6 +45,13 @@ def handle_errors(func: Callable) -> Callable:
             stderr.print("terminated" if isinstance(exc, Terminated) else "interrupted", markup=False)
             sys.exit(exit_code_of(exc))
         except Exception as exc:  # a bug in rnncli: one line for the user, the traceback on request
+            from rnncli.runs.faults import storage_error
+
+            storage = storage_error(exc, writing=False)  # a full, read-only or forbidden disk is no bug: say which
+            # path and why
+            if storage is not None and not os.environ.get("RNNCLI_DEBUG"):
+                stderr.print(f"error: {storage}", markup=False)
+                sys.exit(storage.exit_code)
             if os.environ.get("RNNCLI_DEBUG"):
                 raise
             stderr.print(f"internal error: {type(exc).__name__}: {exc}\nThis is a bug in rnncli; rerun with "

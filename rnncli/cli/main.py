@@ -27,6 +27,7 @@ from rnncli.cli.helpers import Commands, located_at_options, model_config, optio
 from rnncli.cli.run_commands import doctor, export, generate, history, plot, reset_states_command, states
 from rnncli.cli.serve import serve  # its options only: FastAPI and TensorFlow load when it runs
 from rnncli.errors import ConfigError
+from rnncli.runs.faults import ADVICE, StorageError
 
 
 @click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -182,6 +183,14 @@ def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_siz
             stderr.print(f"{what} before the first checkpoint was written: there is nothing to resume",
                          markup=False)
         sys.exit(exit_code_of(exc))
+    except StorageError as exc:  # a full disk (or one made read-only) mid-run: say how to continue, on one line
+        from rnncli.runs.store import RunStore
+
+        if exc.kind != "disk_full" or not RunStore(run_dir).has_checkpoint():
+            raise
+        hint = shlex.join(["rnncli", "train", str(config_path), "-o", str(run_dir), "--resume", *given])
+        raise StorageError(exc.kind, exc.path, exc.reason, f"{ADVICE[exc.kind]}; the last complete checkpoint in "
+                           f"{run_dir} is intact, continue with: {hint}") from None
     finally:
         if numbered:
             versions.release_if_empty(run_dir)  # a start that failed before writing anything leaves no folder

@@ -21,11 +21,13 @@ def predict(source: Path, input_path: Path, *, output_path: Path | None = None, 
     the output is safely written, saves the final states back as its newest checkpoint."""
     if output_path is not None:
         check_output_path(output_path)
-    stateful_run = source.is_dir() and save_states
-    loaded = load_source(source, checkpoint, device_spec, lock=stateful_run)
+    stateful_run = source.is_dir() and save_states  # a model with states writes them back: locked
+    loaded = load_source(source, checkpoint, device_spec, lock=stateful_run,
+                         read_only_hint="pass --no-save-states to predict without saving the final states",
+                         before_tensorflow=lambda config: read_input(input_path, config))
     try:
         config, engine = loaded.config, loaded.engine
-        inputs = read_input(input_path, config)
+        inputs = loaded.prepared
         x = inputs.x
         plan = config.model
         notes = list(loaded.notes) + inputs.notes
@@ -62,8 +64,8 @@ def evaluate(source: Path, data_path: Path | None = None, device_spec: str = "au
              y_path: Path | None = None) -> dict:
     """Loss and metrics of the ``checkpoint`` (``latest`` or ``best``) of a run on ``data_path`` or on the
     config's validation data."""
-    loaded = load_source(source, checkpoint, device_spec)
-    config, engine = loaded.config, loaded.engine
-    data = evaluation_data(config, data_path, y_path)
+    loaded = load_source(source, checkpoint, device_spec,
+                         before_tensorflow=lambda config: evaluation_data(config, data_path, y_path))
+    config, engine, data = loaded.config, loaded.engine, loaded.prepared
     return engine.evaluate(data, compile_xla=inference_compiles(engine, config, len(data),
                                                                 config.training_settings["batch_size"]))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from rnncli.config.config import Config
 from rnncli.config.validate import load_config
 from rnncli.runs import RunLock, RunStore
 from rnncli.runs.checkpoints import WHICH, Checkpoints
+from rnncli.runs.faults import ADVICE, StorageError
 from rnncli.platform.runtime import prepare_tensorflow
 from rnncli.errors import UserInputError
 
@@ -25,6 +26,7 @@ class LoadedRun:
     checkpoint_path: str | None
     notes: list[str]
     lock: RunLock | None = None
+    prepared: Any = None          # what ``before_tensorflow`` returned (the checked input data)
 
     def release(self) -> None:
         if self.lock is not None:
@@ -40,12 +42,17 @@ def load_run_config(run: RunStore) -> Config:
                        base_dir=Path(info.get("config", str(run.config_path))).parent, check_files=False)
 
 
-def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "auto", lock: bool = False
-                ) -> LoadedRun:
+def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "auto", lock: bool = False,
+                read_only_hint: str = "", before_tensorflow: Callable[[Config], Any] | None = None) -> LoadedRun:
     """A run directory (restored from its ``latest`` or ``best`` checkpoint) or a config file (fresh weights).
 
-    With ``lock``, the run is locked before it is read (the caller releases ``LoadedRun.lock``), so two commands
-    that write states back cannot both start from the same states.
+    With ``lock``, the run of a model with states is locked before it is read (the caller releases
+    ``LoadedRun.lock``), so two commands that write states back cannot both start from the same states; a model
+    without states is never written back, so it is not locked (``predict`` of a stateless run while it trains).
+    The lock is taken before TensorFlow is imported, so a refusal is immediate. ``read_only_hint``: what the user
+    can do instead when the run directory cannot be written (a read-only or forbidden folder).
+    ``before_tensorflow(config)`` runs after the lock and before TensorFlow starts (reading and checking the input
+    data, so a bad file is refused at once); its result is ``LoadedRun.prepared``.
     """
     from rnncli.platform.device import resolve_device
 
@@ -53,6 +60,7 @@ def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "au
         raise UserInputError(f"--checkpoint must be `latest` or `best`, got {checkpoint!r}")
     if not source.is_dir():
         config = load_config(source)
+        prepared = before_tensorflow(config) if before_tensorflow else None
         tf = prepare_tensorflow(False)
         from rnncli.training.loop import Engine
 
@@ -61,18 +69,24 @@ def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "au
         notes = [] if config.has_weight_files else [
             f"no trained weights: {source} is a config without `weights:` files, so the outputs come from its seeded "
             f"random initialisation (seed {config.seed}); pass a run directory to use trained weights"]
-        return LoadedRun(None, config, engine, None, None, notes)
+        return LoadedRun(None, config, engine, None, None, notes, prepared=prepared)
     run = RunStore(source)
     config = load_run_config(run)  # an imported architecture may have no `training:`: the declared defaults apply
-    tf = prepare_tensorflow(False)
-    device = resolve_device(device_spec)
-    from rnncli.training.hooks import HookList, training_hooks
-    from rnncli.training.loop import Engine
-
-    held = run.lock() if lock else None
+    held = run.lock() if lock and config.model.stateful else None
     if held:
-        held.acquire()
+        try:
+            held.acquire()
+        except StorageError as exc:
+            if not read_only_hint or exc.kind == "disk_full":
+                raise
+            raise StorageError(exc.kind, exc.path, exc.reason, f"{ADVICE[exc.kind]}; {read_only_hint}") from None
     try:
+        prepared = before_tensorflow(config) if before_tensorflow else None
+        tf = prepare_tensorflow(False)
+        device = resolve_device(device_spec)
+        from rnncli.training.hooks import HookList, training_hooks
+        from rnncli.training.loop import Engine
+
         with tf.device(device):
             engine = Engine(config, weight_files=False)
         # the hooks' state is restored and saved back with the rest (states written back by predict keep it)
@@ -84,4 +98,4 @@ def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "au
         if held:
             held.release()
         raise
-    return LoadedRun(run, config, engine, checkpoints, path, notes, held)
+    return LoadedRun(run, config, engine, checkpoints, path, notes, held, prepared)

@@ -12,7 +12,8 @@ from rnncli.errors import UserInputError
 
 def reset_states(run_path: Path, layer: str | None = None) -> list[str]:
     """Zero the states of every stateful layer (or one) and save them into the run, keeping everything else."""
-    loaded = load_source(run_path, "latest", "cpu", lock=True)
+    loaded = load_source(run_path, "latest", "cpu", lock=True,
+                         read_only_hint="copy the run to a writable folder to reset its states there")
     try:
         model = loaded.engine.model
         names = [l.layer_name for l in model.stateful_layers()]

@@ -20,6 +20,7 @@ from rnncli.data.sets import training_data
 from rnncli.errors import DataError, UserInputError
 from rnncli.runs import RunStore
 from rnncli.runs.checkpoints import Checkpoints
+from rnncli.runs.faults import StorageError
 from rnncli.runs.provenance import provenance
 from rnncli.platform.runtime import prepare_tensorflow
 from rnncli.training.compile_policy import jit_plan
@@ -186,17 +187,17 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
     if resume and not store.config_path.exists():
         raise UserInputError(f"{store.path}: nothing to resume (not a run directory); drop --resume to start "
                              f"a new run")
-    try:
-        train_set, validation = training_data(config)
-    except DataError as exc:
-        if resume:  # the attempt failed: say so in the run's record (a new run has none yet)
-            with store.lock():
-                store.record_failure(exc)
-        raise
-    tf, strategy, device, device_text = _start_devices(training, device_spec, mixed_precision)
     # Only the chief writes into the run; other workers save into a scratch folder (all must take part in saves).
+    # The lock comes first, before the data are read and TensorFlow starts: a run in use is refused at once.
     run = store if chief else RunStore(tempfile.mkdtemp(prefix="rnncli-worker-"))
     with (run.lock() if chief else contextlib.nullcontext()):
+        try:
+            train_set, validation = training_data(config)
+        except DataError as exc:
+            if resume and chief:  # the attempt failed: say so in the run's record (a new run has none yet)
+                store.record_failure(exc)
+            raise
+        tf, strategy, device, device_text = _start_devices(training, device_spec, mixed_precision)
         old = run.read_resolved() if resume else {}
         if resume:
             check_resume(old, config.resolved(), force, run.path)
@@ -220,11 +221,15 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
             # document held that rnncli does not carry over
             notes += _resume(engine, hooks, source, old, config.resolved(), store.path) if resume else []
             start_epoch = int(engine.loop.epoch.numpy())
-            if history.rows:  # history.csv follows the checkpoint resumed from
-                run.write_history(history.rows)
-            run.write_config(effective_config_text(config_path, overrides), config.resolved())
-            if train_set.vocab is not None:
-                run.write_vocab(train_set.vocab)
+            try:
+                if history.rows:  # history.csv follows the checkpoint resumed from
+                    run.write_history(history.rows)
+                run.write_config(effective_config_text(config_path, overrides), config.resolved())
+                if train_set.vocab is not None:
+                    run.write_vocab(train_set.vocab)
+            except StorageError as exc:  # a full disk before the attempt is recorded: run.json says so
+                run.record_failure(exc)
+                raise
             info = provenance(config, config_path, device, device_text, argv, engine.jit_compile)
             info.update(distribute=dist.describe(strategy), overrides=list(overrides or []))
             with run.status(info) as record:

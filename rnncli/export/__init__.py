@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from rnncli.errors import UserInputError
+from rnncli.runs.faults import storage_error
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 SUFFIXES = {"tflite": ".tflite", "onnx": ".onnx"}
@@ -48,7 +49,13 @@ def export_model(model, plan, output: Path, fmt: str, batch_size: int = 32) -> l
     """Write ``model`` (a built ``Sequential``; ``plan`` its ``ModelPlan``) to ``output``; returns lines describing
     what was written. ``batch_size``: the batch a TFLite model is fixed to when its number of timesteps varies.
     The file or folder appears complete or not at all."""
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    except OSError as exc:  # a read-only, full or forbidden destination: name it, not the staging folder
+        storage = storage_error(exc, output)
+        if storage is None:
+            raise
+        raise storage from None
     try:
         if fmt == "savedmodel":
             from rnncli.export.savedmodel import write_savedmodel
@@ -78,6 +85,11 @@ def export_model(model, plan, output: Path, fmt: str, batch_size: int = 32) -> l
             lines.append(f"the run's current states: {states_path(output)}")
         os.replace(staged, output)
         return lines
+    except Exception as exc:  # a full disk mid-write (TensorFlow's or ours): name the destination
+        storage = storage_error(exc, output)
+        if storage is None:
+            raise
+        raise storage from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -9,7 +9,8 @@ on its own version, the host CPU or the XLA flags, so rnncli adds a subfolder pe
 set and XLA flag setting (a compiled CPU program uses the instructions of the machine that compiled it).
 
 Location: ``$RNNCLI_CACHE_DIR``, else ``$XDG_CACHE_HOME/rnncli``, else ``~/.cache/rnncli``, then ``xla/<key>``.
-``RNNCLI_NO_CACHE=1`` (or ``rnncli --no-cache``) turns it off; a folder that cannot be created turns it off too.
+``RNNCLI_NO_CACHE=1`` (or ``rnncli --no-cache``) turns it off; a folder that cannot be created or written turns
+it off too, and ``rnncli doctor`` says so (with a hint to set ``RNNCLI_CACHE_DIR``).
 Cached programs are the same programs, so outputs do not change.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import tempfile
 from pathlib import Path
 
 DISABLE_ENV = "RNNCLI_NO_CACHE"
@@ -82,17 +84,34 @@ def apply(environ: dict | None = None) -> Path | None:
     if disabled(environ) or FLAG in flags:
         return None
     directory = cache_dir(environ)
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    if not os.access(directory, os.W_OK):
+    if unwritable(directory) is not None:
         return None
     environ["TF_XLA_FLAGS"] = f"{flags} {FLAG}={directory}".strip()
     # every cache hit makes TensorFlow log a harmless protobuf error (it tries to parse the binary entry as text
     # first); level 3 hides it, unless the user chose a level
     environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     return directory
+
+
+def unwritable(directory: Path) -> str | None:
+    """Why the cache cannot be written to ``directory`` (the OS reason), or None when a file can be created there.
+    (``docker run --user`` with a uid the image does not know has HOME=/, and ``/.cache`` is not writable.)"""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".rnncli-write-test-"):
+            pass
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    return None
+
+
+def hints(described: dict) -> list[str]:
+    """What ``rnncli doctor`` suggests about a cache that ``describe`` found unwritable."""
+    if not described["state"].startswith("off (cannot write it"):
+        return []
+    return [f"the XLA compilation cache cannot be written ({described['directory']}), so every process compiles "
+            f"again: set {DIR_ENV} to a writable folder (in Docker: one under the mounted work folder, so the cache "
+            f"also outlives `--rm` containers)."]
 
 
 def describe(environ: dict | None = None) -> dict:
@@ -107,6 +126,7 @@ def describe(environ: dict | None = None) -> dict:
     elif FLAG in environ.get("TF_XLA_FLAGS", "") and f"{FLAG}={directory}" not in environ["TF_XLA_FLAGS"]:
         state = "off (TF_XLA_FLAGS sets its own cache directory)"
     else:
-        state = "on"
+        problem = unwritable(directory)
+        state = "on" if problem is None else f"off (cannot write it: {problem}; set {DIR_ENV})"
     return {"state": state, "directory": str(directory), "entries": len(current),
             "bytes": sum(p.stat().st_size for p in current), "all_bytes": sum(p.stat().st_size for p in files)}

@@ -72,7 +72,7 @@ def collect() -> dict[str, Any]:
         import tensorflow as tf
     except Exception as exc:  # a broken install is exactly what doctor has to report
         report["tensorflow_error"] = f"{type(exc).__name__}: {exc}"
-        report["hints"] = _hints(report)
+        report["hints"] = _hints(report) + compile_cache.hints(report["compile_cache"])
         return report
 
     report["host_allocator"] = host_allocator(tf)
@@ -91,7 +91,7 @@ def collect() -> dict[str, Any]:
     logical_gpu_count = len(tf.config.list_logical_devices("GPU"))
     report["gpus"] = [_gpu_entry(tf, index, gpu, logical_gpu_count) for index, gpu in enumerate(physical_gpus)]
     report["gpu_usable"] = any(gpu["usable"] for gpu in report["gpus"])
-    report["hints"] = _hints(report)
+    report["hints"] = _hints(report) + compile_cache.hints(report["compile_cache"])
     return report
 
 

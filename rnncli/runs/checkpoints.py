@@ -8,12 +8,15 @@ exactly, while loop state that an older rnncli did not save keeps its defaults.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
 from rnncli.errors import RunError, UserInputError
+from rnncli.runs.faults import StorageError, remove_partial_checkpoint, remove_stale_temporaries, storage_error
+from rnncli.runs.files import atomic_write_text
 from rnncli.platform.runtime import deferred_interrupts
 
 WHICH = ("latest", "best")
@@ -81,11 +84,22 @@ class Checkpoints:
         atomically, so an interruption at any point leaves the previous checkpoints intact and listed."""
         with deferred_interrupts():
             folder = self.folder(which)
-            folder.mkdir(parents=True, exist_ok=True)
             prefix = str(folder / f"ckpt-{self.next_number}")
-            self.writer.write(prefix)
-            self.next_number += 1
-            self._record(which, prefix)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                remove_stale_temporaries(folder)
+                self.writer.write(prefix)
+                self.next_number += 1
+                self._record(which, prefix)
+            except Exception as exc:
+                # a full, read-only or forbidden disk (TensorFlow's SaveV2 fails with the OS reason in its text):
+                # nothing of the unfinished checkpoint stays, the state file still lists the last good ones
+                if prefix not in self.recorded[which]:
+                    remove_partial_checkpoint(prefix)
+                storage = storage_error(exc, folder)
+                if storage is None:
+                    raise
+                raise storage from None
             return prefix
 
     def save_best(self, same_as: str | None = None) -> str:
@@ -99,6 +113,11 @@ class Checkpoints:
                 return self._link_best(same_as)
             except OSError:
                 return self.save("best")
+            except StorageError:  # the state file could not be written: the links are not a listed checkpoint
+                linked = str(self.folder("best") / Path(same_as).name)
+                if linked not in self.recorded["best"]:
+                    remove_partial_checkpoint(linked)
+                raise
 
     def _link_best(self, source: str) -> str:
         """Link ``source``'s files into ``best/``, record them in best's state file (an atomic write), then remove
@@ -109,26 +128,23 @@ class Checkpoints:
         for path in _checkpoint_files(source):
             linking = best_dir / (path.name + ".linking")
             linking.unlink(missing_ok=True)
-            os.link(path, linking)
-            os.replace(linking, best_dir / path.name)
+            try:
+                os.link(path, linking)
+                os.replace(linking, best_dir / path.name)
+            except OSError:
+                linking.unlink(missing_ok=True)
+                raise
         self._record("best", prefix)
         return prefix
 
     def _record(self, which: str, prefix: str) -> None:
         """Append ``prefix`` to ``which``'s list, keep the newest ``keep`` (1 for best), rewrite the state file,
         then delete the files of the checkpoints dropped from it."""
-        import tensorflow as tf
-
         folder = self.folder(which)
         paths = [p for p in self.recorded[which] if p != prefix] + [prefix]
         keep = self.keep if which == "latest" else 1
         dropped, paths = paths[:-keep], paths[-keep:]
-        now = time.time()
-        # names relative to the folder (TensorFlow joins them to it when reading); timestamps after
-        # `last_preserved_timestamp`, or a CheckpointManager reading the file would not list them
-        tf.compat.v1.train.update_checkpoint_state(
-            str(folder.resolve()), Path(prefix).name, all_model_checkpoint_paths=[Path(p).name for p in paths],
-            all_model_checkpoint_timestamps=[now] * len(paths), last_preserved_timestamp=now - 1.0)
+        atomic_write_text(folder / "checkpoint", checkpoint_state_text([Path(p).name for p in paths], time.time()))
         self.recorded[which] = paths
         for old in dropped:
             for path in _checkpoint_files(old):
@@ -218,6 +234,28 @@ class CheckpointWriter:
             self._traced = tf.function(write, autograph=False)
             self._signature = signature
         return self._traced
+
+
+def checkpoint_state_text(names: list[str], now: float) -> str:
+    """TensorFlow's ``checkpoint`` state file (a ``CheckpointState`` text proto) listing ``names``, oldest first,
+    as ``tf.train.get_checkpoint_state`` and ``tf.train.CheckpointManager`` read it. Written by rnncli itself
+    (TensorFlow's writer, ``update_checkpoint_state``, is deprecated and warns on every call): names relative to
+    the folder, so that a run directory can be moved; timestamps after ``last_preserved_timestamp``, or a
+    CheckpointManager reading the file would not list them.
+
+    >>> print(checkpoint_state_text(["ckpt-1", "ckpt-2"], 100.5), end="")
+    model_checkpoint_path: "ckpt-2"
+    all_model_checkpoint_paths: "ckpt-1"
+    all_model_checkpoint_paths: "ckpt-2"
+    all_model_checkpoint_timestamps: 100.5
+    all_model_checkpoint_timestamps: 100.5
+    last_preserved_timestamp: 99.5
+    """
+    lines = [f"model_checkpoint_path: {json.dumps(names[-1])}"]
+    lines += [f"all_model_checkpoint_paths: {json.dumps(name)}" for name in names]
+    lines += [f"all_model_checkpoint_timestamps: {now!r}" for _ in names]
+    lines.append(f"last_preserved_timestamp: {now - 1.0!r}")
+    return "\n".join(lines) + "\n"
 
 
 def _recorded_paths(folder: Path) -> list[str]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
+import secrets
 import time
 from pathlib import Path
 from typing import Any
 
 from rnncli.errors import RunError
+from rnncli.runs.faults import storage_error
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -17,19 +19,40 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write to a temporary file in the same folder, fsync, then rename over ``path``.
+
+    The file gets the mode ``open()`` gives a new file (0666 less the process umask), not ``mkstemp``'s 0600, so a
+    run written by one user can be read by another (``docker run --user``). A write that fails for a reason of the
+    storage (full, read-only, forbidden) raises ``StorageError`` naming ``path``, and leaves no temporary file.
+    """
+    tmp: Path | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = _create_temporary(path)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    except BaseException as exc:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        storage = storage_error(exc, path) if isinstance(exc, OSError) else None
+        if storage is not None:
+            raise storage from None
         raise
+
+
+def _create_temporary(path: Path) -> tuple[int, Path]:
+    """A new ``.NAME.XXXXXXXX.tmp`` beside ``path``, opened for writing with mode 0666 & ~umask."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{path.parent}: cannot pick a temporary file name")
 
 
 class RunLock:
@@ -38,12 +61,14 @@ class RunLock:
     def __init__(self, run_dir: Path):
         self.path = run_dir / "run.lock"
         self.held = False
+        self.created_folder = False
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.created_folder = not self.path.parent.exists()
         for _ in range(2):
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
             except FileExistsError:
                 owner = self._owner()
                 if owner is None and self._age() < 5.0:
@@ -53,8 +78,20 @@ class RunLock:
                                    f"it to finish or pick another run directory") from None
                 self.path.unlink(missing_ok=True)  # stale: its owner is gone
                 continue
-            with os.fdopen(fd, "w") as handle:
-                handle.write(str(os.getpid()))
+            except OSError as exc:  # the folder or the file named by the error (an unwritable mount: its folder)
+                storage = storage_error(exc)
+                if storage is None:
+                    raise
+                raise storage from None
+            try:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(str(os.getpid()))
+            except OSError as exc:  # a full disk: the empty lock file would look taken for 5 s
+                self.path.unlink(missing_ok=True)
+                storage = storage_error(exc, self.path)
+                if storage is None:
+                    raise
+                raise storage from None
             self.held = True
             return
         raise RunError(f"cannot lock {self.path}")
@@ -75,6 +112,9 @@ class RunLock:
         if self.held:
             self.path.unlink(missing_ok=True)
             self.held = False
+            if self.created_folder:  # a command that failed before writing anything leaves no empty run folder
+                with contextlib.suppress(OSError):
+                    self.path.parent.rmdir()
 
     def __enter__(self) -> "RunLock":
         self.acquire()

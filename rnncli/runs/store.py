@@ -35,6 +35,7 @@ from typing import Iterator
 import yaml
 
 from rnncli.errors import RunError, UserInputError, failure_kind
+from rnncli.runs.faults import StorageError, storage_error
 from rnncli.runs.files import RunLock, atomic_write_text
 from rnncli.runs.provenance import now
 
@@ -47,6 +48,9 @@ def failure_reason(exc: BaseException) -> dict:
         signal_name = interrupt_reason(exc)
         return {"kind": "interrupt", "signal": signal_name,
                 "message": f"stopped by {signal_name}; the last complete checkpoint is kept"}
+    storage = storage_error(exc)
+    if storage is not None:  # {kind: disk_full | read_only | permission, path, message}
+        return storage.record()
     text = str(exc).strip() or type(exc).__name__
     return {"kind": failure_kind(exc), "message": text.splitlines()[0][:500]}
 
@@ -146,19 +150,30 @@ class RunStore:
             yield record
         except KeyboardInterrupt as exc:
             record.update(status="interrupted", reason=failure_reason(exc), ended=now())
-            self.write_run_json(record)
+            self._write_ending(record)
             raise
         except BaseException as exc:
             record.update(status="failed", reason=failure_reason(exc), ended=now())
-            self.write_run_json(record)
+            self._write_ending(record)
             raise
         record.update(status="finished", ended=now())
         self.write_run_json(record)
 
+    def _write_ending(self, record: dict) -> None:
+        """Record how an attempt ended, where ``run.json`` can still be written: on a full or read-only disk the
+        error that ended the attempt is what the user sees, not the failed record of it."""
+        try:
+            self.write_run_json(record)
+        except StorageError:
+            pass
+
     def record_failure(self, exc: BaseException) -> None:
         """Record an attempt that failed before training started (``run.json`` of an existing run only)."""
         if self.run_json_path.exists():
-            self.update_run_json(status="failed", reason=failure_reason(exc), ended=now())
+            try:
+                self.update_run_json(status="failed", reason=failure_reason(exc), ended=now())
+            except StorageError:
+                pass  # a read-only or full disk: the error itself is reported
 
     def update_run_json(self, **fields: object) -> None:
         """Merge ``fields`` into ``run.json``."""

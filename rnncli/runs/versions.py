@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from rnncli.errors import UserInputError
+from rnncli.runs.faults import storage_error
 
 PATTERN = re.compile(r"version_(\d+)")
 
@@ -27,15 +28,21 @@ def versions(root: Path) -> list[int]:
 def new_version(root: Path) -> Path:
     """Create and return the next ``root/version_N`` (one past the highest; creating it reserves the number, so two
     trainings started at once get different ones)."""
-    root.mkdir(parents=True, exist_ok=True)
-    number = (versions(root) or [-1])[-1] + 1
-    while True:
-        path = root / f"version_{number}"
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            number += 1
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        number = (versions(root) or [-1])[-1] + 1
+        while True:
+            path = root / f"version_{number}"
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:
+                number += 1
+    except OSError as exc:  # an unwritable (mounted) work folder: one line with the path and the reason
+        storage = storage_error(exc)
+        if storage is None:
+            raise
+        raise storage from None
 
 
 def latest_version(root: Path) -> Path:

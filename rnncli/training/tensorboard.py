@@ -71,10 +71,14 @@ def prune_events(directory: Path, epoch_limit: int, batch_limit: int) -> int:
             continue
         removed += len(records) - len(kept)
         scratch = path.with_name(f".pruning-{path.name.replace('tfevents', 'tmp')}")
-        with tf.io.TFRecordWriter(str(scratch)) as writer:
-            for record in kept:
-                writer.write(record)
-        os.replace(scratch, path)
+        try:
+            with tf.io.TFRecordWriter(str(scratch)) as writer:
+                for record in kept:
+                    writer.write(record)
+            os.replace(scratch, path)
+        except BaseException:  # a full disk: the old file stays whole, no scratch file is left
+            scratch.unlink(missing_ok=True)
+            raise
     return removed
 
 
