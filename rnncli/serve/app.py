@@ -216,7 +216,7 @@ class ServerState:
         version, generation = self.store.version, self.store.wal_generation
         if self.log is not None:
             old, generation = self.log, self.log.generation
-            self.log = self.state_dir.open_log(generation + 1)
+            self.log = wal.WriteAheadLog(self.state_dir.path, generation + 1)  # OSError: kept for the next try
             old.close()
         data = self.store.snapshot(generation)
         loop = asyncio.get_running_loop()
@@ -431,7 +431,8 @@ def create_app(state: ServerState) -> Guard:
         info = state.runner.info.as_dict()
         info.update(max_batch=state.limits.max_batch, batch_sizes=state.runner.buckets,
                     compiled_batch_sizes=list(state.runner.ready_sizes), live_streams=len(state.store),
-                    max_streams=state.store.max_streams, ready=state.ready, durability=state.limits.durability)
+                    max_streams=state.store.max_streams, ready=state.ready,
+                    durability=state.limits.durability if state.state_dir else None)
         return json_response(info)
 
     @app.post("/v1/predict", summary="Stateless inference on N samples (stateful models start from zeros)",
