@@ -130,7 +130,7 @@ def serve(options: ServeOptions, announce: Callable[[str], None]) -> None:
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         announce(f"listening on http://{shown}:{port} (compiling the step for batches of "
-                 f"{', '.join(map(str, runner.buckets))}; /healthz answers 200 when done)")
+                 f"{', '.join(map(str, runner.buckets))}; /healthz answers 200 once batch size 1 is ready)")
         server.run(sockets=[sock])
         if server.started:
             announce("stopped" + (f"; stream states saved in {state_dir.file}" if state_dir else ""))

@@ -5,11 +5,16 @@ state moves a stream from one server to another."""
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def chunk_request(server, stream: str, chunk: np.ndarray, expect: int | None = None, connection=None):
@@ -109,3 +114,38 @@ def test_periodic_rollback_is_a_409_and_replay_or_a_moved_state_continues(stream
         assert status == 200, answer
         outputs[p].append(answer["outputs"])
     np.testing.assert_allclose(np.asarray(outputs[p], np.float32), expected[p], rtol=1e-5, atol=1e-5)
+
+
+def serve_exits(run: Path, state_dir: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "CI": "true", "CUDA_VISIBLE_DEVICES": ""}
+    return subprocess.run([sys.executable, "-m", "rnncli.cli.main", "serve", str(run), "--port", "0", "--device",
+                           "cpu", "--state-dir", str(state_dir)], env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_a_busy_or_foreign_state_dir_is_refused_with_both_sides(masked_run: Path, tmp_path: Path) -> None:
+    """A state folder locked by a live process: exit 2 naming --state-dir (before the model loads). A folder of
+    another model's states: exit 2 showing the run, checkpoint and weights fingerprint of both sides."""
+    from rnncli.serve.store import StreamStore
+
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "run.lock").write_text(str(os.getpid()))
+    done = serve_exits(masked_run, busy)
+    assert done.returncode == 2, done.stderr
+    assert f"--state-dir {busy} is in use by another rnncli serve (pid {os.getpid()})" in done.stderr
+    assert "another --state-dir" in done.stderr and "Traceback" not in done.stderr
+
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    identity = {"states": [["lstm_1", "h", 5], ["lstm_1", "c", 5], ["gru_1", "h", 4]], "weights_sha256": "0" * 64,
+                "run": "/elsewhere/run", "checkpoint": "/elsewhere/run/checkpoints/ckpt-1"}
+    (foreign / "streams.npz").write_bytes(StreamStore([5, 5, 4], identity, 10, None).snapshot())
+    done = serve_exits(masked_run, foreign)
+    assert done.returncode == 2, done.stderr
+    message = done.stderr.strip().splitlines()[-1]
+    assert "saved by run /elsewhere/run, checkpoint /elsewhere/run/checkpoints/ckpt-1, weights sha256 000000000000" \
+        in message
+    assert f"this server runs run {masked_run.resolve()}, checkpoint " in message and "weights sha256 0000" not in \
+        message.split("this server runs")[1]
