@@ -351,7 +351,7 @@ def measure_wrk(run: Path, folder: Path, seconds: float, rounds: int) -> dict:
         for mode in per_mode:
             state_dir = folder / f"states-{mode}-{round_index}"
             server = ServerProcess(run, 128, "--state-dir", str(state_dir), "--durability", mode,
-                                   "--max-streams", "20000")
+                                   "--max-streams", "50000")  # every case uses new streams
             try:
                 run_wrk(wrk, script, server.port, 1, 4, 64, 2.0, f"warm-{mode}", body)  # compile + warm caches
                 measured = {"server_ready_s": round(server.ready_s, 1)}
