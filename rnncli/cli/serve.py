@@ -16,7 +16,7 @@ from rnncli.cli.common import check_device, handle_errors, stderr
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8500, show_default=True, help="0: any free port.")
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Keep stream states here across restarts (saved periodically and on SIGTERM/SIGINT).")
+              help="Keep stream states here across restarts (see --durability; also saved on SIGTERM/SIGINT).")
 @click.option("--max-batch", type=click.IntRange(1, 4096), default=64, show_default=True,
               help="Most streams batched into one compiled step.")
 @click.option("--max-delay-ms", type=click.FloatRange(0, 1000), default=2.0, show_default=True,
@@ -48,8 +48,7 @@ def serve(run_dir: Path, host: str, port: int, state_dir: Path | None, max_batch
     \b
     Example:
       rnncli serve runs/cosine --state-dir runs/cosine-streams
-      curl -s localhost:8500/v1/streams/sensor-1/predict -H 'Content-Type: application/json' \
-        -d '{"inputs": [[0.5]]}'
+      curl -s localhost:8500/v1/streams/s1/predict -H 'Content-Type: application/json' -d '{"inputs": [[0.5]]}'
     Routes: /healthz, /v1/model, /v1/predict, /v1/streams/ID/predict, GET/DELETE /v1/streams/ID,
     GET/PUT /v1/streams/ID/state, /metrics, /docs.
     """

@@ -94,7 +94,8 @@ def test_model_description_and_openapi_docs(server, masked_run: Path) -> None:
     status, body = server.request("GET", "/v1/model")
     info = json.loads(body)
     assert status == 200 and info["stateful"] and info["input_shape"] == [4, 2] and info["output_shape"] == [4, 2]
-    assert info["stream_timesteps"] == "any" and info["durability"] is None   # Masking, LSTM, GRU, TD(Dense); no --state-dir
+    # Masking, LSTM, GRU, TimeDistributed(Dense): chunks of any length; no --state-dir: no durability
+    assert info["stream_timesteps"] == "any" and info["durability"] is None
     assert [s["units"] for s in info["states"]] == [5, 5, 4] and info["batch_sizes"] == [1, 2, 4, 8]
     assert info["run"] == str(masked_run.resolve()) and [l["type"] for l in info["layers"]][0] == "Masking"
     status, body = server.request("GET", "/openapi.json", authorize=False)
