@@ -201,6 +201,7 @@ class ServerState:
         self.saved_version = store.version
         self.saved_at = time.monotonic()
         self.log: wal.WriteAheadLog | None = None  # --durability always: the open write-ahead log
+        store.on_evict = self.journal_evictions
         info = runner.info
         self.sample_shape = info.accepted_shape
         first = runner.plan.layers[0]
@@ -237,6 +238,14 @@ class ServerState:
             now = time.time()
             self.log.append([wal.encode(wal.DELETE, key, 0, now, now, None) for key in stream_ids])
 
+    def journal_evictions(self, stream_ids: list[str]) -> None:
+        """Log idle streams dropped by housekeeping or to admit a new one (a failure only costs a restored idle
+        stream, so it is logged, not raised)."""
+        try:
+            self.journal_deletes(stream_ids)
+        except OSError as exc:
+            log.error("cannot log the eviction of %d stream(s): %s", len(stream_ids), exc)
+
     async def housekeeping(self) -> None:
         """Every second: evict idle streams; every ``save_every`` seconds: save changed states."""
         while True:
@@ -245,10 +254,6 @@ class ServerState:
             evicted = self.store.evict_idle(busy=self.batcher.busy_streams())
             if evicted:
                 self.metrics.evictions.inc(len(evicted))
-                try:
-                    self.journal_deletes(evicted)
-                except OSError as exc:
-                    log.error("cannot log the evictions: %s", exc)
             due = time.monotonic() - self.saved_at >= self.limits.save_every
             if due or (self.log is not None and self.log.size > self.limits.compact_bytes):
                 try:

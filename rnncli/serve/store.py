@@ -21,6 +21,7 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -68,6 +69,7 @@ class StreamStore:
         self.streams: dict[str, Stream] = {}
         self.version = 0
         self.wal_generation = -1  # the write-ahead log files already contained in the loaded streams.npz
+        self.on_evict: Callable[[list[str]], None] | None = None  # told of every eviction (the write-ahead log)
 
     def __len__(self) -> int:
         return len(self.streams)
@@ -108,6 +110,8 @@ class StreamStore:
             del self.streams[key]
         if idle:
             self.version += 1
+            if self.on_evict is not None:
+                self.on_evict(idle)
         return idle
 
     def updated(self) -> None:

@@ -122,3 +122,12 @@ def test_mismatch_names_both_sides_and_a_second_server_names_state_dir(tmp_path:
                                              rf"{os.getppid()}\).*another --state-dir") as locked:
         StateDir(tmp_path / "states").open()
     assert locked.value.exit_code == 2
+
+
+def test_evictions_are_reported_for_the_write_ahead_log():
+    streams = store(max_streams=1, idle=10.0)
+    told: list[list[str]] = []
+    streams.on_evict = told.append
+    streams.admit("a", now=0.0)
+    streams.admit("b", now=20.0)          # full: a is idle, evicted to admit b
+    assert told == [["a"]] and sorted(streams.streams) == ["b"]
