@@ -14,8 +14,16 @@ next to the server's own compiled step without HTTP (``rnncli_step``). The serve
 and its mean streams per step (from /metrics) are recorded too: they depend less on other jobs than wall times. The
 machine is shared and noisy: the load average is recorded with every run.
 
-    python benchmarks/serve_bench.py                        # writes benchmarks/results/serve.json
+With ``wrk`` (a C HTTP load generator, installed here with ``apt-get install -y wrk`` when missing and allowed) and
+a Lua script posting one-step chunks, the ``stream`` model is also measured per ``--durability`` mode (``periodic``
+and ``always``, each a server with its own ``--state-dir``): one connection on one stream, one connection cycling
+over 4096 streams, and 32 and 128 connections (each thread cycling over its own 4096 streams, so the requests in
+flight are of different streams). Targets: one connection over many streams within 1.5x of the one-stream p50, and
+32 connections >= 3x the one-stream throughput, in both modes.
+
+    python benchmarks/serve_bench.py                        # writes benchmarks/results/serve.json and serve_wrk.json
     python benchmarks/serve_bench.py --models stream --requests 200 --output /tmp/s.json
+    python benchmarks/serve_bench.py --wrk-only --wrk-seconds 5 --wrk-output /tmp/w.json
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import signal
 import statistics
 import subprocess
@@ -79,10 +88,10 @@ def train(folder: Path, name: str, spec: dict) -> Path:
 
 
 class ServerProcess:
-    def __init__(self, run: Path, max_batch: int):
+    def __init__(self, run: Path, max_batch: int, *options: str):
         env = {**os.environ, "PYTHONPATH": str(ROOT), "CI": "true", "CUDA_VISIBLE_DEVICES": ""}
         self.process = subprocess.Popen([sys.executable, "-m", "rnncli.cli.main", "serve", str(run), "--port", "0",
-                                         "--max-batch", str(max_batch), "--device", "cpu"],
+                                         "--max-batch", str(max_batch), "--device", "cpu", *options],
                                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.port = 0
         found = threading.Event()
@@ -266,6 +275,108 @@ def measure_keras(run: Path, spec: dict, calls: int) -> dict:
     return result
 
 
+WRK_SCRIPT = r"""
+-- one-step chunks; each wrk thread cycles over its own STREAMS stream ids (a prefix per thread)
+local streams = tonumber(os.getenv("STREAMS") or "1")
+local body = os.getenv("BODY")
+local headers = {["Content-Type"] = "application/json"}
+local counter = 0
+local threads = {}
+local next_id = 0
+
+function setup(thread)
+  thread:set("prefix", os.getenv("PREFIX") .. "-t" .. next_id)
+  next_id = next_id + 1
+  table.insert(threads, thread)
+end
+
+function request()
+  counter = counter + 1
+  return wrk.format("POST", "/v1/streams/" .. prefix .. "-" .. (counter % streams) .. "/predict", headers, body)
+end
+
+function done(summary, latency, requests)
+  io.write(string.format('WRK {"requests": %d, "duration_us": %d, "non_2xx": %d, "socket_errors": %d, ' ..
+    '"p50_us": %d, "p90_us": %d, "p99_us": %d, "mean_us": %.1f}\n', summary.requests, summary.duration,
+    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write +
+    summary.errors.timeout, latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.mean))
+end
+"""
+
+WRK_CASES = [("one_connection_one_stream", 1, 1, 1), ("one_connection_4096_streams", 1, 1, 4096),
+             ("connections_32", 2, 32, 4096), ("connections_128", 2, 128, 4096)]
+
+
+def ensure_wrk() -> str:
+    """The wrk binary; installed with apt-get when missing (needs root and a package mirror)."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        subprocess.run(["apt-get", "install", "-y", "wrk"], check=False, capture_output=True)
+        found = shutil.which("wrk")
+        if found:
+            return found
+    raise SystemExit("serve_bench: wrk is not installed (apt-get install -y wrk, or brew install wrk)")
+
+
+def run_wrk(wrk: str, script: Path, port: int, threads: int, connections: int, streams: int, seconds: float,
+            prefix: str, body: str) -> dict:
+    env = {**os.environ, "STREAMS": str(streams), "BODY": body, "PREFIX": prefix}
+    done = subprocess.run([wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout",
+                           "10s", "-s", str(script), f"http://127.0.0.1:{port}/"], env=env, capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+    line = next(line for line in done.stdout.splitlines() if line.startswith("WRK "))
+    result = json.loads(line[4:])
+    if result["non_2xx"] or result["socket_errors"]:
+        raise RuntimeError(f"wrk saw errors: {result}\n{done.stdout}")
+    return {"requests_per_s": round(result["requests"] / (result["duration_us"] / 1e6), 1),
+            "p50_ms": result["p50_us"] / 1e3, "p90_ms": result["p90_us"] / 1e3, "p99_ms": result["p99_us"] / 1e3,
+            "mean_ms": round(result["mean_us"] / 1e3, 3), "requests": result["requests"],
+            "connections": connections, "streams_per_thread": streams, "threads": threads}
+
+
+def measure_wrk(run: Path, folder: Path, seconds: float, rounds: int) -> dict:
+    """wrk against one server per durability mode; rounds alternate the modes so each ratio is paired."""
+    wrk = ensure_wrk()
+    script = folder / "chunks.lua"
+    script.write_text(WRK_SCRIPT)
+    version = subprocess.run([wrk, "--version"], capture_output=True, text=True).stdout.splitlines()
+    body = json.dumps({"inputs": [[0.25]]})
+    result: dict = {"wrk": version[0] if version else "wrk", "seconds_per_case": seconds, "modes": {}}
+    per_mode: dict[str, list[dict]] = {"periodic": [], "always": []}
+    for round_index in range(rounds):
+        for mode in per_mode:
+            state_dir = folder / f"states-{mode}-{round_index}"
+            server = ServerProcess(run, 128, "--state-dir", str(state_dir), "--durability", mode,
+                                   "--max-streams", "50000")  # every case uses new streams
+            try:
+                run_wrk(wrk, script, server.port, 1, 4, 64, 2.0, f"warm-{mode}", body)  # compile + warm caches
+                measured = {"server_ready_s": round(server.ready_s, 1)}
+                for name, threads, connections, streams in WRK_CASES:
+                    measured[name] = run_wrk(wrk, script, server.port, threads, connections, streams, seconds,
+                                             f"{name}-{round_index}", body)
+                measured["load"] = loadavg()
+            finally:
+                server.stop()
+            per_mode[mode].append(measured)
+    for mode, rounds_measured in per_mode.items():
+        entry: dict = {"rounds": rounds_measured}
+        for name, *_ in WRK_CASES:
+            entry[name] = median_row([{k: v for k, v in r[name].items()} for r in rounds_measured])
+        one = entry["one_connection_one_stream"]
+        entry["many_streams_p50_over_one_stream_p50"] = round(
+            entry["one_connection_4096_streams"]["p50_ms"] / one["p50_ms"], 2)
+        entry["lift_32_connections"] = round(entry["connections_32"]["requests_per_s"] / one["requests_per_s"], 2)
+        entry["lift_128_connections"] = round(entry["connections_128"]["requests_per_s"] / one["requests_per_s"], 2)
+        entry["targets_met"] = (entry["many_streams_p50_over_one_stream_p50"] <= 1.5 and
+                                entry["lift_32_connections"] >= 3.0)
+        result["modes"][mode] = entry
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
@@ -275,7 +386,18 @@ def main() -> None:
     parser.add_argument("--predict-reps", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3, help="Rounds of sequential, 32 and 128 streams, alternating.")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "serve.json")
+    parser.add_argument("--wrk-only", action="store_true", help="Only the wrk measurements of the stream model.")
+    parser.add_argument("--no-wrk", action="store_true", help="Skip the wrk measurements.")
+    parser.add_argument("--wrk-seconds", type=int, default=8, help="Duration of each wrk case (whole seconds).")
+    parser.add_argument("--wrk-rounds", type=int, default=1, help="Rounds of both durability modes, alternating.")
+    parser.add_argument("--wrk-output", type=Path, default=ROOT / "benchmarks" / "results" / "serve_wrk.json")
     args = parser.parse_args()
+    if not args.no_wrk:
+        ensure_wrk()  # fail before minutes of other measurements
+    if args.wrk_only:
+        with tempfile.TemporaryDirectory() as scratch:
+            report_wrk(Path(scratch), args)
+        return
     report: dict = {"host": {"cpus": os.cpu_count(), "platform": platform.platform(),
                              "python": platform.python_version(), "load_at_start": loadavg()},
                     "note": "shared 2-core machine under load from other jobs: absolute times are noisy; compare "
@@ -316,6 +438,22 @@ def main() -> None:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.output}", file=sys.stderr)
+    if not args.no_wrk:
+        with tempfile.TemporaryDirectory() as scratch:
+            report_wrk(Path(scratch), args)
+
+
+def report_wrk(folder: Path, args: argparse.Namespace) -> None:
+    run = train(folder, "stream", MODELS["stream"])
+    report = {"host": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_at_start": loadavg()},
+              "model": MODELS["stream"], "note": "wrk and the server share the machine's cores",
+              **measure_wrk(run, folder, args.wrk_seconds, args.wrk_rounds)}
+    report["host"]["load_at_end"] = loadavg()
+    args.wrk_output.parent.mkdir(parents=True, exist_ok=True)
+    args.wrk_output.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({mode: {k: v for k, v in entry.items() if k != "rounds"} for mode, entry in
+                      report["modes"].items()}, indent=1), file=sys.stderr)
+    print(f"wrote {args.wrk_output}", file=sys.stderr)
 
 
 if __name__ == "__main__":

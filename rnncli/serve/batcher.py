@@ -4,10 +4,16 @@ Chunks wait in arrival order. A batch takes at most one chunk per stream (the ne
 the previous one produces), only chunks of the same shape, and at most ``max_batch``. The step runs on the event loop
 (TensorFlow releases the GIL while it computes); the chunks that arrive during one step form the next batch.
 Before a step the batcher waits up to ``max_delay`` (counted from the oldest waiting chunk) for more chunks, but only
-while some request is still being read or fewer chunks wait than streams were active in the last ``ACTIVE_WINDOW``
-seconds (their clients are likely to send their next chunk within the delay): a lone client never pays the delay,
-and many streams answered in one step come back as one batch instead of splitting into cohorts (32 streaming-LSTM
-streams: 10.7 streams per step without this wait).
+with evidence of concurrency: some request is still being read, or fewer chunks wait than *connections* sent a chunk
+in the last ``ACTIVE_WINDOW`` seconds (an HTTP/1.1 connection has one request in flight at a time, so those clients
+are likely to send their next chunk within the delay). A lone client never pays the delay, also when it cycles over
+thousands of streams on one connection, and many streams answered in one step come back as one batch instead of
+splitting into cohorts (32 streaming-LSTM streams: 10.7 streams per step without this wait).
+
+A chunk may carry ``expect_step``: the stream's step counter it continues. It is compared when its batch is formed
+(after every earlier chunk of the stream was applied); a different counter fails the chunk with a 409 carrying the
+actual step, and nothing is applied. With ``journal`` set (``--durability always``), the new states of a batch are
+written to the write-ahead log (one fsync) before they replace the streams' states and before any answer.
 
 States are gathered per stream into [b, u] arrays, and the new rows are scattered back to the streams, unless a
 stream was deleted or evicted in the meantime (then the chunk's output is still returned, and its states dropped).
@@ -19,9 +25,11 @@ import asyncio
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
+from typing import Any, Callable, Hashable
 
 import numpy as np
 
+from rnncli.serve.inputs import stream_conflict
 from rnncli.serve.metrics import ServerMetrics
 from rnncli.serve.runner import ModelRunner
 from rnncli.serve.store import Stream, StreamStore
@@ -38,8 +46,13 @@ class ModelFailure(Exception):
 class Chunk:
     stream_id: str
     x: np.ndarray            # one sample: the model's input shape without the batch axis
-    future: asyncio.Future
+    future: asyncio.Future   # result: (y of the sample, the stream's step after it)
     arrived: float
+    expect_step: int | None = None
+
+
+# (stream id, step, created, last_used, states [u] each) of every stream a batch changed, written before answering
+Journal = Callable[[list[tuple[str, int, float, float, list[np.ndarray]]]], None]
 
 
 class Batcher:
@@ -54,20 +67,25 @@ class Batcher:
         self.max_delay = max_delay
         self.waiting: deque[Chunk] = deque()
         self.reading = 0             # requests whose bodies are being read and checked (may become chunks soon)
-        self.recent: OrderedDict[str, float] = OrderedDict()  # stream -> when its last chunk arrived, oldest first
+        self.recent: OrderedDict[Hashable, float] = OrderedDict()  # connection -> its last chunk's arrival
+        self.journal: Journal | None = None
         self._wakeup = asyncio.Event()
         self._closing = False
 
     def busy_streams(self) -> set[str]:
         return {chunk.stream_id for chunk in self.waiting}
 
-    async def submit(self, stream_id: str, x: np.ndarray) -> np.ndarray:
-        """The output of ``x`` continued from the stream's states (admission is the caller's job)."""
+    async def submit(self, stream_id: str, x: np.ndarray, client: Any = None,
+                     expect_step: int | None = None) -> tuple[np.ndarray, int]:
+        """The output of ``x`` continued from the stream's states, and the stream's step after it (admission is the
+        caller's job). ``client``: the connection (ASGI ``scope["client"]``), the unit of concurrency. Raises
+        ``BadRequest(409)`` when ``expect_step`` is not the stream's step."""
         loop = asyncio.get_running_loop()
-        chunk = Chunk(stream_id, x, loop.create_future(), time.perf_counter())
+        chunk = Chunk(stream_id, x, loop.create_future(), time.perf_counter(), expect_step)
         self.waiting.append(chunk)
-        self.recent[stream_id] = chunk.arrived
-        self.recent.move_to_end(stream_id)
+        key = client if client is not None else ("stream", stream_id)
+        self.recent[key] = chunk.arrived
+        self.recent.move_to_end(key)
         self._wakeup.set()
         return await chunk.future
 
@@ -96,7 +114,7 @@ class Batcher:
         self._wakeup.set()
 
     def expected_company(self) -> int:
-        """How many streams sent a chunk in the last ``ACTIVE_WINDOW`` seconds (at most ``max_batch``)."""
+        """How many connections sent a chunk in the last ``ACTIVE_WINDOW`` seconds (at most ``max_batch``)."""
         cutoff = time.perf_counter() - ACTIVE_WINDOW
         while self.recent and next(iter(self.recent.values())) < cutoff:
             self.recent.popitem(last=False)
@@ -128,7 +146,24 @@ class Batcher:
         self.waiting = kept
         return batch
 
+    def _admissible(self, batch: list[Chunk]) -> list[Chunk]:
+        """The chunks whose ``expect_step`` matches their stream's step; the others get their 409 now."""
+        kept = []
+        for chunk in batch:
+            if chunk.expect_step is not None:
+                stream = self.store.streams.get(chunk.stream_id)
+                actual = stream.steps if stream is not None else 0
+                if actual != chunk.expect_step:
+                    if not chunk.future.done():
+                        chunk.future.set_exception(stream_conflict(chunk.stream_id, actual, chunk.expect_step))
+                    continue
+            kept.append(chunk)
+        return kept
+
     def _run_batch(self, batch: list[Chunk]) -> None:
+        batch = self._admissible(batch)
+        if not batch:
+            return
         started = time.perf_counter()
         streams: list[Stream] = []
         for chunk in batch:
@@ -153,14 +188,26 @@ class Batcher:
                     chunk.future.set_exception(failure)
             return
         now = time.time()
-        steps = int(x.shape[1]) if x.ndim > 1 else 1
-        for row, (chunk, stream) in enumerate(zip(batch, streams)):
-            if self.store.streams.get(chunk.stream_id) is stream:
+        live = [self.store.streams.get(chunk.stream_id) is stream for chunk, stream in zip(batch, streams)]
+        if self.journal is not None:
+            records = [(chunk.stream_id, stream.steps + 1, stream.created, now, [state[row] for state in new_states])
+                       for row, (chunk, stream, alive) in enumerate(zip(batch, streams, live)) if alive]
+            try:
+                self.journal(records)
+            except OSError as exc:  # nothing is applied: the clients may retry the same chunk
+                failure = ModelFailure(f"cannot make the stream states durable ({exc.strerror or exc}); nothing "
+                                       f"was applied")
+                for chunk in batch:
+                    if not chunk.future.done():
+                        chunk.future.set_exception(failure)
+                return
+        for row, (chunk, stream, alive) in enumerate(zip(batch, streams, live)):
+            if alive:
                 stream.states = [state[row] for state in new_states]
-                stream.steps += steps
+                stream.steps += 1
                 stream.last_used = now
             if not chunk.future.done():  # a client that went away cancelled its future
-                chunk.future.set_result(y[row])
+                chunk.future.set_result((y[row], stream.steps))
         self.store.updated()
         self.metrics.batch_size.observe(len(batch))
         self.metrics.step_seconds.observe(time.perf_counter() - started)

@@ -44,16 +44,37 @@ async def receive_body(receive: Receive, limit: int) -> bytes:
             return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-async def send_json(send: Send, status: int, body: bytes) -> None:
-    """One whole response: ``body`` is already JSON-encoded."""
-    await send({"type": "http.response.start", "status": status,
-                "headers": JSON_HEADERS + [(b"content-length", str(len(body)).encode())]})
+async def send_json(send: Send, status: int, body: bytes, step: int | None = None) -> None:
+    """One whole response: ``body`` is already JSON-encoded; ``step``: the stream's step (``X-Stream-Step``)."""
+    headers = JSON_HEADERS + [(b"content-length", str(len(body)).encode())]
+    if step is not None:
+        headers.append((b"x-stream-step", str(step).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
-def error_body(message: str) -> bytes:
-    """Every error's body: ``{"error": "one line"}``."""
-    return json.dumps({"error": message}).encode()
+def error_body(message: str, step: int | None = None) -> bytes:
+    """Every error's body: ``{"error": "one line"}`` (with ``"step"`` for a stream-step conflict)."""
+    return json.dumps({"error": message} if step is None else {"error": message, "step": step}).encode()
+
+
+JSON_TYPES = (b"application/json",)
+
+
+def json_content_type(value: bytes | None) -> bool:
+    """Whether a Content-Type header announces JSON (``application/json``, ``application/*+json``, any
+    parameters); a request without the header is read as JSON too."""
+    if value is None:
+        return True
+    media = value.split(b";", 1)[0].strip().lower()
+    return media in JSON_TYPES or (media.startswith(b"application/") and media.endswith(b"+json"))
+
+
+def header(scope: dict, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return None
 
 
 def match_hot_route(scope: dict) -> str | None:
@@ -64,18 +85,20 @@ def match_hot_route(scope: dict) -> str | None:
     return match[1] if match else None
 
 
-async def stream_predict(state: Any, stream_id: str, receive: Receive, send: Send) -> None:
-    """Answer one chunk: 200 with ``{"outputs": ...}``, or the 4xx/500 of ``predict_chunk`` as ``{"error": ...}``.
+async def stream_predict(state: Any, stream_id: str, scope: dict, receive: Receive, send: Send) -> None:
+    """Answer one chunk: 200 with ``{"outputs": ..., "step": n}``, or the 4xx/500 of ``predict_chunk`` as
+    ``{"error": ...}``.
 
     ``state``: the ``ServerState`` (typed loosely to keep this module free of the app's imports)."""
     try:
-        body = await state.predict_chunk(stream_id, lambda: receive_body(receive, state.limits.max_body_bytes))
+        body, step = await state.predict_chunk(stream_id, lambda: receive_body(receive, state.limits.max_body_bytes),
+                                               scope.get("client"), header(scope, b"if-match"))
     except ClientGone:
         return
     except BadRequest as exc:
-        await send_json(send, exc.status, error_body(exc.message))
+        await send_json(send, exc.status, error_body(exc.message, exc.step), exc.step)
         return
     except ModelFailure as exc:
         await send_json(send, 500, error_body(str(exc)))
         return
-    await send_json(send, 200, body)
+    await send_json(send, 200, body, step)

@@ -19,12 +19,41 @@ STREAM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 
 class BadRequest(Exception):
-    """A client error: ``status`` (400, 401, 404, 413, 422, 429, ...) and a one-line message."""
+    """A client error: ``status`` (400, 401, 404, 409, 413, 415, 422, 429, ...) and a one-line message; ``step``:
+    the stream's actual step counter, for a 409 on ``expect_step`` (sent as ``"step"`` and ``X-Stream-Step``)."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, step: int | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.step = step
+
+
+def stream_conflict(stream_id: str, actual: int, expected: int) -> BadRequest:
+    """The 409 of a chunk whose ``expect_step`` differs from the stream's counter: nothing was applied."""
+    return BadRequest(409, f"stream `{stream_id}` is at step {actual}, not {expected} (restored from an older save, "
+                           f"evicted, deleted or never seen): nothing was applied; replay from step {actual}", actual)
+
+
+def read_expect_step(document: Any, header: bytes | None) -> int | None:
+    """The ``expect_step`` of a chunk: the body's field, else the ``If-Match`` header (``5`` or ``"5"``)."""
+    value: Any = document.get("expect_step") if isinstance(document, dict) else None
+    source = "`expect_step`"
+    if value is None and header is not None:
+        text = header.decode("latin-1").strip()
+        if text.startswith("W/"):
+            text = text[2:]
+        text = text.strip('"')
+        source = "If-Match"
+        if not text.isdigit():
+            raise BadRequest(422, f"If-Match must be the stream step the chunk continues (an integer >= 0), "
+                                  f"got {header.decode('latin-1')[:40]!r}")
+        value = int(text)
+    if value is None:
+        return None
+    if type(value) is not int or value < 0:
+        raise BadRequest(422, f"{source} must be an integer >= 0 (the stream step the chunk continues)")
+    return value
 
 
 def check_stream_id(stream_id: str) -> str:
@@ -65,17 +94,20 @@ def _describe(shape: list[int | None]) -> str:
 
 
 def read_inputs(document: Any, sample_shape: list[int | None], integer_vocab: int | None, batched: bool,
-                max_values: int) -> np.ndarray:
-    """``document["inputs"]`` as an array of ``sample_shape`` (with a leading N when ``batched``).
+                max_values: int, optional: frozenset[str] = frozenset()) -> np.ndarray:
+    """``document["inputs"]`` as an array of ``sample_shape`` (with a leading N when ``batched``); ``optional``:
+    other fields the body may have (``expect_step`` for a stream chunk).
 
     ``sample_shape``: the model's input shape without the batch axis, ``None`` for a free length.
     ``integer_vocab``: the Embedding's ``input_dim`` for index inputs (int32), else None (float32).
     """
     if not isinstance(document, dict):
         raise BadRequest(422, "the body must be a JSON object {\"inputs\": ...}")
-    unknown = sorted(set(document) - {"inputs"})
+    unknown = sorted(set(document) - {"inputs"} - optional)
     if unknown:
-        raise BadRequest(422, f"unknown field(s) {', '.join(map(repr, unknown))}; the body is {{\"inputs\": ...}}")
+        allowed = "".join(f", \"{name}\": ..." for name in sorted(optional))
+        raise BadRequest(422, f"unknown field(s) {', '.join(map(repr, unknown))}; the body is "
+                              f"{{\"inputs\": ...{allowed}}}")
     if "inputs" not in document:
         raise BadRequest(422, "missing field `inputs`")
     expected = ([None] if batched else []) + list(sample_shape)

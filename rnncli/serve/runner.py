@@ -3,8 +3,13 @@
 The step is ``(x [b, ...], states) -> (y [b, ...], new_states)`` with one [b, u] tensor per state of every stateful
 layer (``Sequential.state_layout``). It never reads or writes the layers' state variables, whose batch size was
 fixed by training, so any 1..``max_batch`` streams share one call. Batches are padded to a few fixed sizes (powers
-of two up to ``max_batch``) so the step is traced and compiled once per size, all of them before the server reports
-healthy.
+of two up to ``max_batch``) so the step is traced and compiled once per size. Batch size 1 is compiled first and the
+server reports healthy then; the larger sizes compile in the background, and until a size is ready a batch that
+needs it runs as several steps of the largest compiled size.
+
+A model whose layers work step by step along time up to its last recurrent layer (no Flatten, Reshape, Permute,
+convolution, pooling or RepeatVector on the time axis, no ``unroll``) takes stream chunks of any length T: its step
+is traced with a free time axis (``stream_timesteps: "any"`` in ``/v1/model``).
 """
 
 from __future__ import annotations
@@ -32,6 +37,28 @@ def bucket_for(count: int, buckets: list[int]) -> int:
     return next(size for size in buckets if size >= count)
 
 
+PER_STEP = {"Masking", "Dropout", "Activation", "Dense", "TimeDistributed", "Embedding", "SpatialDropout1D",
+            "GaussianNoise", "GaussianDropout"}
+RECURRENT = {"SimpleRNN", "GRU", "LSTM"}
+
+
+def free_length(plan: Any) -> bool:
+    """Whether the model maps a chunk of any length T like the trained one: every layer up to the last one that
+    keeps a time axis works per step or is an (un-unrolled) recurrent layer."""
+    for layer in plan.layers:
+        config = layer.inner.config if layer.type == "Bidirectional" and layer.inner is not None else layer.config
+        kind = config["type"]
+        if kind in RECURRENT:
+            if config.get("unroll"):
+                return False
+            if not config.get("return_sequences"):
+                return True  # no time axis after it: the rest sees [B, units]
+            continue
+        if kind not in PER_STEP:
+            return False
+    return True
+
+
 @dataclass(frozen=True)
 class StateSpec:
     """One state tensor of one stateful layer: per stream a [units] float32 vector."""
@@ -55,9 +82,22 @@ class ModelInfo:
     layers: list[dict]
     jit_compile: bool
     notes: list[str] = field(default_factory=list)
+    free_time: bool = False  # chunks of any length T are accepted (``free_length``)
+
+    @property
+    def accepted_shape(self) -> list[int | None]:
+        """The input shape a request may send (without the batch axis): the time axis free when ``free_time``."""
+        return ([None] + list(self.input_shape[1:])) if self.free_time and self.input_shape else list(self.input_shape)
+
+    @property
+    def stream_timesteps(self) -> int | str:
+        """``"any"`` when chunks of any length are accepted, else the one length T accepted."""
+        length = self.accepted_shape[0] if self.input_shape else None
+        return "any" if length is None else int(length)
 
     def as_dict(self) -> dict:
         return {"run": self.run, "checkpoint": self.checkpoint, "input_shape": self.input_shape,
+                "stream_timesteps": self.stream_timesteps,
                 "input_dtype": self.input_dtype, "output_shape": self.output_shape, "stateful": self.stateful,
                 "states": [vars(spec) for spec in self.states], "layers": self.layers,
                 "jit_compile": self.jit_compile}
@@ -76,6 +116,7 @@ class ModelRunner:
         self.max_batch = max_batch
         self.dtype = np.int32 if plan.input_dtype == "int32" else np.float32
         self.state_specs = info.states
+        self.ready_sizes: list[int] = []  # compiled batch sizes, ascending (all of ``buckets`` once compiled)
         self._step = tf.function(self._step_impl, jit_compile=jit_compile, reduce_retracing=False)
         # one concrete function for every batch size and length, traced once (a trace of the streaming LSTM takes
         # seconds on the loaded 2-core host); XLA still compiles once per padded shape, at the first call. Calling
@@ -89,7 +130,7 @@ class ModelRunner:
         if self._traced is None:
             import tensorflow as tf
 
-            x_spec = tf.TensorSpec([None] + list(self.plan.input_shape[1:]), tf.as_dtype(self.dtype))
+            x_spec = tf.TensorSpec([None] + self.info.accepted_shape, tf.as_dtype(self.dtype))
             state_specs = [tf.TensorSpec([None, spec.units], tf.float32) for spec in self.state_specs]
             self._traced = self._step.get_concrete_function(x_spec, state_specs)
         return self._traced
@@ -98,33 +139,42 @@ class ModelRunner:
         """[count, u] zeros per state: the states of a new stream (or of a stateless request)."""
         return [np.zeros((count, spec.units), np.float32) for spec in self.state_specs]
 
-    def compile(self, sample_shape: tuple[int, ...] | None = None) -> None:
-        """Trace and compile the step for every bucket (for models with a free length, at ``sample_shape``)."""
+    def compile(self, sample_shape: tuple[int, ...] | None = None, ready: Any = None) -> None:
+        """Trace and compile the step for every bucket, smallest first (for models with a free length, at
+        ``sample_shape``); ``ready()`` is called once batch size 1 can be served."""
         shape = sample_shape or self.default_sample_shape()
         for size in self.buckets:
-            self.run(np.zeros((size,) + shape, self.dtype), self.zero_states(size))
+            self._run_piece(np.zeros((size,) + shape, self.dtype), self.zero_states(size), size)
+            self.ready_sizes = sorted(set(self.ready_sizes) | {size})
+            if size == self.buckets[0] and ready is not None:
+                ready()
 
     def default_sample_shape(self) -> tuple[int, ...]:
         """The model's input shape without the batch axis; a free length compiles at 1 step."""
         return tuple(1 if dim is None else dim for dim in self.info.input_shape)
 
-    def run(self, x: np.ndarray, states: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """x [n, ...] and states [n, u] each -> (y [n, ...], new states [n, u] each), in ``max_batch`` pieces
-        padded to a bucket size (padding rows are zeros and are dropped)."""
+    def _run_piece(self, piece: np.ndarray, states: list[np.ndarray], size: int) -> tuple[Any, list[Any]]:
+        """One call of the step on ``piece`` [rows, ...] padded with zero rows to ``size``."""
         import tensorflow as tf
 
+        rows = len(piece)
+        if size > rows:
+            piece = np.concatenate([piece, np.zeros((size - rows,) + piece.shape[1:], piece.dtype)])
+            states = [np.concatenate([s, np.zeros((size - rows,) + s.shape[1:], s.dtype)]) for s in states]
+        return self._concrete_step()(tf.constant(piece), [tf.constant(s) for s in states])
+
+    def run(self, x: np.ndarray, states: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """x [n, ...] and states [n, u] each -> (y [n, ...], new states [n, u] each), in pieces of the largest
+        compiled batch size (``max_batch`` once all are compiled), each padded to a compiled size (padding rows are
+        zeros and are dropped)."""
+        sizes = self.ready_sizes or self.buckets
+        limit = sizes[-1]
         count = len(x)
         outputs, finals = [], [[] for _ in states]
-        for start in range(0, count, self.max_batch):
-            piece = x[start:start + self.max_batch]
+        for start in range(0, count, limit):
+            piece = x[start:start + limit]
             rows = len(piece)
-            size = bucket_for(rows, self.buckets)
-            piece_states = [s[start:start + rows] for s in states]
-            if size > rows:
-                piece = np.concatenate([piece, np.zeros((size - rows,) + piece.shape[1:], piece.dtype)])
-                piece_states = [np.concatenate([s, np.zeros((size - rows,) + s.shape[1:], s.dtype)])
-                                for s in piece_states]
-            y, new = self._concrete_step()(tf.constant(piece), [tf.constant(s) for s in piece_states])
+            y, new = self._run_piece(piece, [s[start:start + rows] for s in states], bucket_for(rows, sizes))
             outputs.append(y.numpy()[:rows])
             for collected, value in zip(finals, new):
                 collected.append(value.numpy()[:rows])
@@ -162,5 +212,5 @@ def load_runner(run_path: Path, checkpoint: str, device_spec: str, max_batch: in
                      input_shape=list(plan.input_shape[1:]), input_dtype=plan.input_dtype,
                      output_shape=list(plan.output_shape[1:]), stateful=bool(states), states=states,
                      layers=_layer_rows(plan), jit_compile=bool(loaded.engine.predict_jit_compile),
-                     notes=list(loaded.notes))
+                     notes=list(loaded.notes), free_time=len(plan.input_shape) > 1 and free_length(plan))
     return ModelRunner(model, plan, info.jit_compile, max_batch, info)

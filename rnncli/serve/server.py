@@ -31,6 +31,7 @@ class ServeOptions:
     max_body_bytes: int = 1 << 20
     save_every: float = 30.0          # seconds between saves of changed states (and always at shutdown)
     device: str = "auto"
+    durability: str = "always"        # "always": write-ahead log fsync'ed before each answer; "periodic"
 
 
 class Terminated(Exception):
@@ -72,6 +73,24 @@ def weights_fingerprint(model) -> str:
     return digest.hexdigest()
 
 
+def restore_streams(state_dir, store, durability: str, announce: Callable[[str], None]):
+    """Read ``streams.npz`` and replay the write-ahead log newer than it; fold both into a fresh ``streams.npz``
+    when there was a log (or the log is about to start); returns the open log for ``--durability always``."""
+    count = store.load(state_dir.file) if state_dir.file.exists() else None
+    replayed = state_dir.replay(store)
+    if count is not None or replayed:
+        logged = f" and {replayed} logged update(s)" if replayed else ""
+        announce(f"restored {len(store)} stream(s) from {state_dir.file}{logged}")
+    newest = state_dir.newest_generation(store)
+    if replayed or durability == "always" or newest > store.wal_generation:
+        try:
+            state_dir.compact(store, newest)
+        except OSError as exc:
+            raise UserInputError(f"--state-dir {state_dir.path}: cannot write {state_dir.file.name} "
+                                 f"({exc.strerror or exc})") from None
+    return state_dir.open_log(newest + 1) if durability == "always" else None
+
+
 def serve(options: ServeOptions, announce: Callable[[str], None]) -> None:
     """Serve ``options.run`` until SIGTERM (returns) or SIGINT (``KeyboardInterrupt``); ``announce`` gets the
     progress lines the CLI prints (one of them ``listening on http://HOST:PORT``)."""
@@ -92,15 +111,17 @@ def serve(options: ServeOptions, announce: Callable[[str], None]) -> None:
         for note in runner.info.notes:
             announce(f"note: {note}")
         identity = {"states": [[s.layer, s.name, s.units] for s in runner.state_specs],
-                    "weights_sha256": weights_fingerprint(runner.model)}
+                    "weights_sha256": weights_fingerprint(runner.model),
+                    "run": runner.info.run, "checkpoint": runner.info.checkpoint}
         store = StreamStore([s.units for s in runner.state_specs], identity, options.max_streams,
                             options.idle_timeout or None)
-        if state_dir and state_dir.file.exists():
-            count = store.load(state_dir.file)
-            announce(f"restored {count} stream(s) from {state_dir.file}")
+        log = None
+        if state_dir:
+            log = restore_streams(state_dir, store, options.durability, announce)
         limits = Limits(options.max_batch, options.max_delay_ms / 1000.0, options.max_body_bytes,
-                        options.save_every, token)
+                        options.save_every, token, options.durability)
         state = ServerState(runner, store, state_dir, limits)
+        state.log = log
         app = create_app(state)
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                                 timeout_graceful_shutdown=15, server_header=False,
@@ -109,7 +130,7 @@ def serve(options: ServeOptions, announce: Callable[[str], None]) -> None:
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         announce(f"listening on http://{shown}:{port} (compiling the step for batches of "
-                 f"{', '.join(map(str, runner.buckets))}; /healthz answers 200 when done)")
+                 f"{', '.join(map(str, runner.buckets))}; /healthz answers 200 once batch size 1 is ready)")
         server.run(sockets=[sock])
         if server.started:
             announce("stopped" + (f"; stream states saved in {state_dir.file}" if state_dir else ""))

@@ -94,6 +94,8 @@ def test_model_description_and_openapi_docs(server, masked_run: Path) -> None:
     status, body = server.request("GET", "/v1/model")
     info = json.loads(body)
     assert status == 200 and info["stateful"] and info["input_shape"] == [4, 2] and info["output_shape"] == [4, 2]
+    # Masking, LSTM, GRU, TimeDistributed(Dense): chunks of any length; no --state-dir: no durability
+    assert info["stream_timesteps"] == "any" and info["durability"] is None
     assert [s["units"] for s in info["states"]] == [5, 5, 4] and info["batch_sizes"] == [1, 2, 4, 8]
     assert info["run"] == str(masked_run.resolve()) and [l["type"] for l in info["layers"]][0] == "Masking"
     status, body = server.request("GET", "/openapi.json", authorize=False)
@@ -117,7 +119,17 @@ BAD_REQUESTS = [
     ("wrong rank", "POST", "/v1/streams/bad/predict", {"inputs": [0.5, 0.1]}, {}, 422, "2-D array"),
     ("too deep", "POST", "/v1/streams/bad/predict", {"inputs": [CHUNK]}, {}, 422, "deeper nesting"),
     ("wrong features", "POST", "/v1/streams/bad/predict", {"inputs": [[0.5, 0.1, 0.2]] * 4}, {}, 422, "shape"),
-    ("wrong length", "POST", "/v1/streams/bad/predict", {"inputs": CHUNK[:3]}, {}, 422, "expected [4][2]"),
+    ("zero length", "POST", "/v1/streams/bad/predict", {"inputs": [[]]}, {}, 422, "empty"),
+    ("text plain", "POST", "/v1/streams/bad/predict", {"inputs": CHUNK}, {"Content-Type": "text/plain"}, 415,
+     "not JSON"),
+    ("form body", "POST", "/v1/predict", {"inputs": [CHUNK]},
+     {"Content-Type": "application/x-www-form-urlencoded"}, 415, "Content-Type: application/json"),
+    ("negative expect_step", "POST", "/v1/streams/bad/predict", {"inputs": CHUNK, "expect_step": -1}, {}, 422,
+     "expect_step"),
+    ("bad If-Match", "POST", "/v1/streams/bad/predict", {"inputs": CHUNK}, {"If-Match": "*"}, 422, "If-Match"),
+    ("unknown stream info", "GET", "/v1/streams/nobody", None, {}, 404, "no stream"),
+    ("unknown stream state", "GET", "/v1/streams/nobody/state", None, {}, 404, "no stream"),
+    ("state of another layout", "PUT", "/v1/streams/bad/state", {"step": 1, "states": []}, {}, 422, "lstm_1.h[5]"),
     ("ragged", "POST", "/v1/streams/bad/predict", {"inputs": [[0.5, 0.1]] * 3 + [[0.5]]}, {}, 422, "ragged"),
     ("empty", "POST", "/v1/streams/bad/predict", {"inputs": []}, {}, 422, "empty"),
     ("string", "POST", "/v1/streams/bad/predict", {"inputs": [["0.5", 0.1]] * 4}, {}, 422, "numbers only"),
@@ -193,3 +205,65 @@ def test_container_health_check(server) -> None:
     assert healthcheck([f"http://127.0.0.1:{server.port}/healthz"]) == 0
     assert healthcheck([f"http://127.0.0.1:{server.port}/v2/nothing"]) == 1
     assert healthcheck(["http://127.0.0.1:1/healthz"]) == 1
+
+
+def test_step_counter_expect_step_and_stream_info(server) -> None:
+    """Every answer carries the stream's step (JSON and X-Stream-Step); a chunk whose expect_step (or If-Match)
+    differs gets 409 with the actual step and changes nothing; GET /v1/streams/ID describes the stream."""
+    chunks = masked_chunks(4, 1, 3)[0]
+    connection = server.connection()
+    try:
+        connection.request("POST", "/v1/streams/steps-1/predict", json.dumps({"inputs": chunks[0].tolist()}),
+                           {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+        response = connection.getresponse()
+        first = json.loads(response.read())
+        assert response.status == 200 and first["step"] == 1 and response.getheader("X-Stream-Step") == "1"
+    finally:
+        connection.close()
+    status, body = server.request("POST", "/v1/streams/steps-1/predict",
+                                  {"inputs": chunks[1].tolist(), "expect_step": 5})
+    assert status == 409 and json.loads(body)["step"] == 1 and "replay from step 1" in json.loads(body)["error"]
+    status, body = server.request("POST", "/v1/streams/steps-1/predict", {"inputs": chunks[1].tolist()},
+                                  {"If-Match": '"1"'})
+    second = json.loads(body)
+    assert status == 200 and second["step"] == 2
+    status, body = server.request("POST", "/v1/streams/never-seen-9/predict",
+                                  {"inputs": chunks[0].tolist(), "expect_step": 3})
+    assert status == 409 and json.loads(body)["step"] == 0
+    assert server.request("GET", "/v1/streams/never-seen-9")[0] == 404           # the 409 created nothing
+    status, body = server.request("GET", "/v1/streams/steps-1")
+    info = json.loads(body)
+    assert status == 200 and info["step"] == 2 and info["restored_from_disk"] is False
+    assert info["created_unix"] <= info["last_used_unix"] and info["created"].endswith("Z")
+    replay = server.predict_chunk("steps-2", chunks[0])
+    np.testing.assert_allclose(replay, np.asarray(first["outputs"], np.float32), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(server.predict_chunk("steps-2", chunks[1]), np.asarray(second["outputs"]),
+                               rtol=1e-5, atol=1e-5)                           # the 409 applied nothing
+
+
+def test_chunks_of_any_length_continue_like_one_chunk(server) -> None:
+    """The model has no fixed-length layer after its recurrent layers: a [4][2] chunk sent as [1] + [3] steps, or
+    as one [7][2] chunk across the trained length, gives the same outputs as the same steps in one piece."""
+    steps = masked_chunks(5, 1, 2)[0].reshape(8, 2)
+    whole = np.concatenate([server.predict_chunk("len-whole", steps[:4]), server.predict_chunk("len-whole",
+                                                                                                 steps[4:])])
+    pieces = np.concatenate([server.predict_chunk("len-pieces", steps[:1]),
+                             server.predict_chunk("len-pieces", steps[1:8])])
+    assert pieces.shape == (8, 2)
+    np.testing.assert_allclose(pieces, whole, rtol=1e-5, atol=1e-5)
+    status, body = server.request("GET", "/v1/streams/len-pieces")
+    assert json.loads(body)["step"] == 2                                        # chunks, not timesteps
+
+
+def test_state_get_and_put_copy_a_stream(server) -> None:
+    chunks = masked_chunks(6, 1, 3)[0]
+    server.predict_chunk("copy-src", chunks[0])
+    status, body = server.request("GET", "/v1/streams/copy-src/state")
+    document = json.loads(body)
+    assert status == 200 and document["step"] == 1 and [s["layer"] for s in document["states"]][0] == "lstm_1"
+    status, body = server.request("PUT", "/v1/streams/copy-dst/state", document)
+    assert status == 200 and json.loads(body)["step"] == 1, body
+    for chunk in chunks[1:]:
+        np.testing.assert_array_equal(server.predict_chunk("copy-dst", chunk), server.predict_chunk("copy-src",
+                                                                                                      chunk))
+    assert json.loads(server.request("GET", "/v1/streams/copy-dst")[1])["step"] == 3
