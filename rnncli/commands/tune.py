@@ -153,7 +153,9 @@ class Sweep:
     def _seeded(self, trial_id: int, number: int) -> Any:
         """The trial bound to a study whose sampler is seeded with the trial's number."""
         optuna = ts.optuna_module()
-        self.study.sampler = ts.make_sampler(self.tune["sampler"], self.seed + number, self.tune["space"])
+        grid = self.tune["sampler"]["name"] == "grid"  # its seed shuffles the grid once: the same for every trial
+        self.study.sampler = ts.make_sampler(self.tune["sampler"], self.seed + (0 if grid else number),
+                                             self.tune["space"])
         return optuna.trial.Trial(self.study, trial_id)
 
     def _claim(self, frozen: Any) -> Any:
@@ -243,23 +245,22 @@ class Sweep:
 
     def result(self, ran: list[int], stopped: str | None) -> TuneResult:
         rows = ts.trial_rows(self.study)
-        best = write_best(self.study, self.sweep_dir)
+        best = write_best(self.study, self.sweep_dir, self.config_path)
         write_hparams_experiment(self.sweep_dir, self.tune)
         return TuneResult(self.sweep_dir, self.name, ts.redact(self.url), self.tune["metric"],
                           self.tune["direction"], rows, best, ran, stopped)
 
 
-def write_best(study: Any, sweep_dir: Path) -> Path | None:
-    """``DIR/best.yaml``: a copy of the best finished trial's config (None while no trial has finished)."""
+def write_best(study: Any, sweep_dir: Path, config_path: Path) -> Path | None:
+    """``DIR/best.yaml``: the best finished trial's config, made from its values (it may have run in another
+    process, on another machine); None while no trial has finished."""
     try:
         best = study.best_trial
     except ValueError:
         return None
-    source = sweep_dir / "configs" / f"trial_{best.number}.yaml"
-    if not source.exists():
-        return None
     target = sweep_dir / "best.yaml"
-    text = source.read_text(encoding="utf-8")
+    write_trial_config(target, config_path, best.number, dict(best.params))
+    text = target.read_text(encoding="utf-8")
     header = f"# rnncli tune: the best trial ({best.number}) of study `{study.study_name}`, value {best.value!r}\n"
     atomic_write_text(target, header + text)
     return target
@@ -328,6 +329,6 @@ def show(config_path: Path, sweep_dir: Path, *, storage: str | None = None, stud
         study = optuna.load_study(study_name=name, storage=ts.open_storage(url))
     except KeyError:
         raise UserInputError(f"no study `{name}` in {ts.redact(url)}") from None
-    best = write_best(study, sweep_dir) if sweep_dir.exists() else None
+    best = write_best(study, sweep_dir, config_path) if sweep_dir.exists() else None
     return TuneResult(sweep_dir, name, ts.redact(url), tune_section["metric"], tune_section["direction"],
                       ts.trial_rows(study), best)
