@@ -78,8 +78,25 @@ def make_sampler(spec: dict, seed: int, entries: list[dict]) -> Any:
     if spec["name"] == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if spec["name"] == "grid":
-        return optuna.samplers.GridSampler({e["path"]: grid_values(e) for e in entries}, seed=seed)
+        return _Grid({e["path"]: grid_values(e) for e in entries}, seed=seed)
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=spec["startup_trials"])
+
+
+def _grid_class() -> type:
+    optuna = optuna_module()
+
+    class Grid(optuna.samplers.GridSampler):
+        """Optuna's grid, without its ``study.stop()`` once the grid is covered (that only works inside
+        ``study.optimize``; here the total is capped at the grid's size instead)."""
+
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            pass
+
+    return Grid
+
+
+def _Grid(space: dict, seed: int) -> Any:
+    return _grid_class()(space, seed=seed)
 
 
 def grid_size(entries: list[dict]) -> int:
