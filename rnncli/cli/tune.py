@@ -15,19 +15,27 @@ from rnncli.cli.reporting import ConsoleReporter, interactive
 
 
 def _values(params: dict) -> str:
-    return " ".join(f"{key.rsplit('.', 1)[-1] if key.count('.') else key}={_short(v)}" for key, v in params.items())
+    return " ".join(f"{title}={_short(v)}" for title, v in zip(headers(list(params)), params.values()))
 
 
 def _short(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else json.dumps(value) if value is None else str(value)
 
 
-def _header(path: str) -> str:
-    """A sampled key as a column title: ``model.layers.0.output_dim`` -> ``layers.0.output_dim``."""
-    for prefix in ("model.", "training.optimizer.", "training."):
-        if path.startswith(prefix):
-            return path[len(prefix):]
-    return path
+def headers(paths: list[str]) -> list[str]:
+    """Column titles of the sampled keys: the last part of each path, longer where two would read the same.
+
+    >>> headers(["model.layers.0.output_dim", "model.layers.1.output_dim", "training.optimizer.lr"])
+    ['0.output_dim', '1.output_dim', 'lr']
+    """
+    depth = {path: 1 for path in paths}
+    while True:
+        titles = {path: ".".join(path.split(".")[-depth[path]:]) for path in paths}
+        clashes = {p for p in paths if list(titles.values()).count(titles[p]) > 1 and depth[p] < p.count(".") + 1}
+        if not clashes:
+            return [titles[p] for p in paths]
+        for path in clashes:
+            depth[path] += 1
 
 
 def _number(value: Any) -> str:
@@ -62,8 +70,8 @@ def trials_table(result: Any) -> Table:
     table = Table(title=f"Study {result.study_name} ({result.storage}): {len(result.rows)} trials, "
                   f"{result.direction} {result.metric}", title_justify="left")
     table.add_column("trial", justify="right")
-    for key in keys:
-        table.add_column(_header(key), justify="right", overflow="fold")
+    for title in headers(keys):
+        table.add_column(title, justify="right")
     for column in (result.metric, "state", "epochs", "seconds"):
         table.add_column(column, justify="right")
     for row in result.rows:
@@ -120,6 +128,8 @@ def tune(config_path: Path, sweep_dir: Path | None, trials: int | None, timeout:
             sys.exit(exit_code_of(exc))
         if result.stopped == "timeout":
             stderr.print("timeout: no new trial started; rerun the command to continue the study", markup=False)
+    if not stdout.is_terminal:
+        stdout.width = max(stdout.width, 200)  # a log or a pipe keeps whole rows
     stdout.print(trials_table(result))
     if result.best_config is not None:
         stdout.print(f"best config: {result.best_config} (rnncli train {result.best_config})", markup=False)

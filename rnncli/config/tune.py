@@ -21,7 +21,7 @@ FILE:LINE:COL naming the key and the offending bound. Nothing here imports Tenso
 >>> from rnncli.config.values import Diagnostics
 >>> diags = Diagnostics("<doc>")
 >>> raw = {"model": {"layers": [{"type": "LSTM", "output_dim": 8, "input_shape": [5, 2]}]},
-...        "tune": {"space": {"model.layers.0.output_dim": {"int": [0, 8]}}}}
+...        "tune": {"metric": "loss", "space": {"model.layers.0.output_dim": {"int": [0, 8]}}}}
 >>> validate_tune(raw, diags) is None, diags.items[0].message
 (True, 'tune.space.model.layers.0.output_dim: the low bound 0 is not allowed: model.layers.0.output_dim must be a positive integer, got 0')
 """
