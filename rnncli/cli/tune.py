@@ -104,8 +104,8 @@ def tune(config_path: Path, sweep_dir: Path | None, trials: int | None, timeout:
 
     \b
     Example:
-      rnncli tune configs/sunspots_tune.yaml -o runs/sunspots-tune --trials 12
-      rnncli tune configs/sunspots_tune.yaml -o runs/sunspots-tune --show
+      rnncli tune configs/tune/sunspots.yaml -o runs/sunspots-tune --trials 12
+      rnncli tune configs/tune/sunspots.yaml -o runs/sunspots-tune --show
       rnncli train runs/sunspots-tune/best.yaml
     Ctrl-C, SIGTERM or SIGKILL, then the same command again, continues the study; a trial that was cut resumes
     from its last checkpoint.

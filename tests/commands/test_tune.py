@@ -137,6 +137,15 @@ def test_invalid_space_is_refused_before_any_training(tmp_path: Path) -> None:
     assert not (tmp_path / "sweep").exists()
 
 
+def test_the_example_config_and_every_point_of_its_space_validate() -> None:
+    from rnncli.commands.tune import check_space_points
+
+    path = ROOT / "configs" / "tune" / "sunspots.yaml"
+    tune = load_config(path, require_training=True).tune
+    assert [e["path"] for e in tune["space"]][:2] == ["model.layers.0.type", "model.layers.0.output_dim"]
+    check_space_points(path, tune)  # raises ConfigError when a bound or a choice gives an invalid config
+
+
 # -- sweeps --------------------------------------------------------------------------------------------------------
 
 def test_sweep_runs_n_trials_and_best_yaml_reproduces_the_best_value(tmp_path: Path) -> None:
