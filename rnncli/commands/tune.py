@@ -147,6 +147,11 @@ class Sweep:
         if trial.number >= self.total:
             self.study._storage.set_trial_state_values(trial._trial_id, state.WAITING)  # back in the queue, uncounted
             return None
+        if RunStore(self.trial_dir(trial.number)).exists():  # left by another study in this directory
+            self.study._storage.set_trial_state_values(trial._trial_id, state.WAITING)
+            raise UserInputError(f"{self.trial_dir(trial.number)} already holds a run that is not trial "
+                                 f"{trial.number} of study `{self.name}`; give this study its own sweep directory "
+                                 f"(-o DIR)")
         trial.set_user_attr(ts.OWNER_ATTR, ts.this_process())
         return self._seeded(trial._trial_id, trial.number), False
 
