@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import time
 from pathlib import Path
@@ -51,11 +52,17 @@ def open_storage(url: str) -> Any:
         kwargs = {"connect_args": {"timeout": 60}}
     elif url.startswith("postgresql"):
         kwargs = {"pool_pre_ping": True}
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-    except Exception as exc:  # SQLAlchemy and driver errors: the URL or the server, not a bug
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserInputError(f"--storage {redact(url)}: cannot open the study database ({first})") from None
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        except Exception as exc:  # SQLAlchemy and driver errors: the URL or the server, not a bug
+            # several processes creating Optuna's tables in a new database at once collide; the next try finds them
+            if attempt < 4 and "refused" not in str(exc) and "does not exist" not in str(exc):
+                time.sleep(0.5 + random.random())
+                continue
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserInputError(f"--storage {redact(url)}: cannot open the study database ({first})") from None
+    raise AssertionError("unreachable")
 
 
 def redact(url: str) -> str:

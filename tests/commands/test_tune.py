@@ -161,7 +161,7 @@ def test_sweep_runs_n_trials_and_best_yaml_reproduces_the_best_value(tmp_path: P
         run = json.loads((sweep / f"trial_{number}" / "run.json").read_text())
         assert run["status"] == "finished" and run["epochs_completed"] == 3
         assert (sweep / f"trial_{number}" / "logs").is_dir()
-    assert (sweep / "logs").is_dir()  # the HParams experiment
+    assert list((sweep / "logs").glob("events.out.tfevents.*"))  # the HParams experiment of the sweep
     assert "Study tiny" in done.stdout and "best config:" in done.stdout
     best = study.best_trial
     assert f"value {best.value!r}" in (sweep / "best.yaml").read_text()
