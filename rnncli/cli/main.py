@@ -26,6 +26,7 @@ from rnncli.cli.common import (
 from rnncli.cli.helpers import Commands, located_at_options, model_config, option_overrides
 from rnncli.cli.run_commands import doctor, export, generate, history, plot, reset_states_command, states
 from rnncli.cli.serve import serve  # its options only: FastAPI and TensorFlow load when it runs
+from rnncli.cli.tune import tune  # its options only: Optuna and TensorFlow load when it runs
 from rnncli.errors import ConfigError
 from rnncli.runs.faults import ADVICE, StorageError
 
@@ -345,7 +346,7 @@ def evaluate(source: Path, data_path: Path | None, y_path: Path | None, as_json:
     stdout.print(table)
 
 
-for _command in (history, plot, reset_states_command, states, export, generate, doctor, serve):
+for _command in (history, plot, reset_states_command, states, export, generate, doctor, serve, tune):
     main.add_command(_command)
 
 

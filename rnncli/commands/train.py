@@ -121,14 +121,16 @@ def apply_resume_changes(engine: Any, hooks: Any, old: dict, new: dict) -> list[
     return notes
 
 
-def build_hooks(training: dict, reporter: Any, checkpoints: Checkpoints, run: RunStore) -> Any:
-    """The run's epoch hooks: the config's (``training_hooks``), progress (with a reporter), then checkpoints.
-    ``train`` appends the ``run.json`` record once the attempt is recorded as running."""
+def build_hooks(training: dict, reporter: Any, checkpoints: Checkpoints, run: RunStore, extra: list | None = None
+                ) -> Any:
+    """The run's epoch hooks: the config's (``training_hooks``), ``extra`` ones (``rnncli tune``'s pruning; they
+    may stop training before the epoch is checkpointed), progress (with a reporter), then checkpoints. ``train``
+    appends the ``run.json`` record once the attempt is recorded as running."""
     from rnncli.training.hooks import BestTracker, Checkpointing, History, HookList, Progress, training_hooks
     from rnncli.training.restore_best import RestoreBestWeights
     from rnncli.training.tensorboard import TensorBoard
 
-    hooks = HookList(training_hooks(training))
+    hooks = HookList(training_hooks(training) + list(extra or []))
     if reporter is not None:
         hooks.hooks.append(Progress(reporter))
     hooks.hooks.append(Checkpointing(checkpoints, run, hooks.find(History)))
@@ -171,8 +173,10 @@ def _resume(engine: Any, hooks: Any, source: Checkpoints, old: dict, new: dict, 
 
 def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = None, resume: bool = False,
           force: bool = False, device_spec: str = "auto", reporter: Any = None, argv: list[str] | None = None,
-          mixed_precision: bool = False) -> TrainResult:
-    """Train ``config_path`` into ``run_path`` (a new run, or ``resume`` one)."""
+          mixed_precision: bool = False, extra_hooks: list | None = None) -> TrainResult:
+    """Train ``config_path`` into ``run_path`` (a new run, or ``resume`` one). ``extra_hooks`` join the run's
+    hooks after the config's own; one with an ``outcome`` (e.g. ``"pruned"``) set at the end gives ``run.json``
+    that status instead of ``finished``."""
     from rnncli.platform import distribute as dist
 
     config = load_config(config_path, require_training=True, overrides=overrides)
@@ -214,7 +218,7 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
             checkpoints = Checkpoints.for_run(engine.trackables(), run.checkpoints, training["checkpoint"])
             source = checkpoints if chief else Checkpoints.for_run(engine.trackables(), store.checkpoints,
                                                                    training["checkpoint"])
-            hooks = build_hooks(training, reporter, checkpoints, run)
+            hooks = build_hooks(training, reporter, checkpoints, run, extra_hooks)
             hooks.bind(engine)
             history = hooks.find(History)
             notes = list(config.notes) + data_notes(train_set, validation)  # config.notes: e.g. what a Keras
@@ -239,6 +243,9 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
                      "validation_samples": len(validation) if validation is not None else 0,
                      "stateful": config.model.stateful, "jit_compile": engine.jit_compile, "notes": notes})
                 record["epochs_completed"] = int(engine.loop.epoch.numpy())
+                outcome = next((h.outcome for h in extra_hooks or [] if getattr(h, "outcome", None)), None)
+                if outcome:
+                    record["final_status"] = outcome
                 restorer = hooks.find(RestoreBestWeights)
                 if restorer is not None and restorer.restored is not None:
                     record["restored_best_weights"] = restorer.restored

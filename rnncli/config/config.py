@@ -20,6 +20,7 @@ class Config:
     training: dict | None = None
     layer_sources: list = field(default_factory=list, repr=False)
     notes: list[str] = field(default_factory=list)  # what a Keras document held that could not be carried over
+    tune: dict | None = None      # the resolved `tune:` section (rnncli tune), None without one
 
     @property
     def has_weight_files(self) -> bool:

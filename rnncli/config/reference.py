@@ -20,6 +20,7 @@ from rnncli.config.section_args import (
     TRAINING_ARGS,
 )
 from rnncli.config.training_specs import LOSSES, METRICS, OPTIMIZERS
+from rnncli.config.tune import PRUNER_ARGS, SAMPLER_ARGS, TUNE_ARGS
 
 START = "<!-- config-reference:start -->"
 END = "<!-- config-reference:end -->"
@@ -63,6 +64,10 @@ def render() -> str:
             "position counted from 0 in `unit`s; the formulas are Keras 3's schedules):", ""]
     for name, args in LR_SCHEDULE_ARGS.items():
         out += [f"`{name}`:", "", *_table(args), ""]
+    out += ["### `tune:` (`rnncli tune`)", "", *_table(TUNE_ARGS), ""]
+    for title, declared in (("tune.sampler", SAMPLER_ARGS), ("tune.pruner", PRUNER_ARGS)):
+        for name, args in declared.items():
+            out += [f"`{title}` `{name}`:", "", *_table(args), ""]
     return "\n".join(out)
 
 

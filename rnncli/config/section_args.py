@@ -143,4 +143,6 @@ TOP_LEVEL_ARGS = (
     Arg("model", "any", REQUIRED, "`layers:` list, or a Keras 1 `model.to_yaml()` document."),
     Arg("data", "any", None, "Training data (needed by `train`).", nullable=True),
     Arg("training", "any", None, "Loss, optimizer and loop settings (needed by `train`).", nullable=True),
+    Arg("tune", "any", None, "Hyperparameter search of `rnncli tune`: metric, search space, sampler, pruner "
+        "(ignored by `train`).", nullable=True),
 )

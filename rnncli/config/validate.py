@@ -20,6 +20,7 @@ from rnncli.config.plan import LayerPlan, ModelPlan, ShapeProblem, fmt_shape, in
 from rnncli.config.sections import check_section as _check_section
 from rnncli.config.sections import resolve_args as _resolve_args
 from rnncli.config.training import validate_training
+from rnncli.config.tune import validate_tune
 from rnncli.config.weight_layouts import expected_weight_shapes, match_weight_layout
 from rnncli.config.weights import read_weight_arrays
 from rnncli.config.values import INVALID, Diagnostics, check_unknown_keys, check_value, show, suggest, type_name, where
@@ -81,11 +82,13 @@ def _validate_document(raw: Any, path: Path, diags: Diagnostics, require_trainin
     plan, sources = _validate_model(raw["model"], raw, path, diags)
     data = _validate_data(raw, path, diags, require_training)
     training = validate_training(raw, diags, require_training, plan)
+    tune = validate_tune(raw, diags)
     if data is not None:
         check_data_section(raw["data"], data, plan, training, diags)
     if plan is None or seed is INVALID:
         return None
-    return Config(path=path, seed=seed, model=plan, data=data, training=training, layer_sources=sources)
+    return Config(path=path, seed=seed, model=plan, data=data, training=training, layer_sources=sources,
+                  tune=tune)
 
 
 # ---------------------------------------------------------------------------------------------------------------

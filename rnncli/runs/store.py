@@ -139,7 +139,8 @@ class RunStore:
     def status(self, info: dict) -> Iterator[dict]:
         """Record one attempt in ``run.json``: ``running`` on entry; on exit ``finished``, ``interrupted`` (with
         the signal) or ``failed`` (with the reason). ``info`` (provenance) is merged into what ``run.json`` held;
-        the yielded mapping is written on exit, so the block can add to it (epochs completed, best epoch)."""
+        the yielded mapping is written on exit, so the block can add to it (epochs completed, best epoch); a
+        ``final_status`` it sets replaces ``finished`` (``pruned``: a tuning trial its pruner stopped)."""
         record = {**self.read_run_json(), **info}
         record.setdefault("started", now())
         record.pop("reason", None)
@@ -156,7 +157,7 @@ class RunStore:
             record.update(status="failed", reason=failure_reason(exc), ended=now())
             self._write_ending(record)
             raise
-        record.update(status="finished", ended=now())
+        record.update(status=record.pop("final_status", None) or "finished", ended=now())
         self.write_run_json(record)
 
     def _write_ending(self, record: dict) -> None:
