@@ -31,28 +31,29 @@ class LoadedRun:
             self.lock.release()
 
 
-def load_run_config(run: RunStore) -> Config:
+def load_run_config(run: RunStore, overrides: list[str] | None = None) -> Config:
     """The config a run trained with (its weights come from the checkpoint: data and weights files need not exist
-    any more)."""
+    any more), with the command line's ``overrides`` (``--set``) applied after the run's own."""
     run.require_run()
     info = run.read_run_json()
-    return load_config(run.config_path, overrides=info.get("overrides") or [],
+    return load_config(run.config_path, overrides=(info.get("overrides") or []) + list(overrides or []),
                        base_dir=Path(info.get("config", str(run.config_path))).parent, check_files=False)
 
 
-def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "auto", lock: bool = False
-                ) -> LoadedRun:
+def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "auto", lock: bool = False,
+                overrides: list[str] | None = None) -> LoadedRun:
     """A run directory (restored from its ``latest`` or ``best`` checkpoint) or a config file (fresh weights).
 
     With ``lock``, the run is locked before it is read (the caller releases ``LoadedRun.lock``), so two commands
-    that write states back cannot both start from the same states.
+    that write states back cannot both start from the same states. ``overrides`` are ``--set`` values applied to
+    the config (after a run's own).
     """
     from rnncli.platform.device import resolve_device
 
     if checkpoint not in WHICH:
         raise UserInputError(f"--checkpoint must be `latest` or `best`, got {checkpoint!r}")
     if not source.is_dir():
-        config = load_config(source)
+        config = load_config(source, overrides=overrides)
         tf = prepare_tensorflow(False)
         from rnncli.training.loop import Engine
 
@@ -63,7 +64,7 @@ def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "au
             f"random initialisation (seed {config.seed}); pass a run directory to use trained weights"]
         return LoadedRun(None, config, engine, None, None, notes)
     run = RunStore(source)
-    config = load_run_config(run)  # an imported architecture may have no `training:`: the declared defaults apply
+    config = load_run_config(run, overrides)  # an imported architecture may have no `training:`: the declared defaults apply
     tf = prepare_tensorflow(False)
     device = resolve_device(device_spec)
     from rnncli.training.hooks import HookList, training_hooks

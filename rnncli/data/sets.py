@@ -50,7 +50,7 @@ def training_data(config: Config) -> tuple[Dataset, Dataset | None]:
 def evaluation_data(config: Config, data_path: Path | None, y_path: Path | None = None) -> Dataset:
     """``data_path`` (x and y, or x with ``y_path``), or else the config's validation data."""
     if config.training is None:
-        raise UserInputError("evaluate needs a `training:` section (the loss)")
+        raise UserInputError("evaluate needs a `training:` section (the loss): pass --set training.loss=mse (or another Keras 1 loss), or add `training: {loss: ...}` to the config")
     if data_path is not None:
         loss = config.training["loss"]
         data = weighted_dataset(load_arrays(data_path, y_path), lambda d: check_dataset(d, config.model, loss),
@@ -58,10 +58,10 @@ def evaluation_data(config: Config, data_path: Path | None, y_path: Path | None 
                                 "validation")
     else:
         if config.data is None:
-            raise UserInputError("no data: pass --data FILE")
+            raise UserInputError("no data: pass --data FILE (or --set data.validation=FILE)")
         _, validation = training_data(config)
         if validation is None:
-            raise UserInputError("the config has no validation data; pass --data FILE")
+            raise UserInputError("the config has no validation data; pass --data FILE (or --set data.validation=FILE)")
         data = validation
     if config.model.stateful:
         data = fit_to_batches(data, config.model.batch_size, config.data["remainder"] if config.data else "error",

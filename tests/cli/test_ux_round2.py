@@ -1,0 +1,140 @@
+"""What a new user ran into, round 2 (issue 30), each through the command line: `--set` on evaluate, validate and
+summary; `--set` key typos at the argument; full-width tables without a terminal and `history --json/--csv`;
+`evaluate` says which data it scored."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from rnncli.cli.main import main
+
+RNG = np.random.default_rng(3)
+T, D, N = 4, 2, 20
+
+
+def keras1_architecture() -> dict:
+    """SimpleRNN(3) -> Dense(1), as Keras 1's to_json() wrote it, never compiled (no training section)."""
+    return {"class_name": "Sequential", "config": [
+        {"class_name": "SimpleRNN", "config": {"name": "simplernn_1", "output_dim": 3, "batch_input_shape": [None, T, D],
+                                               "input_dtype": "float32", "activation": "tanh"}},
+        {"class_name": "Dense", "config": {"name": "dense_1", "output_dim": 1, "activation": "linear"}}]}
+
+
+def write_config(folder: Path, **training: object) -> Path:
+    x = RNG.normal(size=(N, T, D)).astype(np.float32)
+    np.savez(folder / "data.npz", x=x, y=x.sum(axis=(1, 2))[:, None])
+    settings = {"loss": "mse", "metrics": ["mae", "mse", "msle", "cosine_proximity"], "nb_epoch": 2,
+                "batch_size": 5, **training}
+    text = (f"seed: 1\nmodel:\n  layers:\n    - {{type: GRU, output_dim: 3, input_shape: [{T}, {D}]}}\n"
+            f"    - {{type: Dense, output_dim: 1}}\ndata:\n  train: data.npz\n  validation_split: 0.25\n"
+            f"training: {json.dumps(settings)}\n")
+    path = folder / "model.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("round2")
+    run = folder / "run"
+    result = CliRunner().invoke(main, ["train", str(write_config(folder)), "-o", str(run), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    return run
+
+
+def test_evaluate_validate_and_summary_take_set(tmp_path: Path) -> None:
+    """Item 1: the import note's advice (`--set training.loss=...` on the command line) works for evaluate."""
+    arch = tmp_path / "model.json"
+    arch.write_text(json.dumps(keras1_architecture()))
+    runner = CliRunner()
+    run = tmp_path / "run"
+    result = runner.invoke(main, ["import", str(arch), "-o", str(run)])
+    assert result.exit_code == 0, result.output
+    assert "--set training.loss=" in result.output
+    x = RNG.normal(size=(6, T, D)).astype(np.float32)
+    np.savez(tmp_path / "test.npz", x=x, y=np.zeros((6, 1), np.float32))
+    without = runner.invoke(main, ["evaluate", str(run), "--data", str(tmp_path / "test.npz")])
+    assert without.exit_code == 2
+    assert "--set training.loss=mse" in without.output  # the error says how to give the loss
+    result = runner.invoke(main, ["evaluate", str(run), "--data", str(tmp_path / "test.npz"), "--set",
+                                  "training.loss=mse", "--json"])
+    assert result.exit_code == 0, result.output
+    loss = json.loads(result.stdout)["loss"]
+    predicted = runner.invoke(main, ["predict", str(run), "-i", str(tmp_path / "test.npz"), "-o",
+                                     str(tmp_path / "y.npy")])
+    assert predicted.exit_code == 0, predicted.output
+    np.testing.assert_allclose(loss, float(np.mean(np.load(tmp_path / "y.npy") ** 2)), rtol=1e-5)
+
+    result = runner.invoke(main, ["summary", str(run), "--set", "training.loss=mae"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["validate", str(arch), "--set", "training.loss=mse"])
+    assert result.exit_code == 0 and "ok" in result.output, result.output
+    result = runner.invoke(main, ["validate", str(arch), "--set", "training.loss=nope"])
+    assert result.exit_code == 2 and result.output.startswith("--set training.loss=nope: error:"), result.output
+
+
+def test_set_key_typos_are_reported_at_the_argument(tmp_path: Path) -> None:
+    """Item 5: a misspelt key of a new mapping names the argument, like a bad value does."""
+    config = write_config(tmp_path)
+    runner = CliRunner()
+    for command in (["validate", str(config)], ["train", str(config), "-o", str(tmp_path / "r")]):
+        result = runner.invoke(main, [*command, "--set", "training.optimzer.lr=0.1"])
+        assert result.exit_code == 2
+        assert result.output.startswith("--set training.optimzer.lr=0.1: error: "), result.output
+        assert "did you mean `optimizer`?" in result.output
+    result = runner.invoke(main, ["validate", str(config), "--set", "training.callbacks.early_stoping.patience=1"])
+    assert result.output.startswith("--set training.callbacks.early_stoping.patience=1: error: "), result.output
+
+
+def test_tables_are_full_width_without_a_terminal(trained: Path) -> None:
+    """Item 3: `history RUN | cat` (CliRunner's output is no terminal) shows every number and column whole."""
+    result = CliRunner().invoke(main, ["history", str(trained)], terminal_width=80)
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output
+    header = next(line for line in result.output.splitlines() if "epoch" in line and "val_" in line)
+    for column in ("mean_squared_logarithmic_error", "val_cosine_proximity", "lr"):
+        assert f" {column} " in header
+    assert "* best epoch:" in result.output
+
+
+def test_training_summary_in_a_log_is_full_width(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["train", str(write_config(tmp_path, nb_epoch=1)), "-o", str(tmp_path / "r"),
+                                       "--no-progress"], terminal_width=80)
+    assert result.exit_code == 0, result.output
+    summary = result.output[result.output.index("Training summary"):]
+    assert "…" not in summary and "mean_squared_logarithmic_error" in summary
+
+
+def test_history_json_and_csv(trained: Path) -> None:
+    runner = CliRunner()
+    as_json = json.loads(runner.invoke(main, ["history", str(trained), "--json"]).stdout)
+    assert [row["epoch"] for row in as_json["epochs"]] == [1, 2]
+    assert as_json["best"]["epoch"] in (1, 2) and as_json["best"]["monitor"] == "val_loss"
+    rows = list(csv.DictReader(io.StringIO(runner.invoke(main, ["history", str(trained), "--csv"]).stdout)))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert float(rows[1]["val_loss"]) == pytest.approx(as_json["epochs"][1]["val_loss"])
+    assert "lr" in rows[0]
+    both = runner.invoke(main, ["history", str(trained), "--csv", "--json"])
+    assert both.exit_code == 2
+
+
+def test_evaluate_says_which_data(trained: Path, tmp_path: Path) -> None:
+    """Item 12: the validation split and its size, or the --data file."""
+    runner = CliRunner()
+    result = runner.invoke(main, ["evaluate", str(trained)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "on the validation split (5 samples" in result.output
+    result = runner.invoke(main, ["evaluate", str(trained), "--json"])
+    assert "on the validation split (5 samples" in result.stderr
+    json.loads(result.stdout)
+    x = RNG.normal(size=(7, T, D)).astype(np.float32)
+    np.savez(tmp_path / "t.npz", x=x, y=np.zeros((7, 1), np.float32))
+    result = runner.invoke(main, ["evaluate", str(trained), "--data", str(tmp_path / "t.npz")], terminal_width=200)
+    assert f"on {tmp_path / 't.npz'} (7 samples)" in result.output
