@@ -138,3 +138,59 @@ def test_evaluate_says_which_data(trained: Path, tmp_path: Path) -> None:
     np.savez(tmp_path / "t.npz", x=x, y=np.zeros((7, 1), np.float32))
     result = runner.invoke(main, ["evaluate", str(trained), "--data", str(tmp_path / "t.npz")], terminal_width=200)
     assert f"on {tmp_path / 't.npz'} (7 samples)" in result.output
+
+
+@pytest.mark.parametrize("write, expected", [
+    (lambda p: p.write_bytes(b""), r"empty\.h5: error: empty file: not a Keras model \(\.h5 .*to_json\(\), to_yaml\(\)\)"),
+    (lambda p: p.write_text("  \n\n"), r"empty\.h5: error: empty file: not a Keras model"),
+])
+def test_import_of_an_empty_file_says_so(tmp_path: Path, write, expected: str) -> None:
+    """Item 9: not the rnncli-config wording (`expected a mapping with a model: section`)."""
+    import re
+
+    source = tmp_path / "empty.h5"
+    write(source)
+    result = CliRunner().invoke(main, ["import", str(source), "-o", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert re.search(expected, result.output), result.output
+    assert "model:" not in result.output and not (tmp_path / "run").exists()
+
+
+def test_a_cut_off_json_document_is_a_json_syntax_error(tmp_path: Path) -> None:
+    """Item 9: JSON's words and position, not `YAML syntax error`."""
+    text = json.dumps(keras1_architecture())
+    source = tmp_path / "model.json"
+    source.write_text(text[:70])
+    runner = CliRunner()
+    for command in (["import", str(source), "-o", str(tmp_path / "run")], ["validate", str(source)]):
+        result = runner.invoke(main, command)
+        assert result.exit_code == 2
+        assert f"{source}:1:" in result.output and "JSON syntax error at 1:" in result.output, result.output
+        assert "YAML" not in result.output and "cut off" in result.output
+    source.write_text(text.replace('"Dense", ', '"Dense" '))  # a missing comma, not at the end
+    result = runner.invoke(main, ["import", str(source), "-o", str(tmp_path / "run")])
+    col = text.index('"Dense", ') + len('"Dense" ') + 1
+    assert f"{source}:1:{col}: error: JSON syntax error at 1:{col}: Expecting ',' delimiter" in result.output, \
+        result.output
+
+
+def test_a_keras3_archive_is_named(tmp_path: Path) -> None:
+    """Item 20: a `.keras` zip is recognised, not `not UTF-8 text (invalid start byte at byte 14)`."""
+    import zipfile
+
+    source = tmp_path / "model.keras"
+    with zipfile.ZipFile(source, "w") as archive:
+        archive.writestr("metadata.json", '{"keras_version": "3.10.0"}')
+        archive.writestr("config.json", '{"class_name": "Sequential"}')
+        archive.writestr("model.weights.h5", b"\x89HDF\r\n\x1a\n")
+    runner = CliRunner()
+    for command in (["import", str(source), "-o", str(tmp_path / "run")], ["validate", str(source)],
+                    ["train", str(source), "-o", str(tmp_path / "run")]):
+        result = runner.invoke(main, command)
+        assert result.exit_code == 2, result.output
+        assert "Keras 3 `.keras` archive" in result.output and "UTF-8" not in result.output, result.output
+    other = tmp_path / "other.zip"
+    with zipfile.ZipFile(other, "w") as archive:
+        archive.writestr("a.txt", "x")
+    result = runner.invoke(main, ["validate", str(other)])
+    assert result.exit_code == 2 and "a zip archive (a.txt)" in result.output, result.output
