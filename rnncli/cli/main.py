@@ -255,7 +255,10 @@ def init(x_path: Path, y_path: Path, cell: str, units: int, output: Path, force:
     """
     from rnncli.commands.init import init_config
 
-    described = init_config(x_path, y_path, output, cell, units, force)
+    notes: list[str] = []
+    described = init_config(x_path, y_path, output, cell, units, force, notes)
+    for note in notes:
+        stderr.print(f"note: {note}", markup=False)
     stderr.print(f"wrote {output}: {described}\ntrain it with: rnncli train {shlex.quote(str(output))}",
                  markup=False)
 

@@ -194,3 +194,33 @@ def test_a_keras3_archive_is_named(tmp_path: Path) -> None:
         archive.writestr("a.txt", "x")
     result = runner.invoke(main, ["validate", str(other)])
     assert result.exit_code == 2 and "a zip archive (a.txt)" in result.output, result.output
+
+
+@pytest.mark.parametrize("padding, mask_zero", [("inside", False), ("leading", True), ("trailing", True),
+                                                ("none", False)])
+def test_init_masks_zero_only_when_it_is_padding(tmp_path: Path, padding: str, mask_zero: bool) -> None:
+    """Item 7: 0 between other ids (19 of 100 rows here) is a token: mask_zero false, with a note."""
+    import yaml
+
+    rng = np.random.default_rng(5)
+    x = rng.integers(1, 9, size=(100, 6))
+    if padding == "inside":
+        x[:19, 3] = 0
+        x[19:50, :2] = 0  # the other rows are padded: still not padding everywhere
+    elif padding == "leading":
+        x[::3, :rng.integers(1, 5)] = 0
+    elif padding == "trailing":
+        x[::3, 4:] = 0
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", rng.integers(0, 2, size=100).astype(np.float32))
+    out = tmp_path / "model.yaml"
+    result = CliRunner().invoke(main, ["init", "--x", str(tmp_path / "x.npy"), "--y", str(tmp_path / "y.npy"),
+                                       "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    embedding = yaml.safe_load(out.read_text())["model"]["layers"][0]
+    assert embedding["type"] == "Embedding" and embedding["mask_zero"] is mask_zero
+    if padding == "inside":
+        assert "note: mask_zero: false: x.npy has 0 between other ids in 19 of 100 rows" in result.output
+        assert "19 of 100 rows, so it is a token" in out.read_text()
+    else:
+        assert "note: mask_zero" not in result.output
