@@ -22,9 +22,11 @@ TABLE_SUFFIXES = (".csv", ".txt")
 RECURRENT = ("SimpleRNN", "GRU", "LSTM")
 
 
-def input_layout(shape: tuple, plan: ModelPlan, source: str, table: bool = False) -> tuple[tuple, str | None]:
+def input_layout(shape: tuple, plan: ModelPlan, source: str, table: bool = False, inputs_only: bool = False
+                 ) -> tuple[tuple, str | None]:
     """The shape x must take for the model (x's own, or a CSV table's reshaped to [N, T, D]) and a note when
-    reshaped; ``DataError`` when x cannot fit. ``shape`` is x's shape [N, ...] (N may be None: unknown)."""
+    reshaped; ``DataError`` when x cannot fit. ``shape`` is x's shape [N, ...] (N may be None: unknown).
+    ``inputs_only``: the table is ``predict``'s input (no target column), for the message."""
     expected = tuple(plan.input_shape[1:])
     if len(shape) == 0:
         raise DataError(f"{source}: x is a single number, expected an array of samples")
@@ -42,8 +44,14 @@ def input_layout(shape: tuple, plan: ModelPlan, source: str, table: bool = False
     if len(shape) != len(expected) + 1:
         hint = ""
         if table and len(expected) == 2:
-            hint = (f"; a CSV row must hold T*D = {_product(expected)} values (step 1's features, then step 2's, "
-                    f"...) plus the target column" if None not in expected else "")
+            values = f"T*D = {_product(expected)} values (step 1's features, then step 2's, ...)"
+            if None in expected:
+                hint = ""
+            elif inputs_only:
+                hint = (f"; a CSV row for predict must hold the {values}, or those plus the target column (the "
+                        f"training layout: the target is ignored)")
+            else:
+                hint = f"; a CSV row must hold {values} plus the target column (the layout of train and evaluate)"
         raise DataError(f"{source}: x has shape {_show(shape)} ({len(shape)}-D) but the model expects "
                         f"{fmt_shape((None,) + expected)} ({len(expected) + 1}-D){hint}")
     for axis, (want, got) in enumerate(zip(expected, shape[1:]), start=1):

@@ -73,4 +73,24 @@ def read_input(path: Path, config: Config) -> Dataset:
     """The x array of ``predict --input`` (``.x``), checked against the model's input, with ``.notes`` on what
     was done to fit it (a CSV reshaped to the model's sequence input)."""
     data = load_arrays(path, need_y=False)
-    return check_dataset(Dataset(data.x, None, data.source, table=data.table), config.model, None)
+    notes: list[str] = []
+    if data.table:
+        data, notes = _without_target_column(data, config)
+    checked = check_dataset(Dataset(data.x, None, data.source, table=data.table), config.model, None)
+    checked.notes[:0] = notes
+    return checked
+
+
+def _without_target_column(data: Dataset, config: Config) -> tuple[Dataset, list[str]]:
+    """A CSV in the training layout (the model's input values, then the target column) given to ``predict``:
+    the last column is dropped, with a note. Any other table is returned as it is."""
+    expected = config.model.input_shape[1:]
+    if None in expected or data.x.ndim != 2:
+        return data, []
+    inputs = int(np.prod(expected))
+    width = data.x.shape[1]
+    if width != inputs + 1:
+        return data, []
+    note = (f"{data.source}: {width} columns are the training layout ({inputs} input values, then the target): "
+            f"the last column is ignored")
+    return Dataset(data.x[:, :-1], None, data.source, table=True), [note]

@@ -224,3 +224,66 @@ def test_init_masks_zero_only_when_it_is_padding(tmp_path: Path, padding: str, m
         assert "19 of 100 rows, so it is a token" in out.read_text()
     else:
         assert "note: mask_zero" not in result.output
+
+
+def csv_run(folder: Path) -> tuple[Path, np.ndarray]:
+    """A run trained on a CSV in the training layout: a header, T*D = 3 values, the target column."""
+    x = np.round(RNG.normal(size=(12, 3)), 3).astype(np.float32)
+    table = np.concatenate([x, x.sum(axis=1, keepdims=True)], axis=1)
+    lines = ["x_0,x_1,x_2,y"] + [",".join(f"{v:g}" for v in row) for row in table]
+    (folder / "train.csv").write_text("\n".join(lines) + "\n")
+    (folder / "inputs.csv").write_text("\n".join(line.rpartition(",")[0] for line in lines) + "\n")
+    config = folder / "csv.yaml"
+    config.write_text("seed: 1\nmodel:\n  layers:\n    - {type: SimpleRNN, output_dim: 2, input_shape: [3, 1]}\n"
+                      "    - {type: Dense, output_dim: 1}\ndata: {train: train.csv}\n"
+                      "training: {loss: mse, nb_epoch: 1, batch_size: 4}\n")
+    result = CliRunner().invoke(main, ["train", str(config), "-o", str(folder / "run"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    return folder / "run", x
+
+
+def test_predict_reads_a_csv_in_the_training_layout(tmp_path: Path) -> None:
+    """Item 2: the target column is ignored (with a note) and the outputs equal those of the inputs alone."""
+    run, x = csv_run(tmp_path)
+    runner = CliRunner()
+    with_target = runner.invoke(main, ["predict", str(run), "-i", str(tmp_path / "train.csv"), "-o",
+                                       str(tmp_path / "a.npy")])
+    assert with_target.exit_code == 0, with_target.output
+    assert "4 columns are the training layout (3 input values, then the target): the last column is ignored" \
+        in with_target.output
+    inputs_only = runner.invoke(main, ["predict", str(run), "-i", str(tmp_path / "inputs.csv"), "-o",
+                                       str(tmp_path / "b.npy")])
+    assert inputs_only.exit_code == 0, inputs_only.output
+    assert "ignored" not in inputs_only.output
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
+    assert np.load(tmp_path / "a.npy").shape == (12, 1)
+    # a table that fits neither layout says what predict and evaluate each expect
+    (tmp_path / "wide.csv").write_text("1,2,3,4,5\n")
+    result = runner.invoke(main, ["predict", str(run), "-i", str(tmp_path / "wide.csv")])
+    assert result.exit_code == 2
+    assert "a CSV row for predict must hold the T*D = 3 values" in result.output
+    assert "or those plus the target column (the training layout: the target is ignored)" in result.output
+    result = runner.invoke(main, ["evaluate", str(run), "--data", str(tmp_path / "wide.csv")])
+    assert result.exit_code == 2
+    assert "a CSV row must hold T*D = 3 values" in result.output
+    assert "plus the target column (the layout of train and evaluate)" in result.output
+
+
+@pytest.mark.parametrize("cell, message", [
+    ("nan", "column 3 (`x_2`) contains NaN or Inf ('nan')"),
+    ("-inf", "column 3 (`x_2`) contains NaN or Inf ('-inf')"),
+    ("", "not a number: column 3 (`x_2`) is empty"),
+    ("abc", "not a number in column 3 (`x_2`): 'abc'"),
+])
+def test_bad_csv_cells_are_reported_at_their_line(tmp_path: Path, cell: str, message: str) -> None:
+    """Item 8: a NaN is reported at its file line like an empty cell, not by array index (7, 2, 0)."""
+    lines = ["x_0,x_1,x_2,y"] + [f"{i},{i + 1},{i + 2},{i}" for i in range(10)]
+    lines[8] = f"7,8,{cell},7"  # file line 9
+    (tmp_path / "train.csv").write_text("\n".join(lines) + "\n")
+    config = tmp_path / "csv.yaml"
+    config.write_text("model:\n  layers:\n    - {type: SimpleRNN, output_dim: 2, input_shape: [3, 1]}\n"
+                      "    - {type: Dense, output_dim: 1}\ndata: {train: train.csv}\ntraining: {loss: mse}\n")
+    result = CliRunner().invoke(main, ["train", str(config), "-o", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert f"error: {tmp_path / 'train.csv'}:9: {message}" in result.output, result.output
+    assert "index" not in result.output
