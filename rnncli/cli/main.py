@@ -146,7 +146,8 @@ def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_siz
       rnncli train configs/stateful_cosine.yaml -o runs/cosine --epochs 2
       rnncli train configs/stateful_cosine.yaml -o runs/cosine --resume --epochs 4
       rnncli train model.yaml --train x.npy --y y.npy --validation xv.npy --validation-y yv.npy
-    Ctrl-C or SIGTERM keeps the last complete checkpoint and prints the command that resumes.
+    Ctrl-C or SIGTERM keeps the last complete checkpoint and prints the command that resumes. The `lr` of each
+    epoch's line and of the history is the learning rate of the epoch's last step.
     """
     from rnncli.commands.train import train as train_run
     from rnncli.cli.reporting import ConsoleReporter, curves, history_table, print_table
@@ -320,8 +321,8 @@ def predict(source: Path, input_path: Path, output_path: Path | None, batch_size
 @handle_errors
 def evaluate(source: Path, data_path: Path | None, y_path: Path | None, as_json: bool, overrides: tuple[str, ...],
              checkpoint: str, device: str) -> None:
-    """Loss and metrics of a run on its validation data or on --data (stderr says which data and how many
-    samples).
+    """Loss and metrics of a run on its validation data or on --data (the table's title says which data and how
+    many samples).
 
     \b
     Example:
@@ -341,8 +342,7 @@ def evaluate(source: Path, data_path: Path | None, y_path: Path | None, as_json:
     sets, origins = option_overrides(overrides, {})
     with located_at_options(origins):
         results, on = run_evaluate(source, data_path, device, checkpoint, y_path=y_path, overrides=sets)
-    if as_json:
-        stderr.print(f"evaluated {source} {on}", markup=False)
+    if as_json:  # stdout and stderr stay pure JSON (scripts read them together)
         click.echo(json.dumps(results))
         return
     table = Table(title=f"Evaluation of {source} {on}", title_justify="left")

@@ -132,8 +132,7 @@ def test_evaluate_says_which_data(trained: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "on the validation split (5 samples" in result.output
     result = runner.invoke(main, ["evaluate", str(trained), "--json"])
-    assert "on the validation split (5 samples" in result.stderr
-    json.loads(result.stdout)
+    json.loads(result.output)  # nothing else, not even on stderr
     x = RNG.normal(size=(7, T, D)).astype(np.float32)
     np.savez(tmp_path / "t.npz", x=x, y=np.zeros((7, 1), np.float32))
     result = runner.invoke(main, ["evaluate", str(trained), "--data", str(tmp_path / "t.npz")], terminal_width=200)
@@ -287,3 +286,36 @@ def test_bad_csv_cells_are_reported_at_their_line(tmp_path: Path, cell: str, mes
     assert result.exit_code == 2
     assert f"error: {tmp_path / 'train.csv'}:9: {message}" in result.output, result.output
     assert "index" not in result.output
+
+
+def lr_run(folder: Path, schedule: str, epochs: int) -> list[dict]:
+    x = RNG.normal(size=(12, T, D)).astype(np.float32)
+    np.savez(folder / "d.npz", x=x, y=x.sum(axis=(1, 2))[:, None])
+    config = folder / "lr.yaml"
+    config.write_text(f"seed: 1\nmodel:\n  layers:\n    - {{type: SimpleRNN, output_dim: 2, input_shape: [{T}, {D}]}}\n"
+                      f"    - {{type: Dense, output_dim: 1}}\ndata: {{train: d.npz}}\n"
+                      f"training: {{loss: mse, optimizer: {{name: sgd, lr: 0.1}}, batch_size: 4, shuffle: false, "
+                      f"nb_epoch: {epochs}, lr_schedule: {schedule}}}\n")
+    result = CliRunner().invoke(main, ["train", str(config), "-o", str(folder / "run"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(CliRunner().invoke(main, ["history", str(folder / "run"), "--json"]).stdout)["epochs"]
+    assert len(rows) == epochs
+    return rows
+
+
+def test_lr_column_is_the_rate_of_the_epochs_last_step(tmp_path: Path) -> None:
+    """Item 4: 12 samples / batch 4 = 3 steps per epoch; `unit: step` drops every 3 steps, so every step of epoch 1
+    (steps 0-2) used 0.1 and epoch 2's last step (step 5) 0.05; the old column showed the next step's rate."""
+    rows = lr_run(tmp_path, "{name: step, every: 3, drop: 0.5, unit: step}", 2)
+    assert [r["lr"] for r in rows] == pytest.approx([0.1, 0.05], rel=1e-6)
+
+
+def test_epoch_cosine_warmup_never_trains_an_epoch_at_zero(tmp_path: Path) -> None:
+    """Item 4: `{name: cosine, decay: 10, warmup: 2}` ramps per step within epochs 1-2 (factors (e + s/3) / 2 for
+    step s), then decays per epoch; the last step of epoch 1 runs at 1/3 of the rate, not 0."""
+    import math
+
+    rows = lr_run(tmp_path, "{name: cosine, decay: 10, warmup: 2}", 4)
+    expected = [0.1 * (2 / 3) / 2, 0.1 * (1 + 2 / 3) / 2, 0.1, 0.1 * 0.5 * (1 + math.cos(math.pi / 10))]
+    assert [r["lr"] for r in rows] == pytest.approx(expected, rel=1e-6)
+    assert rows[0]["loss"] != rows[1]["loss"]
