@@ -319,3 +319,27 @@ def test_epoch_cosine_warmup_never_trains_an_epoch_at_zero(tmp_path: Path) -> No
     expected = [0.1 * (2 / 3) / 2, 0.1 * (1 + 2 / 3) / 2, 0.1, 0.1 * 0.5 * (1 + math.cos(math.pi / 10))]
     assert [r["lr"] for r in rows] == pytest.approx(expected, rel=1e-6)
     assert rows[0]["loss"] != rows[1]["loss"]
+
+
+def test_plot_is_a_grid_with_integer_epochs_and_the_learning_rate(trained: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Item 11: 5 quantities + the learning rate on a 3-column grid (not one 3300x418 row), epoch ticks 1, 2."""
+    import struct
+
+    import matplotlib.figure
+
+    saved = []
+    original = matplotlib.figure.Figure.savefig
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig",
+                        lambda self, *a, **k: (saved.append(self), original(self, *a, **k))[1])
+    out = tmp_path / "curves.png"
+    result = CliRunner().invoke(main, ["plot", str(trained), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "lr" in result.output.split("(")[-1]
+    width, height = struct.unpack(">II", out.read_bytes()[16:24])  # the PNG's IHDR
+    assert width <= 3 * 5 * 110 + 10 and height >= 2 * 3.8 * 110 - 10, (width, height)
+    visible = [axis for axis in saved[0].axes if axis.get_visible()]
+    assert len(visible) == 6 and visible[-1].get_title() == "learning rate"
+    for axis in visible:
+        ticks = [t for t in axis.get_xticks() if 1 <= t <= 2]
+        assert ticks and all(float(t).is_integer() for t in ticks), axis.get_xticks()
