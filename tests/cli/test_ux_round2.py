@@ -343,3 +343,34 @@ def test_plot_is_a_grid_with_integer_epochs_and_the_learning_rate(trained: Path,
     for axis in visible:
         ticks = [t for t in axis.get_xticks() if 1 <= t <= 2]
         assert ticks and all(float(t).is_integer() for t in ticks), axis.get_xticks()
+
+
+@pytest.mark.parametrize("fmt", ["tflite", "onnx"])
+def test_export_verifies_the_file_against_the_model(trained: Path, tmp_path: Path, fmt: str) -> None:
+    """Item 13: the exported file is run on a few rows before success is reported, and the max error printed."""
+    import re
+
+    out = tmp_path / f"model.{fmt}"
+    result = CliRunner().invoke(main, ["export", str(trained), "--format", fmt, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    engine = "tf.lite.Interpreter" if fmt == "tflite" else "onnxruntime"
+    found = re.search(rf"verified with {re.escape(engine)} against rnncli's forward pass on 4 rows: max abs error "
+                      r"(\S+)", result.output)
+    assert found, result.output
+    assert float(found.group(1)) < 1e-5
+
+
+def test_export_refuses_a_file_that_computes_something_else(trained: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file that does not compute the model (simulated: the model is compared on other rows than the file) is an
+    error, and no file is kept."""
+    from rnncli.export import verify
+
+    reference = verify._reference
+    monkeypatch.setattr(verify, "_reference",
+                        lambda model, spec, inputs: reference(model, spec, {**inputs, "x": inputs["x"] + 1.0}))
+    out = tmp_path / "model.onnx"
+    result = CliRunner().invoke(main, ["export", str(trained), "--format", "onnx", "-o", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "differs from rnncli's forward pass: `y` max abs error" in result.output
+    assert not out.exists()
