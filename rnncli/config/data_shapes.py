@@ -220,3 +220,36 @@ def _csv_width(path: Path) -> int:
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot read ({exc})") from None
     raise DataError(f"{path}: no data rows")
+
+
+def text_alphabet(path: str | Path, lowercase: bool, vocab: str | None) -> tuple[int, str]:
+    """The one-hot size of a ``.txt`` corpus cut into windows (``len(vocab)``, else its distinct characters, as
+    ``rnncli.data.dataset.load_text_windows`` counts them) and a label saying where it came from; ``DataError``
+    when the corpus is unreadable or holds characters that ``vocab`` lacks."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path.name}: cannot read as UTF-8 text ({exc})") from None
+    text = text.lower() if lowercase else text
+    if vocab is None:
+        return len(set(text)), f"{path.name} (an alphabet of {len(set(text))} distinct characters)"
+    unknown = sorted(set(text) - set(vocab))
+    if unknown:
+        raise DataError(f"{path.name}: characters {''.join(unknown)[:20]!r} are not in data.vocab")
+    return len(vocab), f"{path.name} (data.vocab: an alphabet of {len(vocab)} characters)"
+
+
+def check_text_windows(path: str | Path, window: int, lowercase: bool, vocab: str | None, plan: ModelPlan,
+                       loss: str | None) -> None:
+    """A character model's input [N, window, V] and target [N, V] (V: the alphabet) against the model, as
+    ``train`` will build them; ``DataError`` with the alphabet's size when they do not fit."""
+    size, label = text_alphabet(path, lowercase, vocab)
+    hint = (f"; a character model's input is one-hot over the alphabet: input_shape [{window}, {size}] (and an "
+            f"output of {size} units), or set data.vocab")
+    try:
+        input_layout((None, window, size), plan, label)
+        if loss is not None:
+            target_layout((None, size), None, plan, loss, label)
+    except DataError as exc:
+        raise DataError(f"{exc}{hint}") from None

@@ -374,3 +374,37 @@ def test_export_refuses_a_file_that_computes_something_else(trained: Path, tmp_p
     assert result.exit_code == 1, result.output
     assert "differs from rnncli's forward pass: `y` max abs error" in result.output
     assert not out.exists()
+
+
+def test_validate_counts_a_text_corpus_alphabet(tmp_path: Path) -> None:
+    """Item 6: a character model whose input is not the corpus' alphabet fails `validate`, not `train`."""
+    (tmp_path / "corpus.txt").write_text("abcab cabba\nabc " * 20)  # 5 distinct characters: a b c space newline
+    config = tmp_path / "char.yaml"
+
+    def write(features: int, units: int, vocab: str | None = None) -> None:
+        config.write_text(f"model:\n  layers:\n    - {{type: LSTM, output_dim: 4, input_shape: [6, {features}]}}\n"
+                          f"    - {{type: Dense, output_dim: {units}, activation: softmax}}\n"
+                          f"data:\n  train: corpus.txt\n  window: 6\n"
+                          + (f"  vocab: {json.dumps(vocab)}\n" if vocab is not None else "")
+                          + "training: {loss: categorical_crossentropy}\n")
+
+    runner = CliRunner()
+    write(5, 5)
+    assert runner.invoke(main, ["validate", str(config)]).exit_code == 0
+    write(999, 5)
+    result = runner.invoke(main, ["validate", str(config)])
+    assert result.exit_code == 2
+    assert f"{config}:6:10: error: data.train: corpus.txt (an alphabet of 5 distinct characters): x has 5 features " \
+           "per step but the first layer expects 999" in result.output, result.output
+    assert "input_shape [6, 5]" in result.output
+    write(5, 7)
+    result = runner.invoke(main, ["validate", str(config)])
+    assert result.exit_code == 2 and "y has shape (N, 5) but the model outputs (None, 7)" in result.output
+    write(7, 7, "abc \ndef")  # data.vocab decides the size: 8 characters
+    result = runner.invoke(main, ["validate", str(config)])
+    assert result.exit_code == 2 and "data.vocab: an alphabet of 8 characters" in result.output, result.output
+    write(8, 8, "abc \ndef")
+    assert runner.invoke(main, ["validate", str(config)]).exit_code == 0
+    write(3, 3, "ab\n")
+    result = runner.invoke(main, ["validate", str(config)])
+    assert result.exit_code == 2 and "characters ' c' are not in data.vocab" in result.output, result.output
