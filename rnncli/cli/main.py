@@ -332,7 +332,9 @@ def evaluate(source: Path, data_path: Path | None, y_path: Path | None, as_json:
       rnncli evaluate runs/imported --data test.npz --set training.loss=mse
     """
     if y_path is not None and data_path is None:
-        raise click.UsageError("--y goes with --data (the x .npy it holds the targets of)")
+        from rnncli.errors import UserInputError  # inside handle_errors: a click.UsageError would be "internal"
+
+        raise UserInputError("--y goes with --data (the x .npy it holds the targets of): pass --data X.npy --y Y.npy")
     import json
 
     from rich.table import Table

@@ -137,6 +137,8 @@ def test_evaluate_says_which_data(trained: Path, tmp_path: Path) -> None:
     np.savez(tmp_path / "t.npz", x=x, y=np.zeros((7, 1), np.float32))
     result = runner.invoke(main, ["evaluate", str(trained), "--data", str(tmp_path / "t.npz")], terminal_width=200)
     assert f"on {tmp_path / 't.npz'} (7 samples)" in result.output
+    result = runner.invoke(main, ["evaluate", str(trained), "--y", str(tmp_path / "t.npz")])
+    assert result.exit_code == 2 and result.output.startswith("error: --y goes with --data"), result.output
 
 
 @pytest.mark.parametrize("write, expected", [
