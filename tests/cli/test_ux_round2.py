@@ -190,6 +190,10 @@ def test_a_keras3_archive_is_named(tmp_path: Path) -> None:
         result = runner.invoke(main, command)
         assert result.exit_code == 2, result.output
         assert "Keras 3 `.keras` archive" in result.output and "UTF-8" not in result.output, result.output
+    arch = tmp_path / "model.json"
+    arch.write_text(json.dumps(keras1_architecture()))
+    result = runner.invoke(main, ["import", str(arch), "--weights", str(source), "-o", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "this is a Keras 3 `.keras` archive" in result.output, result.output
     other = tmp_path / "other.zip"
     with zipfile.ZipFile(other, "w") as archive:
         archive.writestr("a.txt", "x")
