@@ -27,18 +27,23 @@ class Commands(click.Group):
                 formatter.write_dl(rows)
 
 
-def model_config(source: Path) -> Any:
-    """The validated config of a config file, or of a run directory (as trained; its data files need not exist)."""
+SET_HELP = ("Override a config value (repeatable; the value is YAML), as `train` takes it, e.g. --set "
+            "training.loss=mse; list items by index; file paths are relative to the current directory.")
+
+
+def model_config(source: Path, overrides: list[str] | None = None) -> Any:
+    """The validated config of a config file, or of a run directory (as trained; its data files need not exist),
+    with ``overrides`` (``--set`` values) applied (after a run's own)."""
     from rnncli.config.validate import load_config
 
     if not source.is_dir():
-        return load_config(source)
+        return load_config(source, overrides=overrides)
     from rnncli.runs.store import RunStore
 
     run = RunStore(source)
     run.require_run()
     info = run.read_run_json() if run.run_json_path.exists() else {}
-    return load_config(run.config_path, overrides=info.get("overrides") or [],
+    return load_config(run.config_path, overrides=(info.get("overrides") or []) + list(overrides or []),
                        base_dir=Path(info.get("config", str(run.config_path))).parent, check_files=False)
 
 

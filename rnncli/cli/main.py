@@ -23,7 +23,7 @@ from rnncli.cli.common import (
     stderr,
     stdout,
 )
-from rnncli.cli.helpers import Commands, located_at_options, model_config, option_overrides
+from rnncli.cli.helpers import SET_HELP, Commands, located_at_options, model_config, option_overrides
 from rnncli.cli.run_commands import doctor, export, generate, history, plot, reset_states_command, states
 from rnncli.cli.serve import serve  # its options only: FastAPI and TensorFlow load when it runs
 from rnncli.cli.tune import tune  # its options only: Optuna and TensorFlow load when it runs
@@ -52,8 +52,9 @@ def main(no_cache: bool) -> None:
 @click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--quiet", "-q", is_flag=True, help="Print only errors.")
 @click.option("--resolved", is_flag=True, help="Print each valid config as YAML with every default filled in.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE", help=SET_HELP)
 @handle_errors
-def validate(configs: tuple[Path, ...], quiet: bool, resolved: bool) -> None:
+def validate(configs: tuple[Path, ...], quiet: bool, resolved: bool, overrides: tuple[str, ...]) -> None:
     """Check config files completely, and the shapes of their data files, without TensorFlow; report every error
     with FILE:LINE:COL.
 
@@ -61,14 +62,17 @@ def validate(configs: tuple[Path, ...], quiet: bool, resolved: bool) -> None:
     Example:
       rnncli validate configs/*.yaml
       rnncli validate --resolved configs/addition.yaml
+      rnncli validate model.json --set training.loss=mse
     Exit code 0 when every file is valid, 2 otherwise.
     """
     from rnncli.config.validate import load_config
 
+    sets, origins = option_overrides(overrides, {})
     failed = False
     for path in configs:
         try:
-            config = load_config(path)
+            with located_at_options(origins):
+                config = load_config(path, overrides=sets)
         except ConfigError as exc:
             failed = True
             for diagnostic in exc.diagnostics:
@@ -91,8 +95,9 @@ def validate(configs: tuple[Path, ...], quiet: bool, resolved: bool) -> None:
 @click.argument("source", metavar="CONFIG|RUN", type=click.Path(exists=True, path_type=Path))
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "gpu"]),
               help="Device the execution notes describe.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE", help=SET_HELP)
 @handle_errors
-def summary(source: Path, device: str) -> None:
+def summary(source: Path, device: str, overrides: tuple[str, ...]) -> None:
     """Print the model of a config file or a run directory as a table: layers, output shapes, parameters, modes.
 
     \b
@@ -100,10 +105,13 @@ def summary(source: Path, device: str) -> None:
       rnncli summary configs/addition.yaml
       rnncli summary runs/addition
     """
+    from rnncli.cli.reporting import print_table
     from rnncli.summary import summary_footer, summary_table
 
-    config = model_config(source)
-    stdout.print(summary_table(config.model, f"Model: {source}"))
+    sets, origins = option_overrides(overrides, {})
+    with located_at_options(origins):
+        config = model_config(source, sets)
+    print_table(stdout, summary_table(config.model, f"Model: {source}"))
     for line in summary_footer(config.model, device, config.training):
         stdout.print(line, markup=False)
 
@@ -140,10 +148,11 @@ def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_siz
       rnncli train configs/stateful_cosine.yaml -o runs/cosine --epochs 2
       rnncli train configs/stateful_cosine.yaml -o runs/cosine --resume --epochs 4
       rnncli train model.yaml --train x.npy --y y.npy --validation xv.npy --validation-y yv.npy
-    Ctrl-C or SIGTERM keeps the last complete checkpoint and prints the command that resumes.
+    Ctrl-C or SIGTERM keeps the last complete checkpoint and prints the command that resumes. The `lr` of each
+    epoch's line and of the history is the learning rate of the epoch's last step.
     """
     from rnncli.commands.train import train as train_run
-    from rnncli.cli.reporting import ConsoleReporter, curves, history_table
+    from rnncli.cli.reporting import ConsoleReporter, curves, history_table, print_table
     from rnncli.platform.runtime import terminate_as_interrupt
 
     from rnncli.commands.data_flags import data_overrides
@@ -196,7 +205,7 @@ def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_siz
         if numbered:
             versions.release_if_empty(run_dir)  # a start that failed before writing anything leaves no folder
     if result.rows:
-        stderr.print(history_table(result.rows, "Training summary", result.best))
+        print_table(stderr, history_table(result.rows, "Training summary", result.best))
         for line in curves(result.rows):
             stderr.print(line, markup=False)
     stderr.print(f"run directory: {result.run_dir}", markup=False)
@@ -257,7 +266,10 @@ def init(x_path: Path, y_path: Path, cell: str, units: int, output: Path, force:
     """
     from rnncli.commands.init import init_config
 
-    described = init_config(x_path, y_path, output, cell, units, force)
+    notes: list[str] = []
+    described = init_config(x_path, y_path, output, cell, units, force, notes)
+    for note in notes:
+        stderr.print(f"note: {note}", markup=False)
     stderr.print(f"wrote {output}: {described}\ntrain it with: rnncli train {shlex.quote(str(output))}",
                  markup=False)
 
@@ -313,32 +325,39 @@ def predict(source: Path, input_path: Path, output_path: Path | None, batch_size
 @click.option("--y", "y_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Targets .npy for an x .npy given with --data.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE", help=SET_HELP)
 @checkpoint_option
 @device_option
 @handle_errors
-def evaluate(source: Path, data_path: Path | None, y_path: Path | None, as_json: bool, checkpoint: str,
-             device: str) -> None:
-    """Loss and metrics of a run on its validation data or on --data.
+def evaluate(source: Path, data_path: Path | None, y_path: Path | None, as_json: bool, overrides: tuple[str, ...],
+             checkpoint: str, device: str) -> None:
+    """Loss and metrics of a run on its validation data or on --data (the table's title says which data and how
+    many samples).
 
     \b
     Example:
       rnncli evaluate runs/addition --data datasets/addition_val.npz --json
       rnncli evaluate runs/addition --checkpoint best
       rnncli evaluate runs/sunspots --data x_test.npy --y y_test.npy
+      rnncli evaluate runs/imported --data test.npz --set training.loss=mse
     """
     if y_path is not None and data_path is None:
-        raise click.UsageError("--y goes with --data (the x .npy it holds the targets of)")
+        from rnncli.errors import UserInputError  # inside handle_errors: a click.UsageError would be "internal"
+
+        raise UserInputError("--y goes with --data (the x .npy it holds the targets of): pass --data X.npy --y Y.npy")
     import json
 
     from rich.table import Table
 
     from rnncli.commands.infer import evaluate as run_evaluate
 
-    results = run_evaluate(source, data_path, device, checkpoint, y_path=y_path)
-    if as_json:
+    sets, origins = option_overrides(overrides, {})
+    with located_at_options(origins):
+        results, on = run_evaluate(source, data_path, device, checkpoint, y_path=y_path, overrides=sets)
+    if as_json:  # stdout and stderr stay pure JSON (scripts read them together)
         click.echo(json.dumps(results))
         return
-    table = Table(title=f"Evaluation of {source}", title_justify="left")
+    table = Table(title=f"Evaluation of {source} {on}", title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in results.items():

@@ -117,6 +117,22 @@ class ConsoleReporter:
             self.console.print(f"  {message}", markup=False, highlight=False)
 
 
+def print_table(console: Console, table: Table) -> None:
+    """Print ``table``; without a terminal (a pipe, a log file) at its natural width, however wide, instead of
+    squeezing it into 80 columns with every number elided (a log has no width to fit)."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    wide = console.options.update_width(100_000)
+    needed = console.measure(table, options=wide).maximum
+    saved = console.width
+    console.width = max(saved, needed, len(str(table.caption or "")), len(str(table.title or "")))
+    try:
+        console.print(table)
+    finally:
+        console.width = saved
+
+
 def history_table(rows: list[dict], title: str = "History", best: dict | None = None) -> Table:
     """One row per epoch; ``best`` (``{"epoch", "monitor", "value"}`` from ``run.json``) marks the best epoch."""
     columns: list[str] = []
@@ -134,6 +150,21 @@ def history_table(rows: list[dict], title: str = "History", best: dict | None = 
             cells[columns.index("epoch")] = f"* {row['epoch']}"
         table.add_row(*cells)
     return table
+
+
+def history_csv(rows: list[dict]) -> str:
+    """``rows`` as CSV text: a header of every column, then one line per epoch (empty header for no rows)."""
+    import csv
+
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, columns, lineterminator="\n")
+    if columns:
+        writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
 
 
 def curves(rows: list[dict]) -> list[str]:

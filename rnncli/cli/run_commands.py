@@ -12,24 +12,43 @@ from rnncli.cli.common import checkpoint_option, device_option, handle_errors, s
 
 @click.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"best": ..., "epochs": [one object per epoch]} as JSON on stdout instead of a table.')
+@click.option("--csv", "as_csv", is_flag=True, help="Print the history as CSV (a header, one row per epoch).")
 @handle_errors
-def history(run_dir: Path) -> None:
-    """Show the per-epoch history of a run, with sparkline curves.
+def history(run_dir: Path, as_json: bool, as_csv: bool) -> None:
+    """Show the per-epoch history of a run, with sparkline curves; `lr` is the learning rate in effect for the
+    epoch's last step.
 
     \b
     Example:
       rnncli history runs/cosine
+      rnncli history runs/cosine --csv > history.csv
+    Without a terminal the table is printed at full width.
     """
-    from rnncli.cli.reporting import curves, history_table
+    from rnncli.cli.reporting import curves, history_csv, history_table, print_table
     from rnncli.runs.store import RunStore
 
+    if as_json and as_csv:
+        from rnncli.errors import UserInputError
+
+        raise UserInputError("--json and --csv exclude each other: pick one")
     run = RunStore(run_dir)
     run.require_run()
     rows = run.read_history()
+    best = run.read_run_json().get("best")
+    if as_json:
+        import json
+
+        click.echo(json.dumps({"best": best, "epochs": rows}))
+        return
+    if as_csv:
+        click.echo(history_csv(rows), nl=False)
+        return
     if not rows:
         stderr.print(f"{run_dir}: no completed epoch yet", markup=False)
         return
-    stdout.print(history_table(rows, f"History of {run_dir}", run.read_run_json().get("best")))
+    print_table(stdout, history_table(rows, f"History of {run_dir}", best))
     for line in curves(rows):
         stdout.print(line, markup=False)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -61,11 +62,25 @@ def predict(source: Path, input_path: Path, *, output_path: Path | None = None, 
 
 
 def evaluate(source: Path, data_path: Path | None = None, device_spec: str = "auto", checkpoint: str = "latest",
-             y_path: Path | None = None) -> dict:
+             y_path: Path | None = None, overrides: list[str] | None = None) -> tuple[dict, str]:
     """Loss and metrics of the ``checkpoint`` (``latest`` or ``best``) of a run on ``data_path`` or on the
-    config's validation data."""
-    loaded = load_source(source, checkpoint, device_spec,
+    config's validation data, and which data that was (``"on the validation split of x.npz (20 samples)"``).
+    ``overrides`` are ``--set`` values for the config (``training.loss=mse`` for an imported architecture). The
+    data is read and checked before TensorFlow starts, so a bad file is refused at once."""
+    loaded = load_source(source, checkpoint, device_spec, overrides=overrides,
                          before_tensorflow=lambda config: evaluation_data(config, data_path, y_path))
     config, engine, data = loaded.config, loaded.engine, loaded.prepared
-    return engine.evaluate(data, compile_xla=inference_compiles(engine, config, len(data),
-                                                                config.training_settings["batch_size"]))
+    results = engine.evaluate(data, compile_xla=inference_compiles(engine, config, len(data),
+                                                                   config.training_settings["batch_size"]))
+    return results, describe_evaluation_data(config, data_path, len(data))
+
+
+def describe_evaluation_data(config: Any, data_path: Path | None, samples: int) -> str:
+    """Which data ``evaluate`` scored, for the user: ``--data``, the validation file or the validation split."""
+    if data_path is not None:
+        return f"on {data_path} ({samples} samples)"
+    data = config.data or {}
+    if data.get("validation"):
+        return f"on the validation data {data['validation']} ({samples} samples)"
+    return (f"on the validation split ({samples} samples: the last {data.get('validation_split')} of "
+            f"{data.get('train')})")

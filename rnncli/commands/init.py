@@ -6,7 +6,8 @@
     rnncli train model.yaml
 
 The input decides the first layers: float ``[N, T, D]`` sequences feed the recurrent layer directly; integer
-``[N, T]`` token ids go through an ``Embedding`` (``mask_zero`` when 0 occurs, taken as padding). The targets decide
+``[N, T]`` token ids go through an ``Embedding`` (``mask_zero`` when 0 occurs only as leading or trailing
+padding; a 0 between other ids is a token, so ``mask_zero: false`` with a note). The targets decide
 the output layer, loss and metrics: ``[N]``/``[N, 1]`` with only 0 and 1 -> sigmoid + binary_crossentropy;
 integer labels ``[N]`` -> softmax + sparse_categorical_crossentropy; one-hot ``[N, K]`` -> softmax +
 categorical_crossentropy; anything else -> linear + mse. ``[N, T, K]`` targets (one per timestep) make the
@@ -57,13 +58,25 @@ def choose_head(y: np.ndarray) -> Head:
     return Head(k, "linear", "mse", ["mae"], f"real-valued targets: {k} linear unit{'s' if k > 1 else ''}")
 
 
+def zeros_inside_rows(x: np.ndarray) -> int:
+    """How many rows of token ids ``x`` [N, T] hold a 0 between two non-zero ids (so 0 is not only padding
+    before or after the sequence, which is what ``mask_zero`` assumes)."""
+    present = x != 0
+    count = present.sum(axis=1)
+    first = np.argmax(present, axis=1)
+    last = x.shape[1] - 1 - np.argmax(present[:, ::-1], axis=1)
+    return int(np.sum((count > 0) & (last - first + 1 > count)))
+
+
 def _q(text: str) -> str:
     return json.dumps(text)  # a JSON string is a valid YAML scalar, whatever the path holds
 
 
-def starter_config(x_path: Path, y_path: Path, cell: str, units: int, config_dir: Path) -> str:
+def starter_config(x_path: Path, y_path: Path, cell: str, units: int, config_dir: Path,
+                   notes: list[str] | None = None) -> str:
     """The commented YAML text of a starter config for ``x_path``/``y_path`` (paths written relative to
-    ``config_dir``, where the config will live)."""
+    ``config_dir``, where the config will live); what the user should know about a choice goes to ``notes``."""
+    notes = [] if notes is None else notes
     if cell not in CELLS:
         raise UserInputError(f"--cell must be one of {', '.join(CELLS)}, got {cell!r}")
     data = load_arrays(x_path, y_path)
@@ -80,9 +93,16 @@ def starter_config(x_path: Path, y_path: Path, cell: str, units: int, config_dir
              "seed: 1337", "model:", "  layers:"]
     if x.ndim == 2 and x.dtype.kind in "iu":
         vocab = int(np.max(x)) + 1
-        mask = bool(np.any(x == 0))
-        lines += [f"    # integer token ids in 0..{vocab - 1}: embedded into {units}-dimensional vectors"
-                  + ("; 0 is taken as padding (masked)" if mask else ""),
+        inside = zeros_inside_rows(x)
+        mask = bool(np.any(x == 0)) and inside == 0
+        why = "; 0 occurs only before or after the ids of a row, so it is taken as padding (masked)" if mask else ""
+        if inside:
+            why = (f"; 0 occurs between other ids in {inside} of {len(x)} rows, so it is a token, not padding "
+                   f"(mask_zero: false)")
+            notes.append(f"mask_zero: false: {x_path.name} has 0 between other ids in {inside} of {len(x)} rows, so "
+                         f"0 is a token there, not padding; if 0 is padding, keep it to the start or end of each row "
+                         f"and set mask_zero: true")
+        lines += [f"    # integer token ids in 0..{vocab - 1}: embedded into {units}-dimensional vectors" + why,
                   f"    - {{type: Embedding, input_dim: {vocab}, output_dim: {units}, input_length: {x.shape[1]}, "
                   f"mask_zero: {str(mask).lower()}}}"]
         recurrent_input = ""
@@ -123,9 +143,9 @@ def starter_config(x_path: Path, y_path: Path, cell: str, units: int, config_dir
 
 
 def init_config(x_path: Path, y_path: Path, output: Path, cell: str = "LSTM", units: int = 32,
-                force: bool = False) -> str:
+                force: bool = False, notes: list[str] | None = None) -> str:
     """Write the starter config to ``output`` after validating it and checking the data against it; returns a
-    one-line description of the model."""
+    one-line description of the model (what the user should know about a choice goes to ``notes``)."""
     from rnncli.config.validate import load_config
     from rnncli.data.sets import training_data
 
@@ -133,7 +153,7 @@ def init_config(x_path: Path, y_path: Path, output: Path, cell: str = "LSTM", un
         raise UserInputError(f"{output} exists; pass --force to replace it, or -o another file")
     if not output.parent.exists():
         raise UserInputError(f"-o: folder {output.parent} does not exist")
-    text = starter_config(x_path, y_path, cell, units, output.parent)
+    text = starter_config(x_path, y_path, cell, units, output.parent, notes)
     scratch = output.with_name(f".{output.name}.init")
     scratch.write_text(text, encoding="utf-8")
     try:

@@ -30,6 +30,7 @@ from rnncli.config.config import Config, plain
 from rnncli.config.overrides import apply_override
 from rnncli.config.validate import load_config
 from rnncli.errors import ConfigError, Diagnostic, UserInputError
+from rnncli.documents.file_kinds import empty_or_foreign
 from rnncli.documents.keras_architecture import Refusal, training_from_keras
 from rnncli.documents.keras_hdf5 import Keras1File, is_hdf5, read_keras1_h5
 from rnncli.documents.keras2 import normalize
@@ -110,6 +111,9 @@ def import_keras1(source: Path, run_path: Path, *, weights: Path | None = None, 
 def _read_source(source: Path, weights: Path | None) -> _Source:
     if not source.exists():
         raise UserInputError(f"{source}: file not found")
+    problem = empty_or_foreign(source)
+    if problem is not None:
+        raise ConfigError([problem])
     weights_file = read_keras1_h5(weights) if weights is not None else None
     if is_hdf5(source):
         full = read_keras1_h5(source)

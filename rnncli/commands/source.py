@@ -33,17 +33,18 @@ class LoadedRun:
             self.lock.release()
 
 
-def load_run_config(run: RunStore) -> Config:
+def load_run_config(run: RunStore, overrides: list[str] | None = None) -> Config:
     """The config a run trained with (its weights come from the checkpoint: data and weights files need not exist
-    any more)."""
+    any more), with the command line's ``overrides`` (``--set``) applied after the run's own."""
     run.require_run()
     info = run.read_run_json()
-    return load_config(run.config_path, overrides=info.get("overrides") or [],
+    return load_config(run.config_path, overrides=(info.get("overrides") or []) + list(overrides or []),
                        base_dir=Path(info.get("config", str(run.config_path))).parent, check_files=False)
 
 
 def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "auto", lock: bool = False,
-                read_only_hint: str = "", before_tensorflow: Callable[[Config], Any] | None = None) -> LoadedRun:
+                read_only_hint: str = "", before_tensorflow: Callable[[Config], Any] | None = None,
+                overrides: list[str] | None = None) -> LoadedRun:
     """A run directory (restored from its ``latest`` or ``best`` checkpoint) or a config file (fresh weights).
 
     With ``lock``, the run of a model with states is locked before it is read (the caller releases
@@ -52,14 +53,15 @@ def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "au
     The lock is taken before TensorFlow is imported, so a refusal is immediate. ``read_only_hint``: what the user
     can do instead when the run directory cannot be written (a read-only or forbidden folder).
     ``before_tensorflow(config)`` runs after the lock and before TensorFlow starts (reading and checking the input
-    data, so a bad file is refused at once); its result is ``LoadedRun.prepared``.
+    data, so a bad file is refused at once); its result is ``LoadedRun.prepared``. ``overrides`` are ``--set``
+    values applied to the config (after a run's own).
     """
     from rnncli.platform.device import resolve_device
 
     if checkpoint not in WHICH:
         raise UserInputError(f"--checkpoint must be `latest` or `best`, got {checkpoint!r}")
     if not source.is_dir():
-        config = load_config(source)
+        config = load_config(source, overrides=overrides)
         prepared = before_tensorflow(config) if before_tensorflow else None
         tf = prepare_tensorflow(False)
         from rnncli.training.loop import Engine
@@ -71,7 +73,7 @@ def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "au
             f"random initialisation (seed {config.seed}); pass a run directory to use trained weights"]
         return LoadedRun(None, config, engine, None, None, notes, prepared=prepared)
     run = RunStore(source)
-    config = load_run_config(run)  # an imported architecture may have no `training:`: the declared defaults apply
+    config = load_run_config(run, overrides)  # an imported architecture may have no `training:`: the declared defaults apply
     held = run.lock() if lock and config.model.stateful else None
     if held:
         try:

@@ -37,11 +37,26 @@ def check_data_section(section: dict, data: dict, plan: ModelPlan | None, traini
     if data.get("validation") and data.get("validation_split"):
         diags.add(section, "validation_split", "data.validation_split and data.validation exclude each other: with "
                   "`validation` set, the split would be ignored; remove one of them")
-    if diags.check_files and plan is not None and len(diags.items) == before and not data.get("window"):
+    if diags.check_files and plan is not None and len(diags.items) == before and data.get("window"):
+        _check_text(section, data, plan, (training or {}).get("loss"), diags)
+    elif diags.check_files and plan is not None and len(diags.items) == before:
         loss = (training or {}).get("loss")
         for x_key, y_key in (("train", "y_train"), ("validation", "y_validation")):
             if data.get(x_key):
                 _check_shapes(section, data, x_key, y_key, plan, loss, training is not None, diags)
+
+
+def _check_text(section: dict, data: dict, plan: ModelPlan, loss: Any, diags: Diagnostics) -> None:
+    """A ``.txt`` corpus: its alphabet (or data.vocab) against the model's input and output sizes."""
+    from rnncli.config.data_shapes import check_text_windows
+    from rnncli.errors import DataError
+
+    if not Path(data["train"]).exists():
+        return  # reported where file existence is checked
+    try:
+        check_text_windows(data["train"], data["window"], data["lowercase"], data["vocab"], plan, loss)
+    except DataError as exc:
+        diags.add(section, "vocab" if data.get("vocab") else "train", f"data.train: {exc}")
 
 
 def _check_targets_key(section: dict, data: dict, x_key: str, y_key: str, diags: Diagnostics) -> None:

@@ -22,9 +22,11 @@ TABLE_SUFFIXES = (".csv", ".txt")
 RECURRENT = ("SimpleRNN", "GRU", "LSTM")
 
 
-def input_layout(shape: tuple, plan: ModelPlan, source: str, table: bool = False) -> tuple[tuple, str | None]:
+def input_layout(shape: tuple, plan: ModelPlan, source: str, table: bool = False, inputs_only: bool = False
+                 ) -> tuple[tuple, str | None]:
     """The shape x must take for the model (x's own, or a CSV table's reshaped to [N, T, D]) and a note when
-    reshaped; ``DataError`` when x cannot fit. ``shape`` is x's shape [N, ...] (N may be None: unknown)."""
+    reshaped; ``DataError`` when x cannot fit. ``shape`` is x's shape [N, ...] (N may be None: unknown).
+    ``inputs_only``: the table is ``predict``'s input (no target column), for the message."""
     expected = tuple(plan.input_shape[1:])
     if len(shape) == 0:
         raise DataError(f"{source}: x is a single number, expected an array of samples")
@@ -42,8 +44,14 @@ def input_layout(shape: tuple, plan: ModelPlan, source: str, table: bool = False
     if len(shape) != len(expected) + 1:
         hint = ""
         if table and len(expected) == 2:
-            hint = (f"; a CSV row must hold T*D = {_product(expected)} values (step 1's features, then step 2's, "
-                    f"...) plus the target column" if None not in expected else "")
+            values = f"T*D = {_product(expected)} values (step 1's features, then step 2's, ...)"
+            if None in expected:
+                hint = ""
+            elif inputs_only:
+                hint = (f"; a CSV row for predict must hold the {values}, or those plus the target column (the "
+                        f"training layout: the target is ignored)")
+            else:
+                hint = f"; a CSV row must hold {values} plus the target column (the layout of train and evaluate)"
         raise DataError(f"{source}: x has shape {_show(shape)} ({len(shape)}-D) but the model expects "
                         f"{fmt_shape((None,) + expected)} ({len(expected) + 1}-D){hint}")
     for axis, (want, got) in enumerate(zip(expected, shape[1:]), start=1):
@@ -212,3 +220,36 @@ def _csv_width(path: Path) -> int:
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot read ({exc})") from None
     raise DataError(f"{path}: no data rows")
+
+
+def text_alphabet(path: str | Path, lowercase: bool, vocab: str | None) -> tuple[int, str]:
+    """The one-hot size of a ``.txt`` corpus cut into windows (``len(vocab)``, else its distinct characters, as
+    ``rnncli.data.dataset.load_text_windows`` counts them) and a label saying where it came from; ``DataError``
+    when the corpus is unreadable or holds characters that ``vocab`` lacks."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path.name}: cannot read as UTF-8 text ({exc})") from None
+    text = text.lower() if lowercase else text
+    if vocab is None:
+        return len(set(text)), f"{path.name} (an alphabet of {len(set(text))} distinct characters)"
+    unknown = sorted(set(text) - set(vocab))
+    if unknown:
+        raise DataError(f"{path.name}: characters {''.join(unknown)[:20]!r} are not in data.vocab")
+    return len(vocab), f"{path.name} (data.vocab: an alphabet of {len(vocab)} characters)"
+
+
+def check_text_windows(path: str | Path, window: int, lowercase: bool, vocab: str | None, plan: ModelPlan,
+                       loss: str | None) -> None:
+    """A character model's input [N, window, V] and target [N, V] (V: the alphabet) against the model, as
+    ``train`` will build them; ``DataError`` with the alphabet's size when they do not fit."""
+    size, label = text_alphabet(path, lowercase, vocab)
+    hint = (f"; a character model's input is one-hot over the alphabet: input_shape [{window}, {size}] (and an "
+            f"output of {size} units), or set data.vocab")
+    try:
+        input_layout((None, window, size), plan, label)
+        if loss is not None:
+            target_layout((None, size), None, plan, loss, label)
+    except DataError as exc:
+        raise DataError(f"{exc}{hint}") from None

@@ -63,6 +63,7 @@ def apply_override(raw: Any, override: str, file: str, origin: str | None = None
                 node[part] = value
             elif node.get(part) is None:
                 node[part] = _new_mapping(mark, {"name": "rmsprop"} if part == "optimizer" else {})
+                _set_mark(node, part, mark)  # a key the file lacks (or a typo) is reported at the argument
             elif part == "optimizer" and isinstance(node[part], str):
                 node[part] = _new_mapping(mark, {"name": node[part]})  # `optimizer: adam` + --set optimizer.lr=...
             if last or not isinstance(node[part], (dict, list)):

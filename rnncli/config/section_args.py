@@ -126,7 +126,8 @@ LR_SCHEDULE_ARGS = {
     "cosine": (
         Arg("decay", "int", REQUIRED, "Length of the cosine decay from 1 to `alpha` (after the warm-up).", low=1),
         Arg("alpha", "float", 0.0, "Final factor, kept after the decay.", low=0.0, high=1.0),
-        Arg("warmup", "int", 0, "Length of a linear warm-up from `warmup_from` to 1 before the decay.", low=0),
+        Arg("warmup", "int", 0, "Length of a linear warm-up from `warmup_from` to 1 before the decay; with "
+            "`unit: epoch` it advances per step within each epoch, so no epoch runs at `warmup_from`.", low=0),
         Arg("warmup_from", "float", 0.0, "Factor at position 0 of the warm-up.", low=0.0, high=1.0),
         _SCHEDULE_UNIT,
     ),

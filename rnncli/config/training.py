@@ -39,7 +39,8 @@ def training_defaults() -> dict:
 def validate_training(raw: dict, diags: Diagnostics, required: bool, plan: ModelPlan | None) -> dict | None:
     if raw.get("training") is None:
         if required:
-            diags.add(raw, None, "missing the `training:` section: `rnncli train` needs at least `training: {loss: mse}`")
+            diags.add(raw, None, "missing the `training:` section: `rnncli train` needs at least `training: {loss: mse}` "
+                      "(in the file, or --set training.loss=mse)")
         return None
     section = raw["training"]
     result = check_section(section, TRAINING_ARGS, raw, "training", "training", Path("."), diags)

@@ -7,6 +7,7 @@ Formats: ``.npz`` with arrays ``x`` and ``y``; an ``x`` ``.npy`` with a ``y`` ``
 
 from __future__ import annotations
 
+import math
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,7 @@ def _load_csv(path: Path, need_y: bool) -> tuple[np.ndarray, np.ndarray | None]:
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot read ({exc})") from None
     width = None
+    header: list[str] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -88,8 +90,15 @@ def _load_csv(path: Path, need_y: bool) -> tuple[np.ndarray, np.ndarray | None]:
             values = [float(c) for c in cells]
         except ValueError:
             if not rows and number == 1:
+                header = [c.strip() for c in cells]
                 continue  # a header line
-            raise DataError(f"{path}:{number}: not a number in row {cells!r}") from None
+            raise DataError(f"{path}:{number}: {_bad_cell(cells, header)}") from None
+        total = sum(values)
+        if total != total or total in (math.inf, -math.inf):  # a NaN or Inf cell (or an overflowing sum)
+            bad = next((j for j, v in enumerate(values) if not math.isfinite(v)), None)
+            if bad is not None:
+                raise DataError(f"{path}:{number}: {_column(bad, header)} contains NaN or Inf "
+                                f"({cells[bad].strip()!r}), which no model can use")
         if width is None:
             width = len(values)
         elif len(values) != width:
@@ -103,6 +112,24 @@ def _load_csv(path: Path, need_y: bool) -> tuple[np.ndarray, np.ndarray | None]:
             raise DataError(f"{path}: needs at least 2 columns (features, then the target)")
         return table[:, :-1], table[:, -1:]
     return table, None
+
+
+def _column(index: int, header: list[str]) -> str:
+    """``column 3`` (1-based, as spreadsheets count), with the header's name when there is one."""
+    name = header[index] if index < len(header) and header[index] else None
+    return f"column {index + 1}" + (f" (`{name}`)" if name else "")
+
+
+def _bad_cell(cells: list[str], header: list[str]) -> str:
+    """What is wrong with the first cell of a CSV row that is not a number (empty, or text)."""
+    for j, cell in enumerate(cells):
+        try:
+            float(cell)
+        except ValueError:
+            if not cell.strip():
+                return f"not a number: {_column(j, header)} is empty (row {cells!r})"
+            return f"not a number in {_column(j, header)}: {cell.strip()!r} (row {cells!r})"
+    return f"not a number in row {cells!r}"
 
 
 def read_text(path: str | Path, lowercase: bool) -> str:
@@ -171,7 +198,7 @@ def check_dataset(data: Dataset, plan: ModelPlan, loss: str | None) -> Dataset:
         raise DataError(f"{source}: x is a single number, expected an array of samples")
     if len(x) == 0:
         raise DataError(f"{source}: x is empty (0 samples)")
-    shape, note = input_layout(x.shape, plan, source, data.table)
+    shape, note = input_layout(x.shape, plan, source, data.table, inputs_only=y is None)
     notes = list(data.notes) + ([note] if note else [])
     if shape != x.shape:
         x = x.reshape(shape)

@@ -50,7 +50,7 @@ def training_data(config: Config) -> tuple[Dataset, Dataset | None]:
 def evaluation_data(config: Config, data_path: Path | None, y_path: Path | None = None) -> Dataset:
     """``data_path`` (x and y, or x with ``y_path``), or else the config's validation data."""
     if config.training is None:
-        raise UserInputError("evaluate needs a `training:` section (the loss)")
+        raise UserInputError("evaluate needs a `training:` section (the loss): pass --set training.loss=mse (or another Keras 1 loss), or add `training: {loss: ...}` to the config")
     if data_path is not None:
         loss = config.training["loss"]
         data = weighted_dataset(load_arrays(data_path, y_path), lambda d: check_dataset(d, config.model, loss),
@@ -58,10 +58,10 @@ def evaluation_data(config: Config, data_path: Path | None, y_path: Path | None 
                                 "validation")
     else:
         if config.data is None:
-            raise UserInputError("no data: pass --data FILE")
+            raise UserInputError("no data: pass --data FILE (or --set data.validation=FILE)")
         _, validation = training_data(config)
         if validation is None:
-            raise UserInputError("the config has no validation data; pass --data FILE")
+            raise UserInputError("the config has no validation data; pass --data FILE (or --set data.validation=FILE)")
         data = validation
     if config.model.stateful:
         data = fit_to_batches(data, config.model.batch_size, config.data["remainder"] if config.data else "error",
@@ -73,4 +73,24 @@ def read_input(path: Path, config: Config) -> Dataset:
     """The x array of ``predict --input`` (``.x``), checked against the model's input, with ``.notes`` on what
     was done to fit it (a CSV reshaped to the model's sequence input)."""
     data = load_arrays(path, need_y=False)
-    return check_dataset(Dataset(data.x, None, data.source, table=data.table), config.model, None)
+    notes: list[str] = []
+    if data.table:
+        data, notes = _without_target_column(data, config)
+    checked = check_dataset(Dataset(data.x, None, data.source, table=data.table), config.model, None)
+    checked.notes[:0] = notes
+    return checked
+
+
+def _without_target_column(data: Dataset, config: Config) -> tuple[Dataset, list[str]]:
+    """A CSV in the training layout (the model's input values, then the target column) given to ``predict``:
+    the last column is dropped, with a note. Any other table is returned as it is."""
+    expected = config.model.input_shape[1:]
+    if None in expected or data.x.ndim != 2:
+        return data, []
+    inputs = int(np.prod(expected))
+    width = data.x.shape[1]
+    if width != inputs + 1:
+        return data, []
+    note = (f"{data.source}: {width} columns are the training layout ({inputs} input values, then the target): "
+            f"the last column is ignored")
+    return Dataset(data.x[:, :-1], None, data.source, table=True), [note]

@@ -112,7 +112,10 @@ def read_keras1_h5(path: str | Path) -> Keras1File:
     if not path.exists():
         raise Keras1FileError(f"{path}: file not found")
     if not is_hdf5(path):
-        raise Keras1FileError(f"{path}: not an HDF5 file (Keras 1 weights and model.save() files are HDF5)")
+        from rnncli.documents.file_kinds import describe_zip, is_zip
+
+        what = f"this is {describe_zip(path)}; " if is_zip(path) else ""
+        raise Keras1FileError(f"{path}: {what}not an HDF5 file (Keras 1 weights and model.save() files are HDF5)")
     try:
         with h5py.File(path, "r") as handle:
             return _read(handle, path)

@@ -180,6 +180,10 @@ def load_yaml(path: str | Path) -> Any:
         raise ConfigError([Diagnostic(name, 0, 0, "is a directory, expected a YAML file")])
     if file.stat().st_size > MAX_FILE_BYTES:
         raise ConfigError([Diagnostic(name, 0, 0, f"file is larger than {MAX_FILE_BYTES // 2**20} MiB")])
+    from rnncli.documents.file_kinds import describe_zip, is_zip
+
+    if is_zip(file):
+        raise ConfigError([Diagnostic(name, 0, 0, f"this is {describe_zip(file)}")])
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -210,6 +214,11 @@ def loads_yaml(text: str, name: str = "<string>") -> Any:
         mark = _mark(exc.node)
         raise ConfigError([Diagnostic(name, mark.line, mark.column, str(exc))]) from None
     except yaml.MarkedYAMLError as exc:
+        from rnncli.documents.file_kinds import json_syntax_problem, looks_like_json
+
+        as_json = json_syntax_problem(text, name) if looks_like_json(text, name) else None
+        if as_json is not None:  # a cut-off to_json() file: JSON's own position and words
+            raise ConfigError([as_json]) from None
         problem_mark = exc.problem_mark or exc.context_mark
         line = problem_mark.line + 1 if problem_mark else 0
         col = problem_mark.column + 1 if problem_mark else 0

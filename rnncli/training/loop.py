@@ -290,6 +290,7 @@ class Engine:
             self.model.reset_states()
             self.loop.batches_since_reset.assign(0)
         batches = math.ceil(len(train) / batch_size)
+        self.optimizer.begin_epoch(batches)
         hooks.on_epoch_begin(epoch, epochs, batches)
         totals = np.zeros(1 + len(self.metric_fns))
         seen = 0
@@ -369,7 +370,7 @@ def fit(engine: Engine, train: Dataset, validation: Dataset | None, epochs: int,
         logs = engine.run_epoch(train, hooks, epoch, epochs)
         if validation is not None:
             logs.update(engine.evaluate(validation, prefix="val_"))
-        logs["lr"] = engine.optimizer.current_lr()  # in effect at the end of the epoch (schedule, Keras 1 decay)
+        logs["lr"] = engine.optimizer.last_step_lr()  # the rate of the epoch's last step (schedule, Keras 1 decay)
         engine.loop.epoch.assign(epoch)
         end = EpochEnd(epoch, epochs, logs)
         hooks.on_epoch_end(end)

@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from rnncli.config.training import resolve_optimizer
 from rnncli.config.training_specs import OPTIMIZERS
-from rnncli.training.schedules import position_of, schedule_factor
+from rnncli.training.schedules import position_of, schedule_factor, warms_up_per_step
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adagrad", "Adadelta", "Adam", "Adamax", "Nadam", "make_optimizer"]
 
@@ -118,6 +118,11 @@ class Optimizer(tf.Module):
                                 schedule=dict(lr_schedule) if lr_schedule else None, epochs=completed_epochs)
 
         with tf.init_scope():
+            if warms_up_per_step(lr_schedule):
+                # where the current epoch started and its length: set by `begin_epoch` at every epoch start, so
+                # they need no checkpoint (kept out of it: older checkpoints restore unchanged)
+                self._refs.epoch_start = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch_start")
+                self._refs.epoch_steps = tf.Variable(1, dtype=tf.int64, trainable=False, name="epoch_steps")
             self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="iterations")
             self.lr = tf.Variable(self.initial_lr, dtype=tf.float32, trainable=False, name="lr")
             self.slots: dict[str, dict[str, tf.Variable]] = {}
@@ -170,6 +175,19 @@ class Optimizer(tf.Module):
         """The learning rate the next step uses: ``lr`` times the schedule's factor, then the Keras 1 decay."""
         return float(self._step_lr().numpy())
 
+    def last_step_lr(self) -> float:
+        """The learning rate the last step used (the history's ``lr`` column: the rate in effect for the epoch's
+        last step); before any step, the rate of the first."""
+        done = self.iterations - 1 if int(self.iterations.numpy()) > 0 else self.iterations
+        return float(self._step_lr(done).numpy())
+
+    def begin_epoch(self, steps: int) -> None:
+        """Note that an epoch of ``steps`` optimizer steps starts now (an epoch-based cosine warm-up advances per
+        step within it)."""
+        if hasattr(self._refs, "epoch_start"):
+            self._refs.epoch_start.assign(self.iterations)
+            self._refs.epoch_steps.assign(max(int(steps), 1))
+
     def get_config(self) -> dict[str, object]:
         """``{"name": ..., <every argument>: value}`` as the optimizer was built (the initial ``lr``; the live
         learning rate is ``self.lr``). ``make_optimizer(opt.get_config(), variables)`` rebuilds it."""
@@ -196,14 +214,19 @@ class Optimizer(tf.Module):
 
     # -- internals ---------------------------------------------------------------------------------------------
 
-    def _step_lr(self) -> tf.Tensor:
-        """float64 learning rate of the coming step (``iterations`` steps done before it)."""
+    def _step_lr(self, iterations: tf.Tensor | None = None) -> tf.Tensor:
+        """float64 learning rate of the step after ``iterations`` steps (default: the coming step)."""
+        iterations = self.iterations if iterations is None else iterations
         lr = tf.cast(self.lr, tf.float64)
         schedule = self._refs.schedule
         if schedule is not None:
-            lr = lr * schedule_factor(schedule, position_of(schedule, self.iterations, self._refs.epochs))
+            within = None
+            if hasattr(self._refs, "epoch_start"):
+                done = tf.cast(iterations - self._refs.epoch_start, tf.float64)
+                within = tf.clip_by_value(done / tf.cast(self._refs.epoch_steps, tf.float64), 0.0, 1.0)
+            lr = lr * schedule_factor(schedule, position_of(schedule, iterations, self._refs.epochs), within)
         if self.decay > 0:
-            lr = lr * (1.0 / (1.0 + self.decay * tf.cast(self.iterations, tf.float64)))
+            lr = lr * (1.0 / (1.0 + self.decay * tf.cast(iterations, tf.float64)))
         return lr
 
     def _clip(self, pairs: list[tuple[str, tf.Tensor]]) -> list[tuple[str, tf.Tensor]]:

@@ -11,6 +11,11 @@ The formulas are Keras 3's schedules with ``initial_learning_rate = 1``: ``step`
 (warm-up from ``warmup_from`` to 1 over ``warmup``, then 1 to ``alpha`` over ``decay``), ``piecewise`` is
 ``PiecewiseConstantDecay`` (``factors[i]`` while ``boundaries[i-1] < position <= boundaries[i]``).
 
+The warm-up of an epoch-based cosine schedule advances per step: ``within`` (the fraction of the current epoch's
+steps done before the step) is added to the position during the warm-up, so no epoch is spent at ``warmup_from``
+(0 by default: Keras' step formula at epoch granularity trained all of epoch 1 at lr 0); the decay still changes
+between epochs.
+
 >>> round(float(schedule_factor({"name": "step", "every": 2, "drop": 0.5}, tf.constant(5.0, tf.float64))), 4)
 0.25
 """
@@ -22,8 +27,9 @@ import math
 import tensorflow as tf
 
 
-def schedule_factor(settings: dict, position: tf.Tensor) -> tf.Tensor:
-    """The factor (float64 scalar) at ``position`` (float64 scalar, >= 0) of a resolved ``lr_schedule``."""
+def schedule_factor(settings: dict, position: tf.Tensor, within: tf.Tensor | None = None) -> tf.Tensor:
+    """The factor (float64 scalar) at ``position`` (float64 scalar, >= 0) of a resolved ``lr_schedule``;
+    ``within`` (float64 in [0, 1)): the part of the current unit already done, used by a cosine warm-up only."""
     name = settings["name"]
     p = tf.cast(position, tf.float64)
     if name == "step":
@@ -34,7 +40,7 @@ def schedule_factor(settings: dict, position: tf.Tensor) -> tf.Tensor:
             exponent = tf.floor(exponent)
         return tf.pow(tf.constant(settings["rate"], tf.float64), exponent)
     if name == "cosine":
-        return _cosine(settings, p)
+        return _cosine(settings, p, None if within is None else tf.cast(within, tf.float64))
     if name == "piecewise":
         boundaries = tf.constant(settings["boundaries"], tf.float64)
         factors = tf.constant(settings["factors"], tf.float64)
@@ -43,7 +49,7 @@ def schedule_factor(settings: dict, position: tf.Tensor) -> tf.Tensor:
     raise ValueError(f"unknown learning-rate schedule {name!r}")
 
 
-def _cosine(settings: dict, p: tf.Tensor) -> tf.Tensor:
+def _cosine(settings: dict, p: tf.Tensor, within: tf.Tensor | None = None) -> tf.Tensor:
     decay, alpha, warmup = float(settings["decay"]), settings["alpha"], float(settings["warmup"])
     start = settings["warmup_from"]
 
@@ -53,8 +59,13 @@ def _cosine(settings: dict, p: tf.Tensor) -> tf.Tensor:
 
     if warmup <= 0:
         return cosine(p)
-    warm = start + (1.0 - start) * p / warmup
+    warm = start + (1.0 - start) * (p if within is None else p + within) / warmup
     return tf.where(p < warmup, warm, cosine(tf.maximum(p - warmup, 0.0)))
+
+
+def warms_up_per_step(settings: dict | None) -> bool:
+    """Whether the schedule needs the fraction of the epoch done (an epoch-based cosine with a warm-up)."""
+    return bool(settings) and settings["name"] == "cosine" and settings["unit"] == "epoch" and settings["warmup"] > 0
 
 
 def position_of(settings: dict, iterations: tf.Tensor, completed_epochs: tf.Tensor | None) -> tf.Tensor:

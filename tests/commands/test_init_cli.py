@@ -53,7 +53,8 @@ def test_init_chooses_the_model_from_the_data(tmp_path: Path, case: str) -> None
     rng = np.random.default_rng(1)
     n, t = 40, 5
     if case == "tokens":
-        x = rng.integers(0, 7, size=(n, t))
+        x = rng.integers(1, 7, size=(n, t))
+        x[::2, :2] = 0  # left padding (0 only before the ids: mask_zero)
     else:
         x = rng.normal(size=(n, t, 2)).astype(np.float32)
     y = {"tokens": rng.integers(0, 2, size=(n, 1)).astype(np.float32),

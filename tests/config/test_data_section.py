@@ -85,12 +85,25 @@ def test_validate_reports_data_section_mistakes_with_locations(folder: Path, nam
 @pytest.mark.parametrize("data", [
     "data:\n  train: d.npz\n  validation_split: 0.2\n",
     "data:\n  train: x.npy\n  y_train: y.npy\n  validation: d.npz\n",
-    "data:\n  train: corpus.txt\n  window: 4\n  step: 1\n",
-    "data:\n  train: corpus.txt\n  window: 4\n  validation_split: 0.2\n",
 ])
 def test_valid_data_sections_pass(folder: Path, data: str) -> None:
     code, output = validate(folder, data)
     assert code == 0, output
+
+
+@pytest.mark.parametrize("data", [
+    "data:\n  train: corpus.txt\n  window: 4\n  step: 1\n",
+    "data:\n  train: corpus.txt\n  window: 4\n  validation_split: 0.2\n",
+])
+def test_valid_text_data_sections_pass(folder: Path, data: str) -> None:
+    """A character model's input is [window, alphabet]: "hello world\n" has 9 distinct characters (issue 30 item 6:
+    validate counts them)."""
+    path = folder / "c.yaml"
+    path.write_text("model:\n  layers:\n    - {type: LSTM, output_dim: 4, input_shape: [4, 9]}\n"
+                    "    - {type: Dense, output_dim: 9, activation: softmax}\ntraining: {loss: categorical_crossentropy}\n"
+                    + textwrap.dedent(data))
+    result = CliRunner().invoke(main, ["validate", str(path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
 
 
 def test_shape_check_reads_headers_only_and_never_imports_tensorflow(folder: Path) -> None:
