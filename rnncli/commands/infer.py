@@ -10,6 +10,7 @@ from rnncli.commands.source import load_source
 from rnncli.data.sets import check_output_path, evaluation_data, read_input, write_output
 from rnncli.errors import DataError, UserInputError
 from rnncli.data.outputs import predicted_classes
+from rnncli.data.series_inference import source_normalization
 from rnncli.training.compile_policy import inference_compiles
 
 
@@ -25,7 +26,8 @@ def predict(source: Path, input_path: Path, *, output_path: Path | None = None, 
     loaded = load_source(source, checkpoint, device_spec, lock=stateful_run)
     try:
         config, engine = loaded.config, loaded.engine
-        inputs = read_input(input_path, config)
+        normalization = source_normalization(config, loaded.run.path if loaded.run else None)
+        inputs = read_input(input_path, config, normalization)
         x = inputs.x
         plan = config.model
         notes = list(loaded.notes) + inputs.notes
@@ -41,6 +43,8 @@ def predict(source: Path, input_path: Path, *, output_path: Path | None = None, 
             batch_size = batch_size or config.training_settings["batch_size"]
         outputs = engine.predict(x, batch_size, inference_compiles(engine, config, len(x), batch_size))
         outputs = outputs.astype(np.float32)
+        if normalization is not None:  # back to the targets' units
+            outputs = normalization.invert_targets(outputs)
         if classes:
             outputs = predicted_classes(outputs)
         if output_path is not None:
@@ -64,6 +68,7 @@ def evaluate(source: Path, data_path: Path | None = None, device_spec: str = "au
     config's validation data."""
     loaded = load_source(source, checkpoint, device_spec)
     config, engine = loaded.config, loaded.engine
-    data = evaluation_data(config, data_path, y_path)
+    data = evaluation_data(config, data_path, y_path,
+                           source_normalization(config, loaded.run.path if loaded.run else None))
     return engine.evaluate(data, compile_xla=inference_compiles(engine, config, len(data),
                                                                 config.training_settings["batch_size"]))

@@ -225,6 +225,10 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
             run.write_config(effective_config_text(config_path, overrides), config.resolved())
             if train_set.vocab is not None:
                 run.write_vocab(train_set.vocab)
+            if (config.data or {}).get("series"):  # the statistics predict, evaluate, serve and export apply
+                from rnncli.data.normalization import write_normalization
+
+                write_normalization(run.path, train_set.normalization)
             info = provenance(config, config_path, device, device_text, argv, engine.jit_compile)
             info.update(distribute=dist.describe(strategy), overrides=list(overrides or []))
             with run.status(info) as record:

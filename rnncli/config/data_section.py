@@ -19,6 +19,11 @@ def check_data_section(section: dict, data: dict, plan: ModelPlan | None, traini
                        diags: Diagnostics) -> None:
     """``section`` is the data mapping as written (for positions), ``data`` the resolved one (absolute paths)."""
     before = len(diags.items)
+    if section.get("series") is not None:  # a long series cut into windows (rnncli.config.series_section)
+        from rnncli.config.series_section import check_series
+
+        check_series(section, data, plan, diags)
+        return
     train = Path(data["train"])
     if data.get("window"):
         if train.suffix.lower() != ".txt":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +30,7 @@ class Dataset:
     table: bool = False  # read from CSV rows: a sequence model reads each row as [T, D]
     notes: list[str] = field(default_factory=list)  # what was done to fit the model (for the user)
     sample_weight: np.ndarray | None = None  # loss weights [N] or [N, T] (rnncli.data.weighting); None: unweighted
+    normalization: Any = None  # a series' statistics (rnncli.data.normalization.Normalization); None: raw values
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -36,7 +38,7 @@ class Dataset:
     def slice(self, start: int, stop: int, source: str | None = None) -> "Dataset":
         return Dataset(self.x[start:stop], None if self.y is None else self.y[start:stop], source or self.source,
                        self.vocab, self.table, self.notes,
-                       None if self.sample_weight is None else self.sample_weight[start:stop])
+                       None if self.sample_weight is None else self.sample_weight[start:stop], self.normalization)
 
 
 def _load_npy(path: Path) -> np.ndarray:
