@@ -124,9 +124,9 @@ def _check_model(written: dict, series: dict, plan: ModelPlan, diags: Diagnostic
     seq_ok = len(out) == 2 and out == (k, c)
     if not (flat_ok or seq_ok):
         diags.add(written, "outputs" if "outputs" in written else "targets",
-                  f"data.series: {k} output step{'s' if k > 1 else ''} of {c} target{'s' if c > 1 else ''} need a "
-                  f"model output of [{k * c}] (flat: y [N, {k * c}]) or [{k}, {c}] (y [N, {k}, {c}]), but the "
-                  f"model outputs {fmt_shape(plan.output_shape)}")
+                  f"data.series: outputs {k} x targets {c} need a model output of [{k * c}] (flat: y "
+                  f"[N, {k * c}]) or [{k}, {c}] (y [N, {k}, {c}]), but the model outputs "
+                  f"{fmt_shape(plan.output_shape)}")
 
 
 def _check_file(section: dict, written: dict, key: str, path: Path, series: dict, plan: ModelPlan | None,
