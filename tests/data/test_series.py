@@ -195,6 +195,20 @@ def test_normalization_round_trip(tmp_path: Path, method: str) -> None:
     # evaluate scores the test part with normalized targets (the units of the training loss)
     result = invoke("evaluate", str(run), "--json")
     assert result.exit_code == 0 and "loss" in result.output
+    if method != "standard":
+        return
+    # serve: the runner takes raw values and answers in the target's units
+    from rnncli.serve.runner import load_runner
+
+    runner = load_runner(run, "latest", "cpu", 8)
+    served, _ = runner.run(raw, [])
+    np.testing.assert_allclose(served, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+    assert runner.info.as_dict()["normalization"]["method"] == "standard"
+    # export: the statistics go with the model
+    result = invoke("export", str(run), "--format", "savedmodel", "-o", str(tmp_path / "sm"))
+    assert result.exit_code == 0, result.output
+    exported = json.loads((tmp_path / "sm" / "assets.extra" / "normalization.json").read_text())
+    assert exported == saved and "normalization (standard)" in result.output
 
 
 def test_validate_reports_series_problems_at_their_keys(tmp_path: Path) -> None:
