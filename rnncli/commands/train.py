@@ -170,9 +170,17 @@ def _resume(engine: Any, hooks: Any, source: Checkpoints, old: dict, new: dict, 
 
 def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = None, resume: bool = False,
           force: bool = False, device_spec: str = "auto", reporter: Any = None, argv: list[str] | None = None,
-          mixed_precision: bool = False) -> TrainResult:
-    """Train ``config_path`` into ``run_path`` (a new run, or ``resume`` one)."""
+          mixed_precision: bool = False, init_from: str | None = None) -> TrainResult:
+    """Train ``config_path`` into ``run_path`` (a new run, or ``resume`` one); ``init_from``: ``RUN[:latest|best]``
+    whose weights the new run starts from (``rnncli.commands.init_from``)."""
     from rnncli.platform import distribute as dist
+    from rnncli.commands.init_from import imported_config_note, init_from as load_init_from, parse_init_from
+
+    if init_from is not None:
+        if resume:
+            raise UserInputError("--init-from starts a new run from another run's weights; --resume continues this "
+                                 "run from its own checkpoint: use one of them")
+        parse_init_from(init_from)  # a bad argument fails before any data is read
 
     config = load_config(config_path, require_training=True, overrides=overrides)
     training = config.training
@@ -219,6 +227,13 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
             notes = list(config.notes) + data_notes(train_set, validation)  # config.notes: e.g. what a Keras
             # document held that rnncli does not carry over
             notes += _resume(engine, hooks, source, old, config.resolved(), store.path) if resume else []
+            started_from = None
+            if init_from is not None:
+                init_notes, started_from = load_init_from(engine, init_from, device_spec)
+                notes += init_notes
+            elif not resume:
+                note = imported_config_note(config_path, store.path)
+                notes += [note] if note else []
             start_epoch = int(engine.loop.epoch.numpy())
             if history.rows:  # history.csv follows the checkpoint resumed from
                 run.write_history(history.rows)
@@ -231,6 +246,8 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
                 write_normalization(run.path, train_set.normalization)
             info = provenance(config, config_path, device, device_text, argv, engine.jit_compile)
             info.update(distribute=dist.describe(strategy), overrides=list(overrides or []))
+            if started_from is not None:
+                info["init_from"] = started_from  # where the weights came from
             with run.status(info) as record:
                 hooks.hooks.append(RunRecord(record, run))
                 fit(engine, train_set, validation, training["nb_epoch"], hooks,
