@@ -38,6 +38,22 @@ DATA_ARGS = (
         "A long time series cut into windows: `train` (and `validation`) is a `.csv` with a header (one row per "
         "step, columns by name) or a `.npy` `[steps]`/`[steps, columns]` (columns by index); see `data.series` "
         "below.", nullable=True),
+    Arg("pad", "any", None,
+        "Sequences of different lengths (`train` a `.jsonl` with `{\"x\": [...], \"y\": ...}` per line, or a `.csv` "
+        "whose rows differ in length, the last value is y): `{length: N|longest, side: pre|post, truncate: "
+        "pre|post, value: 0}` as Keras `pad_sequences`; see `data.pad` below.", nullable=True),
+    Arg("buckets", "int", None, "With `pad`: batches are padded only to the smallest of K length boundaries "
+        "(quantiles) that holds their longest sequence, and a shuffled epoch batches sequences of one bucket; the "
+        "model's timesteps must be null. Under masking the results equal full padding.", low=1, nullable=True),
+)
+
+PAD_ARGS = (
+    Arg("length", "any", "longest", "Steps after padding: an int N (longer sequences are cut) or `longest`."),
+    Arg("side", "choice", "post", "Where the padding goes: `pre` (before the sequence) or `post`.",
+        choices=("pre", "post")),
+    Arg("truncate", "choice", "pre", "Which end a cut removes: `pre` (the first steps, as Keras) or `post`.",
+        choices=("pre", "post")),
+    Arg("value", "float", 0.0, "The padding value (0 is what `mask_zero` and a default `Masking` mask)."),
 )
 
 MISSING_POLICIES = ("error", "drop", "zero", "ffill", "interpolate")

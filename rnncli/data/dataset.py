@@ -19,6 +19,10 @@ from rnncli.config.data_shapes import TABLE_SUFFIXES, input_layout, target_layou
 from rnncli.errors import DataError
 
 
+PAD_HINT = ('; for sequences of different lengths write a `.jsonl` (`{"x": [...], "y": ...}` per line) and set '
+            '`data.pad`')
+
+
 @dataclass
 class Dataset:
     """Inputs x [N, ...] and targets y [N, ...] with where they came from (for messages)."""
@@ -31,6 +35,7 @@ class Dataset:
     notes: list[str] = field(default_factory=list)  # what was done to fit the model (for the user)
     sample_weight: np.ndarray | None = None  # loss weights [N] or [N, T] (rnncli.data.weighting); None: unweighted
     normalization: Any = None  # a series' statistics (rnncli.data.normalization.Normalization); None: raw values
+    epoch_order: Any = None  # (rng, batch_size) -> a shuffled epoch's order (length buckets); None: a permutation
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -47,7 +52,7 @@ def _load_npy(path: Path) -> np.ndarray:
     except ValueError as exc:
         if "pickle" in str(exc).lower() or "object" in str(exc).lower():
             raise DataError(f"{path}: holds Python objects (pickled data), which rnncli never loads; "
-                            f"save numeric arrays instead") from None
+                            f"save numeric arrays instead{PAD_HINT}") from None
         raise DataError(f"{path}: not a valid .npy file ({exc})") from None
     except (OSError, EOFError) as exc:
         raise DataError(f"{path}: cannot read ({exc}); is the file truncated?") from None
@@ -69,7 +74,7 @@ def _load_npz(path: Path, need_y: bool) -> tuple[np.ndarray, np.ndarray | None]:
         raise
     except ValueError as exc:
         if "pickle" in str(exc).lower() or "object" in str(exc).lower():
-            raise DataError(f"{path}: holds Python objects (pickled data), which rnncli never loads") from None
+            raise DataError(f"{path}: holds Python objects (pickled data), which rnncli never loads{PAD_HINT}") from None
         raise DataError(f"{path}: not a valid .npz file ({exc})") from None
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path}: cannot read as .npz ({exc}); is the file truncated?") from None
@@ -95,7 +100,8 @@ def _load_csv(path: Path, need_y: bool) -> tuple[np.ndarray, np.ndarray | None]:
         if width is None:
             width = len(values)
         elif len(values) != width:
-            raise DataError(f"{path}:{number}: row has {len(values)} columns, the first row has {width}")
+            raise DataError(f"{path}:{number}: row has {len(values)} columns, the first row has {width}; rows of "
+                            f"different lengths are sequences to pad: set `data.pad` (e.g. `{{length: longest}}`)")
         rows.append(values)
     if not rows:
         raise DataError(f"{path}: no data rows")

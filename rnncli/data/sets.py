@@ -28,6 +28,14 @@ def training_data(config: Config) -> tuple[Dataset, Dataset | None]:
 
         sets = series_sets(config)
         return sets.train, sets.validation
+    if data_cfg.get("pad"):
+        from rnncli.data.ragged import ragged_dataset
+
+        train = ragged_dataset(data_cfg["train"], config)
+        validation = ragged_dataset(data_cfg["validation"], config) if data_cfg["validation"] else None
+        if validation is None and data_cfg["validation_split"]:
+            train, validation = split_validation(train, data_cfg["validation_split"])
+        return train, validation
     if data_cfg["window"]:
         raw = load_text_windows(data_cfg["train"], data_cfg["window"], data_cfg["step"], data_cfg["lowercase"],
                                 data_cfg["vocab"])
@@ -64,6 +72,10 @@ def evaluation_data(config: Config, data_path: Path | None, y_path: Path | None 
         from rnncli.data.series_inference import series_evaluation_data
 
         return series_evaluation_data(config, data_path, y_path, normalization)
+    if data_path is not None and (config.data or {}).get("pad") and data_path.suffix.lower() in (".jsonl", ".csv"):
+        from rnncli.data.ragged import ragged_dataset
+
+        return ragged_dataset(data_path, config)
     if data_path is not None:
         loss = config.training["loss"]
         data = weighted_dataset(load_arrays(data_path, y_path), lambda d: check_dataset(d, config.model, loss),
@@ -90,5 +102,9 @@ def read_input(path: Path, config: Config, normalization: Any = None) -> Dataset
         from rnncli.data.series_inference import series_predict_input
 
         return series_predict_input(path, config, normalization)
+    if (config.data or {}).get("pad") and path.suffix.lower() in (".jsonl", ".csv"):
+        from rnncli.data.ragged import ragged_dataset
+
+        return ragged_dataset(path, config, need_y=False)
     data = load_arrays(path, need_y=False)
     return check_dataset(Dataset(data.x, None, data.source, table=data.table), config.model, None)
