@@ -34,6 +34,10 @@ DATA_ARGS = (
         nullable=True),
     Arg("sample_weight_validation", "path", None,
         "Sample weights `.npy` when `validation` is an `x` `.npy` (default: every sample weighs 1).", nullable=True),
+    Arg("missing", "choice", "error", "Empty cells and NaN in `.csv` data: `error` (names the file line), `drop` "
+        "the row, `zero`, `ffill` (the value of the row above; the first rows take the first valid one), "
+        "`interpolate` (linear down the column, the ends take the nearest valid value). A series uses "
+        "`data.series.missing`.", choices=("error", "drop", "zero", "ffill", "interpolate")),
     Arg("series", "any", None,
         "A long time series cut into windows: `train` (and `validation`) is a `.csv` with a header (one row per "
         "step, columns by name) or a `.npy` `[steps]`/`[steps, columns]` (columns by index); see `data.series` "

@@ -17,7 +17,7 @@ from rnncli.config.sections import check_section
 from rnncli.config.values import Diagnostics, suggest, type_name
 
 # `data:` keys that mean something else than a series, or that a series does not take
-NOT_WITH_SERIES = ("window", "y_train", "y_validation", "validation_split", "sample_weight", "sample_weight_train",
+NOT_WITH_SERIES = ("missing", "window", "y_train", "y_validation", "validation_split", "sample_weight", "sample_weight_train",
                    "sample_weight_validation")
 
 
@@ -68,9 +68,10 @@ def _columns(value: Any, container: Any, key: str, diags: Diagnostics) -> list |
 def check_series(section: dict, data: dict, plan: ModelPlan | None, diags: Diagnostics) -> None:
     """Check ``section['series']`` (as written) and store the resolved mapping in ``data['series']``."""
     for key in NOT_WITH_SERIES:
-        if key in section and section[key] not in (None, 0.0):
+        if key in section and section[key] not in (None, 0.0, "error"):
             diags.add(section, key, f"data.{key} does not apply to a series (data.series); "
-                      + ("use data.series.split instead" if key == "validation_split" else "remove it"))
+                      + ("use data.series.split instead" if key == "validation_split" else
+                         "use data.series.missing instead" if key == "missing" else "remove it"))
     written = section["series"]
     resolved = check_section(written, SERIES_ARGS, section, "series", "data.series", Path("."), diags)
     if resolved is None:

@@ -80,8 +80,13 @@ def _load_npz(path: Path, need_y: bool) -> tuple[np.ndarray, np.ndarray | None]:
         raise DataError(f"{path}: cannot read as .npz ({exc}); is the file truncated?") from None
 
 
-def _load_csv(path: Path, need_y: bool) -> tuple[np.ndarray, np.ndarray | None]:
+def _load_csv(path: Path, need_y: bool, missing: str = "error") -> tuple[np.ndarray, np.ndarray | None]:
+    """A numeric table (an optional header line); empty cells and NaN follow ``missing``
+    (``rnncli.data.missing``), the default naming the file line."""
+    from rnncli.data.missing import fill_missing
+
     rows: list[list[float]] = []
+    lines: list[int] = []
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -92,7 +97,7 @@ def _load_csv(path: Path, need_y: bool) -> tuple[np.ndarray, np.ndarray | None]:
             continue
         cells = line.split(",")
         try:
-            values = [float(c) for c in cells]
+            values = [float(c) if c.strip() else float("nan") for c in cells]
         except ValueError:
             if not rows and number == 1:
                 continue  # a header line
@@ -103,9 +108,11 @@ def _load_csv(path: Path, need_y: bool) -> tuple[np.ndarray, np.ndarray | None]:
             raise DataError(f"{path}:{number}: row has {len(values)} columns, the first row has {width}; rows of "
                             f"different lengths are sequences to pad: set `data.pad` (e.g. `{{length: longest}}`)")
         rows.append(values)
+        lines.append(number)
     if not rows:
         raise DataError(f"{path}: no data rows")
-    table = np.asarray(rows, dtype=np.float32)
+    table, _ = fill_missing(np.asarray(rows, dtype=np.float32), missing, str(path), np.asarray(lines), None,
+                            "data.missing")
     if need_y:
         if table.shape[1] < 2:
             raise DataError(f"{path}: needs at least 2 columns (features, then the target)")
@@ -146,8 +153,10 @@ def load_text_windows(path: str | Path, window: int, step: int, lowercase: bool,
     return encode_windows(text, vocab or "".join(sorted(set(text))), window, step, str(path))
 
 
-def load_arrays(path: str | Path, y_path: str | Path | None = None, need_y: bool = True) -> Dataset:
-    """Read x (and y) from a data file; raise ``DataError`` for anything unreadable."""
+def load_arrays(path: str | Path, y_path: str | Path | None = None, need_y: bool = True, missing: str = "error"
+                ) -> Dataset:
+    """Read x (and y) from a data file; raise ``DataError`` for anything unreadable. ``missing``: the policy for
+    empty cells and NaN of a ``.csv`` (``rnncli.data.missing``)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: file not found")
@@ -162,7 +171,7 @@ def load_arrays(path: str | Path, y_path: str | Path | None = None, need_y: bool
         elif need_y:
             raise DataError(f"{path}: an x .npy needs its targets: set `y_train`/`y_validation` (or --y) to a y .npy")
     elif suffix in TABLE_SUFFIXES:
-        x, y = _load_csv(path, need_y)
+        x, y = _load_csv(path, need_y, missing)
     else:
         raise DataError(f"{path}: unsupported data format `{suffix}`; use .npz (x, y), .npy or .csv")
     return Dataset(x, y, str(path), table=suffix in TABLE_SUFFIXES)

@@ -53,7 +53,8 @@ def _column_name(column: int, names: Sequence[str] | None) -> str:
 
 
 def fill_missing(table: np.ndarray, policy: str, source: str, lines: np.ndarray | None = None,
-                 names: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+                 names: Sequence[str] | None = None, key: str = "data.series.missing"
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
     """``(table, kept)``: ``table`` [rows, columns] with its missing values handled by ``policy``; ``kept`` is the
     index of the rows kept by ``drop`` (None when every row is kept). ``lines``: the file line of each row (CSV),
     for messages; ``names``: the column names."""
@@ -65,13 +66,13 @@ def fill_missing(table: np.ndarray, policy: str, source: str, lines: np.ndarray 
     row, column = found
     if policy == "error":
         raise DataError(f"{_where(source, row, lines)}: missing value (an empty cell or NaN) in column "
-                        f"{_column_name(column, names)}; set `missing:` to drop, zero, ffill or interpolate")
+                        f"{_column_name(column, names)}; set `{key}` to drop, zero, ffill or interpolate")
     values = np.array(table, dtype=np.float32)  # the one copy: the table needs changing
     bad = np.isnan(values)
     if policy == "drop":
         kept = np.flatnonzero(~bad.any(axis=1))
         if len(kept) == 0:
-            raise DataError(f"{source}: every row has a missing value; `missing: drop` leaves nothing")
+            raise DataError(f"{source}: every row has a missing value; `{key}: drop` leaves nothing")
         return values[kept], kept
     if policy == "zero":
         values[bad] = 0.0
@@ -79,7 +80,7 @@ def fill_missing(table: np.ndarray, policy: str, source: str, lines: np.ndarray 
     for c in range(values.shape[1]):
         valid = np.flatnonzero(~bad[:, c])
         if len(valid) == 0:
-            raise DataError(f"{source}: column {_column_name(c, names)} has no value at all; `missing: {policy}` "
+            raise DataError(f"{source}: column {_column_name(c, names)} has no value at all; `{key}: {policy}` "
                             f"needs at least one")
         if len(valid) == len(values):
             continue

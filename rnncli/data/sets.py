@@ -40,7 +40,7 @@ def training_data(config: Config) -> tuple[Dataset, Dataset | None]:
         raw = load_text_windows(data_cfg["train"], data_cfg["window"], data_cfg["step"], data_cfg["lowercase"],
                                 data_cfg["vocab"])
     else:
-        raw = load_arrays(data_cfg["train"], data_cfg["y_train"])
+        raw = load_arrays(data_cfg["train"], data_cfg["y_train"], missing=data_cfg.get("missing", "error"))
 
     def check(data: Dataset) -> Dataset:
         return check_dataset(data, config.model, loss)
@@ -48,7 +48,8 @@ def training_data(config: Config) -> tuple[Dataset, Dataset | None]:
     train = weighted_dataset(raw, check, data_cfg, config.training, "train")
     validation = None
     if data_cfg["validation"]:
-        validation = weighted_dataset(load_arrays(data_cfg["validation"], data_cfg["y_validation"]), check,
+        validation = weighted_dataset(load_arrays(data_cfg["validation"], data_cfg["y_validation"],
+                                                  missing=data_cfg.get("missing", "error")), check,
                                       data_cfg, config.training, "validation")
     elif data_cfg["validation_split"]:
         train, validation = split_validation(train, data_cfg["validation_split"],
