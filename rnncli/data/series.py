@@ -47,17 +47,19 @@ class SeriesTable:
     source: str
     lines: np.ndarray | None = None
     csv: bool = False
+    text: dict[int, tuple[int, str]] = field(default_factory=dict)  # column -> (line, cell) of its first non-number
 
 
 def _read_csv(path: Path) -> SeriesTable:
     try:
-        text = path.read_text(encoding="utf-8")
+        content = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot read ({exc})") from None
     header: list[str] | None = None
+    text: dict[int, tuple[int, str]] = {}
     rows: list[list[float]] = []
     lines: list[int] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(content.splitlines(), start=1):
         if not line.strip():
             continue
         cells = [c.strip() for c in line.split(",")]
@@ -71,13 +73,20 @@ def _read_csv(path: Path) -> SeriesTable:
             raise DataError(f"{path}:{number}: row has {len(cells)} columns, the header has {len(header)}")
         try:
             rows.append([float(c) if c else math.nan for c in cells])
-        except ValueError:
-            bad = next(c for c in cells if c and not _is_number(c))
-            raise DataError(f"{path}:{number}: not a number: {bad!r}") from None
+        except ValueError:  # a text column (a date, a label): fine unless the series uses it
+            row = []
+            for column, cell in enumerate(cells):
+                try:
+                    row.append(float(cell) if cell else math.nan)
+                except ValueError:
+                    text.setdefault(column, (number, cell))
+                    row.append(0.0)
+            rows.append(row)
         lines.append(number)
     if header is None or not rows:
         raise DataError(f"{path}: no data rows (a series `.csv` is a header line, then one row per step)")
-    return SeriesTable(np.asarray(rows, dtype=np.float32), header, str(path), np.asarray(lines, np.int64), True)
+    return SeriesTable(np.asarray(rows, dtype=np.float32), header, str(path), np.asarray(lines, np.int64), True,
+                       text)
 
 
 def _is_number(cell: str) -> bool:
@@ -283,6 +292,17 @@ def load_table(path: str | Path, spec: SeriesSpec) -> tuple[SeriesTable, list[in
     table = read_series(path)
     inputs = resolve_columns(spec.inputs, table, "inputs")
     targets = resolve_columns(spec.targets, table, "targets")
+    used = sorted(set(inputs) | set(targets))
+    for column in used:
+        if column in table.text:
+            line, cell = table.text[column]
+            raise DataError(f"{table.source}:{line}: column `{table.names[column]}` holds text ({cell!r}); the "
+                            f"series' inputs and targets must be numbers")
+    if used != list(range(len(table.names))):  # only the columns used (a copy: an in-memory CSV, or a subset)
+        at = {c: i for i, c in enumerate(used)}
+        table = replace(table, values=np.asarray(table.values[:, used]), names=[table.names[c] for c in used],
+                        text={})
+        inputs, targets = [at[c] for c in inputs], [at[c] for c in targets]
     values, kept = fill_missing(table.values, spec.missing, table.source, table.lines, table.names)
     table = replace(table, values=values, lines=None if table.lines is None or kept is not None else table.lines)
     return table, inputs, targets
