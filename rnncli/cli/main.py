@@ -231,8 +231,9 @@ def import_command(source: Path, weights: Path | None, run_dir: Path, overrides:
 @main.command()
 @click.option("--x", "x_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Inputs .npy: float [samples, timesteps, features] or integer token ids [samples, timesteps].")
-@click.option("--y", "y_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Targets .npy: [samples], [samples, outputs] or [samples, timesteps, outputs].")
+@click.option("--y", "y_path", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Targets .npy: [samples], [samples, outputs] or [samples, timesteps, outputs]. Without --y, --x is "
+                   "a long series (.csv with a header, .npy [steps, columns]) and the config windows it.")
 @click.option("--cell", type=click.Choice(["SimpleRNN", "GRU", "LSTM"]), default="LSTM", show_default=True,
               help="Recurrent layer of the starter model.")
 @click.option("--units", type=click.IntRange(min=1), default=32, show_default=True,
@@ -241,12 +242,14 @@ def import_command(source: Path, weights: Path | None, run_dir: Path, overrides:
               show_default=True, help="Config file to write.")
 @click.option("--force", is_flag=True, help="Replace an existing file.")
 @handle_errors
-def init(x_path: Path, y_path: Path, cell: str, units: int, output: Path, force: bool) -> None:
-    """Write a commented starter config for two arrays, chosen from their shapes and values.
+def init(x_path: Path, y_path: Path | None, cell: str, units: int, output: Path, force: bool) -> None:
+    """Write a commented starter config for two arrays, chosen from their shapes and values (or, with --x alone,
+    for a long series: a windowed next-step forecast).
 
     \b
     Example:
       rnncli init --x x.npy --y y.npy --cell LSTM
+      rnncli init --x sunspots.csv --cell GRU
       rnncli train model.yaml
     """
     from rnncli.commands.init import init_config
