@@ -126,6 +126,9 @@ def summary(source: Path, device: str, overrides: tuple[str, ...]) -> None:
 @click.option("--seed", type=click.IntRange(min=0, max=2**31 - 1), default=None, help="Override seed.")
 @device_option
 @click.option("--resume", is_flag=True, help="Continue the run in RUN_DIR from its last checkpoint.")
+@click.option("--init-from", "init_from", default=None, metavar="RUN[:latest|best]",
+              help="Start a new run from the weights of another (trained or imported) run, matched by layer name "
+                   "and shape.")
 @click.option("--force", is_flag=True, help="Overwrite a non-empty run directory / resume a changed config.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
               help="Override a config value (repeatable; the value is YAML). List items by index: --set "
@@ -140,13 +143,14 @@ def summary(source: Path, device: str, overrides: tuple[str, ...]) -> None:
 def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_size: int | None, seed: int | None,
           device: str, resume: bool, force: bool, overrides: tuple[str, ...], distribute: str | None,
           mixed_precision: bool, progress: bool | None, train_x: Path | None, train_y: Path | None,
-          validation_x: Path | None, validation_y: Path | None) -> None:
+          validation_x: Path | None, validation_y: Path | None, init_from: str | None = None) -> None:
     """Train a model described by CONFIG; checkpoints, history and provenance go to the run directory.
 
     \b
     Example:
       rnncli train configs/stateful_cosine.yaml -o runs/cosine --epochs 2
       rnncli train configs/stateful_cosine.yaml -o runs/cosine --resume --epochs 4
+      rnncli train tuned.yaml -o runs/tuned --init-from runs/cosine:best
       rnncli train model.yaml --train x.npy --y y.npy --validation xv.npy --validation-y yv.npy
     Ctrl-C or SIGTERM keeps the last complete checkpoint and prints the command that resumes. The `lr` of each
     epoch's line and of the history is the learning rate of the epoch's last step.
@@ -180,7 +184,7 @@ def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_siz
         with terminate_as_interrupt(), located_at_options(origins):
             result = train_run(config_path, run_dir, overrides=sets, resume=resume, force=force,
                                device_spec=device, reporter=reporter, argv=sys.argv,
-                               mixed_precision=mixed_precision)
+                               mixed_precision=mixed_precision, init_from=init_from)
     except KeyboardInterrupt as exc:
         from rnncli.runs.store import RunStore
 
@@ -246,8 +250,9 @@ def import_command(source: Path, weights: Path | None, run_dir: Path, overrides:
 @main.command()
 @click.option("--x", "x_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Inputs .npy: float [samples, timesteps, features] or integer token ids [samples, timesteps].")
-@click.option("--y", "y_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Targets .npy: [samples], [samples, outputs] or [samples, timesteps, outputs].")
+@click.option("--y", "y_path", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Targets .npy: [samples], [samples, outputs] or [samples, timesteps, outputs]. Without --y, --x is "
+                   "a long series (.csv with a header, .npy [steps, columns]) and the config windows it.")
 @click.option("--cell", type=click.Choice(["SimpleRNN", "GRU", "LSTM"]), default="LSTM", show_default=True,
               help="Recurrent layer of the starter model.")
 @click.option("--units", type=click.IntRange(min=1), default=32, show_default=True,
@@ -256,12 +261,14 @@ def import_command(source: Path, weights: Path | None, run_dir: Path, overrides:
               show_default=True, help="Config file to write.")
 @click.option("--force", is_flag=True, help="Replace an existing file.")
 @handle_errors
-def init(x_path: Path, y_path: Path, cell: str, units: int, output: Path, force: bool) -> None:
-    """Write a commented starter config for two arrays, chosen from their shapes and values.
+def init(x_path: Path, y_path: Path | None, cell: str, units: int, output: Path, force: bool) -> None:
+    """Write a commented starter config for two arrays, chosen from their shapes and values (or, with --x alone,
+    for a long series: a windowed next-step forecast).
 
     \b
     Example:
       rnncli init --x x.npy --y y.npy --cell LSTM
+      rnncli init --x sunspots.csv --cell GRU
       rnncli train model.yaml
     """
     from rnncli.commands.init import init_config

@@ -11,6 +11,7 @@ from rnncli.commands.source import load_source
 from rnncli.data.sets import check_output_path, evaluation_data, read_input, write_output
 from rnncli.errors import DataError, UserInputError
 from rnncli.data.outputs import predicted_classes
+from rnncli.data.series_inference import source_normalization
 from rnncli.training.compile_policy import inference_compiles
 
 
@@ -25,7 +26,8 @@ def predict(source: Path, input_path: Path, *, output_path: Path | None = None, 
     stateful_run = source.is_dir() and save_states  # a model with states writes them back: locked
     loaded = load_source(source, checkpoint, device_spec, lock=stateful_run,
                          read_only_hint="pass --no-save-states to predict without saving the final states",
-                         before_tensorflow=lambda config: read_input(input_path, config))
+                         before_tensorflow=lambda config: read_input(input_path, config,
+                                                                     _normalization(config, source)))
     try:
         config, engine = loaded.config, loaded.engine
         inputs = loaded.prepared
@@ -44,6 +46,8 @@ def predict(source: Path, input_path: Path, *, output_path: Path | None = None, 
             batch_size = batch_size or config.training_settings["batch_size"]
         outputs = engine.predict(x, batch_size, inference_compiles(engine, config, len(x), batch_size))
         outputs = outputs.astype(np.float32)
+        if normalization is not None:  # back to the targets' units
+            outputs = normalization.invert_targets(outputs)
         if classes:
             outputs = predicted_classes(outputs)
         if output_path is not None:
@@ -68,7 +72,8 @@ def evaluate(source: Path, data_path: Path | None = None, device_spec: str = "au
     ``overrides`` are ``--set`` values for the config (``training.loss=mse`` for an imported architecture). The
     data is read and checked before TensorFlow starts, so a bad file is refused at once."""
     loaded = load_source(source, checkpoint, device_spec, overrides=overrides,
-                         before_tensorflow=lambda config: evaluation_data(config, data_path, y_path))
+                         before_tensorflow=lambda config: evaluation_data(config, data_path, y_path,
+                                                                          _normalization(config, source)))
     config, engine, data = loaded.config, loaded.engine, loaded.prepared
     results = engine.evaluate(data, compile_xla=inference_compiles(engine, config, len(data),
                                                                    config.training_settings["batch_size"]))
@@ -84,3 +89,8 @@ def describe_evaluation_data(config: Any, data_path: Path | None, samples: int) 
         return f"on the validation data {data['validation']} ({samples} samples)"
     return (f"on the validation split ({samples} samples: the last {data.get('validation_split')} of "
             f"{data.get('train')})")
+
+
+def _normalization(config: Any, source: Path) -> Any:
+    """A series run's saved statistics (``source`` a run directory), or for a config, fitted on its training part."""
+    return source_normalization(config, source if source.is_dir() else None)

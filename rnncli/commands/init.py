@@ -142,10 +142,11 @@ def starter_config(x_path: Path, y_path: Path, cell: str, units: int, config_dir
     return "\n".join(lines)
 
 
-def init_config(x_path: Path, y_path: Path, output: Path, cell: str = "LSTM", units: int = 32,
+def init_config(x_path: Path, y_path: Path | None, output: Path, cell: str = "LSTM", units: int = 32,
                 force: bool = False, notes: list[str] | None = None) -> str:
     """Write the starter config to ``output`` after validating it and checking the data against it; returns a
-    one-line description of the model (what the user should know about a choice goes to ``notes``)."""
+    one-line description of the model (what the user should know about a choice goes to ``notes``). Without
+    ``y_path``, ``x_path`` is a long series (``init_series``)."""
     from rnncli.config.validate import load_config
     from rnncli.data.sets import training_data
 
@@ -153,7 +154,15 @@ def init_config(x_path: Path, y_path: Path, output: Path, cell: str = "LSTM", un
         raise UserInputError(f"{output} exists; pass --force to replace it, or -o another file")
     if not output.parent.exists():
         raise UserInputError(f"-o: folder {output.parent} does not exist")
-    text = starter_config(x_path, y_path, cell, units, output.parent, notes)
+    if y_path is None:
+        from rnncli.commands.init_series import series_starter
+
+        if x_path.suffix.lower() not in (".csv", ".npy"):
+            raise UserInputError(f"--y is needed for {x_path.name}: without it, --x is a long series (a .csv with a "
+                                 f"header or a .npy [steps, columns])")
+        text = series_starter(x_path, cell, units, output.parent)
+    else:
+        text = starter_config(x_path, y_path, cell, units, output.parent, notes)
     scratch = output.with_name(f".{output.name}.init")
     scratch.write_text(text, encoding="utf-8")
     try:

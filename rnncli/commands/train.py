@@ -173,11 +173,20 @@ def _resume(engine: Any, hooks: Any, source: Checkpoints, old: dict, new: dict, 
 
 def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = None, resume: bool = False,
           force: bool = False, device_spec: str = "auto", reporter: Any = None, argv: list[str] | None = None,
-          mixed_precision: bool = False, extra_hooks: list | None = None) -> TrainResult:
+          mixed_precision: bool = False, extra_hooks: list | None = None, init_from: str | None = None
+          ) -> TrainResult:
     """Train ``config_path`` into ``run_path`` (a new run, or ``resume`` one). ``extra_hooks`` join the run's
     hooks after the config's own; one with an ``outcome`` (e.g. ``"pruned"``) set at the end gives ``run.json``
-    that status instead of ``finished``."""
+    that status instead of ``finished``. ``init_from``: ``RUN[:latest|best]`` whose weights the new run starts
+    from (``rnncli.commands.init_from``)."""
     from rnncli.platform import distribute as dist
+    from rnncli.commands.init_from import imported_config_note, init_from as load_init_from, parse_init_from
+
+    if init_from is not None:
+        if resume:
+            raise UserInputError("--init-from starts a new run from another run's weights; --resume continues this "
+                                 "run from its own checkpoint: use one of them")
+        parse_init_from(init_from)  # a bad argument fails before any data is read
 
     config = load_config(config_path, require_training=True, overrides=overrides)
     training = config.training
@@ -224,6 +233,13 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
             notes = list(config.notes) + data_notes(train_set, validation)  # config.notes: e.g. what a Keras
             # document held that rnncli does not carry over
             notes += _resume(engine, hooks, source, old, config.resolved(), store.path) if resume else []
+            started_from = None
+            if init_from is not None:
+                init_notes, started_from = load_init_from(engine, init_from, device_spec)
+                notes += init_notes
+            elif not resume:
+                note = imported_config_note(config_path, store.path)
+                notes += [note] if note else []
             start_epoch = int(engine.loop.epoch.numpy())
             try:
                 if history.rows:  # history.csv follows the checkpoint resumed from
@@ -231,11 +247,17 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
                 run.write_config(effective_config_text(config_path, overrides), config.resolved())
                 if train_set.vocab is not None:
                     run.write_vocab(train_set.vocab)
+                if (config.data or {}).get("series"):  # the statistics predict, evaluate, serve and export apply
+                    from rnncli.data.normalization import write_normalization
+
+                    write_normalization(run.path, train_set.normalization)
             except StorageError as exc:  # a full disk before the attempt is recorded: run.json says so
                 run.record_failure(exc)
                 raise
             info = provenance(config, config_path, device, device_text, argv, engine.jit_compile)
             info.update(distribute=dist.describe(strategy), overrides=list(overrides or []))
+            if started_from is not None:
+                info["init_from"] = started_from  # where the weights came from
             with run.status(info) as record:
                 hooks.hooks.append(RunRecord(record, run))
                 fit(engine, train_set, validation, training["nb_epoch"], hooks,

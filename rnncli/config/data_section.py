@@ -19,6 +19,18 @@ def check_data_section(section: dict, data: dict, plan: ModelPlan | None, traini
                        diags: Diagnostics) -> None:
     """``section`` is the data mapping as written (for positions), ``data`` the resolved one (absolute paths)."""
     before = len(diags.items)
+    if section.get("series") is not None:  # a long series cut into windows (rnncli.config.series_section)
+        from rnncli.config.series_section import check_series
+
+        check_series(section, data, plan, diags)
+        return
+    if section.get("buckets") is not None and section.get("pad") is None:
+        diags.add(section, "buckets", "data.buckets needs data.pad (how the sequences of each batch are padded)")
+    if section.get("pad") is not None:  # sequences of different lengths (rnncli.config.ragged_section)
+        from rnncli.config.ragged_section import check_pad
+
+        check_pad(section, data, plan, diags)
+        return
     train = Path(data["train"])
     if data.get("window"):
         if train.suffix.lower() != ".txt":

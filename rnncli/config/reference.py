@@ -16,6 +16,9 @@ from rnncli.config.section_args import (
     CHECKPOINT_ARGS,
     DATA_ARGS,
     LR_SCHEDULE_ARGS,
+    PAD_ARGS,
+    SERIES_ARGS,
+    SERIES_SPLIT_ARGS,
     TOP_LEVEL_ARGS,
     TRAINING_ARGS,
 )
@@ -50,6 +53,10 @@ def render() -> str:
         out += [f"#### `{spec.type}`", "", f"{spec.doc} ({mask})", ""]
         out += (_table(own) if own else ["(no arguments of its own)"]) + [""]
     out += ["### `data:`", "", *_table(DATA_ARGS), ""]
+    out += ["`data.series` (sample n: `window` steps of `inputs` from step n*stride; target: `outputs` steps of "
+            "`targets` from `horizon` steps after the window's last step):", "", *_table(SERIES_ARGS), ""]
+    out += ["`data.series.split`:", "", *_table(SERIES_SPLIT_ARGS), ""]
+    out += ["`data.pad`:", "", *_table(PAD_ARGS), ""]
     out += ["### `training:`", "", *_table(TRAINING_ARGS), ""]
     out += ["Losses: " + ", ".join(f"`{name}`" for name in LOSSES) + ".", ""]
     out += ["Metrics: " + ", ".join(f"`{name}`" for name in METRICS) + ".", ""]

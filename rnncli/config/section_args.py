@@ -34,6 +34,63 @@ DATA_ARGS = (
         nullable=True),
     Arg("sample_weight_validation", "path", None,
         "Sample weights `.npy` when `validation` is an `x` `.npy` (default: every sample weighs 1).", nullable=True),
+    Arg("missing", "choice", "error", "Empty cells and NaN in `.csv` data: `error` (names the file line), `drop` "
+        "the row, `zero`, `ffill` (the value of the row above; the first rows take the first valid one), "
+        "`interpolate` (linear down the column, the ends take the nearest valid value). A series uses "
+        "`data.series.missing`.", choices=("error", "drop", "zero", "ffill", "interpolate")),
+    Arg("series", "any", None,
+        "A long time series cut into windows: `train` (and `validation`) is a `.csv` with a header (one row per "
+        "step, columns by name) or a `.npy` `[steps]`/`[steps, columns]` (columns by index); see `data.series` "
+        "below.", nullable=True),
+    Arg("pad", "any", None,
+        "Sequences of different lengths (`train` a `.jsonl` with `{\"x\": [...], \"y\": ...}` per line, or a `.csv` "
+        "whose rows differ in length, the last value is y): `{length: N|longest, side: pre|post, truncate: "
+        "pre|post, value: 0}` as Keras `pad_sequences`; see `data.pad` below.", nullable=True),
+    Arg("buckets", "int", None, "With `pad`: batches are padded only to the smallest of K length boundaries "
+        "(quantiles) that holds their longest sequence, and a shuffled epoch batches sequences of one bucket; the "
+        "model's timesteps must be null. Under masking the results equal full padding.", low=1, nullable=True),
+)
+
+PAD_ARGS = (
+    Arg("length", "any", "longest", "Steps after padding: an int N (longer sequences are cut) or `longest`."),
+    Arg("side", "choice", "post", "Where the padding goes: `pre` (before the sequence) or `post`.",
+        choices=("pre", "post")),
+    Arg("truncate", "choice", "pre", "Which end a cut removes: `pre` (the first steps, as Keras) or `post`.",
+        choices=("pre", "post")),
+    Arg("value", "float", 0.0, "The padding value (0 is what `mask_zero` and a default `Masking` mask)."),
+)
+
+MISSING_POLICIES = ("error", "drop", "zero", "ffill", "interpolate")
+NORMALIZATIONS = ("none", "standard", "minmax")
+
+# `data.series`: sample i is the window of `window` steps of `inputs` starting at step i*stride; its target is the
+# `outputs` steps of `targets` that start `horizon` steps after the window's last step.
+SERIES_ARGS = (
+    Arg("inputs", "any", None, "Input columns (header names for `.csv`, indices for `.npy`); default: every "
+        "column.", nullable=True),
+    Arg("targets", "any", REQUIRED, "Target columns (names for `.csv`, indices for `.npy`)."),
+    positive_int("window", "Steps per input window (the model's input is [window, len(inputs)]).", REQUIRED),
+    positive_int("horizon", "The first target step is this many steps after the window's last step (1: the next "
+                 "step).", 1),
+    positive_int("outputs", "Target steps per sample: y is [N, outputs, targets] for a model whose output is "
+                 "[outputs, targets], or [N, outputs*targets] for a flat output (`validate` says which).", 1),
+    Arg("stride", "int", None, "Steps between the starts of successive windows (default 1; a stateful model's "
+        "windows follow each other: stride = window).", low=1, nullable=True),
+    Arg("split", "any", None, "`{validation: f, test: f}`: the last fractions of the series (by time) held out; "
+        "no window straddles two parts. `evaluate RUN` scores the test part (else validation).", nullable=True),
+    Arg("missing", "choice", "error", "Empty cells and NaN: `error` (names the file line), `drop` the step, "
+        "`zero`, `ffill` (the first values take the first valid one), `interpolate` (linear in the step, the ends "
+        "take the nearest valid value).", choices=MISSING_POLICIES),
+    Arg("normalize", "choice", "none", "Per-column `standard` (mean/std) or `minmax` scaling fitted on the "
+        "training part, saved in the run (`normalization.json`) and applied by predict, evaluate, serve and export; "
+        "outputs are mapped back to the targets' units.", choices=NORMALIZATIONS),
+)
+
+SERIES_SPLIT_ARGS = (
+    Arg("validation", "float", 0.0, "Fraction of the steps (the part before `test`) for validation.",
+        low=0.0, high=1.0, high_open=True),
+    Arg("test", "float", 0.0, "Fraction of the steps (the last ones) for the test part.", low=0.0, high=1.0,
+        high_open=True),
 )
 
 CALLBACK_ARGS = {

@@ -86,7 +86,9 @@ def validate_training(raw: dict, diags: Diagnostics, required: bool, plan: Model
 def _check_monitors(raw: dict, section: dict, result: dict, diags: Diagnostics) -> None:
     """Callbacks and checkpoints may only watch quantities that training reports."""
     data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
-    has_validation = bool(data.get("validation") or data.get("validation_split"))
+    series_split = ((data.get("series") or {}).get("split") or {}) if isinstance(data.get("series"), dict) else {}
+    has_validation = bool(data.get("validation") or data.get("validation_split")
+                          or (isinstance(series_split, dict) and series_split.get("validation")))
     names = ["loss"]
     for metric in result["metrics"]:
         try:

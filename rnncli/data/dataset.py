@@ -11,12 +11,17 @@ import math
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from rnncli.config.plan import ModelPlan
 from rnncli.config.data_shapes import TABLE_SUFFIXES, input_layout, target_layout
 from rnncli.errors import DataError
+
+
+PAD_HINT = ('; for sequences of different lengths write a `.jsonl` (`{"x": [...], "y": ...}` per line) and set '
+            '`data.pad`')
 
 
 @dataclass
@@ -30,6 +35,8 @@ class Dataset:
     table: bool = False  # read from CSV rows: a sequence model reads each row as [T, D]
     notes: list[str] = field(default_factory=list)  # what was done to fit the model (for the user)
     sample_weight: np.ndarray | None = None  # loss weights [N] or [N, T] (rnncli.data.weighting); None: unweighted
+    normalization: Any = None  # a series' statistics (rnncli.data.normalization.Normalization); None: raw values
+    epoch_order: Any = None  # (rng, batch_size) -> a shuffled epoch's order (length buckets); None: a permutation
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -37,7 +44,7 @@ class Dataset:
     def slice(self, start: int, stop: int, source: str | None = None) -> "Dataset":
         return Dataset(self.x[start:stop], None if self.y is None else self.y[start:stop], source or self.source,
                        self.vocab, self.table, self.notes,
-                       None if self.sample_weight is None else self.sample_weight[start:stop])
+                       None if self.sample_weight is None else self.sample_weight[start:stop], self.normalization)
 
 
 def _load_npy(path: Path) -> np.ndarray:
@@ -46,7 +53,7 @@ def _load_npy(path: Path) -> np.ndarray:
     except ValueError as exc:
         if "pickle" in str(exc).lower() or "object" in str(exc).lower():
             raise DataError(f"{path}: holds Python objects (pickled data), which rnncli never loads; "
-                            f"save numeric arrays instead") from None
+                            f"save numeric arrays instead{PAD_HINT}") from None
         raise DataError(f"{path}: not a valid .npy file ({exc})") from None
     except (OSError, EOFError) as exc:
         raise DataError(f"{path}: cannot read ({exc}); is the file truncated?") from None
@@ -68,14 +75,19 @@ def _load_npz(path: Path, need_y: bool) -> tuple[np.ndarray, np.ndarray | None]:
         raise
     except ValueError as exc:
         if "pickle" in str(exc).lower() or "object" in str(exc).lower():
-            raise DataError(f"{path}: holds Python objects (pickled data), which rnncli never loads") from None
+            raise DataError(f"{path}: holds Python objects (pickled data), which rnncli never loads{PAD_HINT}") from None
         raise DataError(f"{path}: not a valid .npz file ({exc})") from None
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path}: cannot read as .npz ({exc}); is the file truncated?") from None
 
 
-def _load_csv(path: Path, need_y: bool) -> tuple[np.ndarray, np.ndarray | None]:
+def _load_csv(path: Path, need_y: bool, missing: str = "error") -> tuple[np.ndarray, np.ndarray | None]:
+    """A numeric table (an optional header line); empty cells and NaN follow ``missing``
+    (``rnncli.data.missing``), the default naming the file line."""
+    from rnncli.data.missing import fill_missing
+
     rows: list[list[float]] = []
+    lines: list[int] = []
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -87,7 +99,7 @@ def _load_csv(path: Path, need_y: bool) -> tuple[np.ndarray, np.ndarray | None]:
             continue
         cells = line.split(",")
         try:
-            values = [float(c) for c in cells]
+            values = [float(c) if c.strip() else float("nan") for c in cells]
         except ValueError:
             if not rows and number == 1:
                 header = [c.strip() for c in cells]
@@ -102,11 +114,14 @@ def _load_csv(path: Path, need_y: bool) -> tuple[np.ndarray, np.ndarray | None]:
         if width is None:
             width = len(values)
         elif len(values) != width:
-            raise DataError(f"{path}:{number}: row has {len(values)} columns, the first row has {width}")
+            raise DataError(f"{path}:{number}: row has {len(values)} columns, the first row has {width}; rows of "
+                            f"different lengths are sequences to pad: set `data.pad` (e.g. `{{length: longest}}`)")
         rows.append(values)
+        lines.append(number)
     if not rows:
         raise DataError(f"{path}: no data rows")
-    table = np.asarray(rows, dtype=np.float32)
+    table, _ = fill_missing(np.asarray(rows, dtype=np.float32), missing, str(path), np.asarray(lines), None,
+                            "data.missing")
     if need_y:
         if table.shape[1] < 2:
             raise DataError(f"{path}: needs at least 2 columns (features, then the target)")
@@ -165,8 +180,10 @@ def load_text_windows(path: str | Path, window: int, step: int, lowercase: bool,
     return encode_windows(text, vocab or "".join(sorted(set(text))), window, step, str(path))
 
 
-def load_arrays(path: str | Path, y_path: str | Path | None = None, need_y: bool = True) -> Dataset:
-    """Read x (and y) from a data file; raise ``DataError`` for anything unreadable."""
+def load_arrays(path: str | Path, y_path: str | Path | None = None, need_y: bool = True, missing: str = "error"
+                ) -> Dataset:
+    """Read x (and y) from a data file; raise ``DataError`` for anything unreadable. ``missing``: the policy for
+    empty cells and NaN of a ``.csv`` (``rnncli.data.missing``)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: file not found")
@@ -181,7 +198,7 @@ def load_arrays(path: str | Path, y_path: str | Path | None = None, need_y: bool
         elif need_y:
             raise DataError(f"{path}: an x .npy needs its targets: set `y_train`/`y_validation` (or --y) to a y .npy")
     elif suffix in TABLE_SUFFIXES:
-        x, y = _load_csv(path, need_y)
+        x, y = _load_csv(path, need_y, missing)
     else:
         raise DataError(f"{path}: unsupported data format `{suffix}`; use .npz (x, y), .npy or .csv")
     return Dataset(x, y, str(path), table=suffix in TABLE_SUFFIXES)

@@ -8,6 +8,7 @@ arrays of ``predict``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,11 +23,24 @@ def training_data(config: Config) -> tuple[Dataset, Dataset | None]:
     data_cfg = config.data
     assert data_cfg is not None and config.training is not None
     loss = config.training["loss"]
+    if data_cfg.get("series"):
+        from rnncli.data.series import series_sets
+
+        sets = series_sets(config)
+        return sets.train, sets.validation
+    if data_cfg.get("pad"):
+        from rnncli.data.ragged import ragged_dataset
+
+        train = ragged_dataset(data_cfg["train"], config)
+        validation = ragged_dataset(data_cfg["validation"], config) if data_cfg["validation"] else None
+        if validation is None and data_cfg["validation_split"]:
+            train, validation = split_validation(train, data_cfg["validation_split"])
+        return train, validation
     if data_cfg["window"]:
         raw = load_text_windows(data_cfg["train"], data_cfg["window"], data_cfg["step"], data_cfg["lowercase"],
                                 data_cfg["vocab"])
     else:
-        raw = load_arrays(data_cfg["train"], data_cfg["y_train"])
+        raw = load_arrays(data_cfg["train"], data_cfg["y_train"], missing=data_cfg.get("missing", "error"))
 
     def check(data: Dataset) -> Dataset:
         return check_dataset(data, config.model, loss)
@@ -34,7 +48,8 @@ def training_data(config: Config) -> tuple[Dataset, Dataset | None]:
     train = weighted_dataset(raw, check, data_cfg, config.training, "train")
     validation = None
     if data_cfg["validation"]:
-        validation = weighted_dataset(load_arrays(data_cfg["validation"], data_cfg["y_validation"]), check,
+        validation = weighted_dataset(load_arrays(data_cfg["validation"], data_cfg["y_validation"],
+                                                  missing=data_cfg.get("missing", "error")), check,
                                       data_cfg, config.training, "validation")
     elif data_cfg["validation_split"]:
         train, validation = split_validation(train, data_cfg["validation_split"],
@@ -47,10 +62,21 @@ def training_data(config: Config) -> tuple[Dataset, Dataset | None]:
     return train, validation
 
 
-def evaluation_data(config: Config, data_path: Path | None, y_path: Path | None = None) -> Dataset:
-    """``data_path`` (x and y, or x with ``y_path``), or else the config's validation data."""
+def evaluation_data(config: Config, data_path: Path | None, y_path: Path | None = None,
+                    normalization: Any = None) -> Dataset:
+    """``data_path`` (x and y, or x with ``y_path``), or else the config's validation data. A series config
+    (``data.series``) reads a series file into windows, or else scores its test part (or validation part);
+    ``normalization``: the run's statistics, applied to x and y."""
     if config.training is None:
         raise UserInputError("evaluate needs a `training:` section (the loss): pass --set training.loss=mse (or another Keras 1 loss), or add `training: {loss: ...}` to the config")
+    if (config.data or {}).get("series"):
+        from rnncli.data.series_inference import series_evaluation_data
+
+        return series_evaluation_data(config, data_path, y_path, normalization)
+    if data_path is not None and (config.data or {}).get("pad") and data_path.suffix.lower() in (".jsonl", ".csv"):
+        from rnncli.data.ragged import ragged_dataset
+
+        return ragged_dataset(data_path, config)
     if data_path is not None:
         loss = config.training["loss"]
         data = weighted_dataset(load_arrays(data_path, y_path), lambda d: check_dataset(d, config.model, loss),
@@ -69,9 +95,18 @@ def evaluation_data(config: Config, data_path: Path | None, y_path: Path | None 
     return data
 
 
-def read_input(path: Path, config: Config) -> Dataset:
+def read_input(path: Path, config: Config, normalization: Any = None) -> Dataset:
     """The x array of ``predict --input`` (``.x``), checked against the model's input, with ``.notes`` on what
-    was done to fit it (a CSV reshaped to the model's sequence input)."""
+    was done to fit it (a CSV reshaped to the model's sequence input). A series config (``data.series``) reads a
+    series file into windows, and normalizes x with ``normalization``."""
+    if (config.data or {}).get("series"):
+        from rnncli.data.series_inference import series_predict_input
+
+        return series_predict_input(path, config, normalization)
+    if (config.data or {}).get("pad") and path.suffix.lower() in (".jsonl", ".csv"):
+        from rnncli.data.ragged import ragged_dataset
+
+        return ragged_dataset(path, config, need_y=False)
     data = load_arrays(path, need_y=False)
     notes: list[str] = []
     if data.table:

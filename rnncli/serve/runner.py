@@ -83,6 +83,7 @@ class ModelInfo:
     jit_compile: bool
     notes: list[str] = field(default_factory=list)
     free_time: bool = False  # chunks of any length T are accepted (``free_length``)
+    normalization: dict | None = None  # a series run's statistics (applied by the server: clients send raw values)
 
     @property
     def accepted_shape(self) -> list[int | None]:
@@ -96,11 +97,14 @@ class ModelInfo:
         return "any" if length is None else int(length)
 
     def as_dict(self) -> dict:
-        return {"run": self.run, "checkpoint": self.checkpoint, "input_shape": self.input_shape,
+        info = {"run": self.run, "checkpoint": self.checkpoint, "input_shape": self.input_shape,
                 "stream_timesteps": self.stream_timesteps,
                 "input_dtype": self.input_dtype, "output_shape": self.output_shape, "stateful": self.stateful,
                 "states": [vars(spec) for spec in self.states], "layers": self.layers,
                 "jit_compile": self.jit_compile}
+        if self.normalization is not None:
+            info["normalization"] = self.normalization
+        return info
 
 
 class ModelRunner:
@@ -117,6 +121,7 @@ class ModelRunner:
         self.dtype = np.int32 if plan.input_dtype == "int32" else np.float32
         self.state_specs = info.states
         self.ready_sizes: list[int] = []  # compiled batch sizes, ascending (all of ``buckets`` once compiled)
+        self.normalization: Any = None  # rnncli.data.normalization.Normalization of a series run
         self._step = tf.function(self._step_impl, jit_compile=jit_compile, reduce_retracing=False)
         # one concrete function for every batch size and length, traced once (a trace of the streaming LSTM takes
         # seconds on the loaded 2-core host); XLA still compiles once per padded shape, at the first call. Calling
@@ -166,7 +171,13 @@ class ModelRunner:
     def run(self, x: np.ndarray, states: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         """x [n, ...] and states [n, u] each -> (y [n, ...], new states [n, u] each), in pieces of the largest
         compiled batch size (``max_batch`` once all are compiled), each padded to a compiled size (padding rows are
-        zeros and are dropped)."""
+        zeros and are dropped). A series run takes raw values and answers in the targets' units."""
+        if self.normalization is not None:
+            y, new_states = self._run(self.normalization.apply_inputs(x), states)
+            return self.normalization.invert_targets(y), new_states
+        return self._run(x, states)
+
+    def _run(self, x: np.ndarray, states: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         sizes = self.ready_sizes or self.buckets
         limit = sizes[-1]
         count = len(x)
@@ -213,4 +224,10 @@ def load_runner(run_path: Path, checkpoint: str, device_spec: str, max_batch: in
                      output_shape=list(plan.output_shape[1:]), stateful=bool(states), states=states,
                      layers=_layer_rows(plan), jit_compile=bool(loaded.engine.predict_jit_compile),
                      notes=list(loaded.notes), free_time=len(plan.input_shape) > 1 and free_length(plan))
-    return ModelRunner(model, plan, info.jit_compile, max_batch, info)
+    runner = ModelRunner(model, plan, info.jit_compile, max_batch, info)
+    from rnncli.data.series_inference import source_normalization
+
+    runner.normalization = source_normalization(loaded.config, run_path)
+    if runner.normalization is not None:
+        info.normalization = runner.normalization.to_json()
+    return runner

@@ -283,7 +283,9 @@ class Engine:
         stateful = self.model.plan.stateful
         order = None
         if self.training["shuffle"] and not stateful:
-            order = np.random.default_rng([self.config.seed, epoch]).permutation(len(train))
+            rng = np.random.default_rng([self.config.seed, epoch])
+            order = (train.epoch_order(rng, batch_size) if train.epoch_order is not None  # length buckets
+                     else rng.permutation(len(train)))
         policy = self.training["reset_states"]
         if stateful and isinstance(policy, dict):
             # every_n_batches segments line up with the data: each epoch starts a fresh segment

@@ -43,6 +43,10 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
         "bidirectional": [f"data.train={d / 'masked.npz'}", f"data.validation={d / 'mval.npz'}"],
         "sunspots_gru": [f"data.train={slice_npz(DATASETS / 'sunspots.npz', d / 'sunspots.npz', 64)}",
                          f"data.validation={slice_npz(DATASETS / 'sunspots_val.npz', d / 'sun_val.npz', 32)}"],
+        # the series and ragged examples are small: one epoch of the whole files
+        "series_forecast": ["data.series.stride=16"],
+        "ragged_classifier": [],
+        "stateful_series": [],
     }
 
 

@@ -18,7 +18,7 @@ CONFIGS = ROOT / "configs"
 DATASETS = ROOT / "datasets"
 
 EXAMPLES = ["stateful_cosine", "addition", "char_lm", "digits_irnn", "masked_classification", "sunspots_gru",
-            "bidirectional"]
+            "bidirectional", "series_forecast", "ragged_classifier", "stateful_series"]
 
 
 def invoke(*args: str):
