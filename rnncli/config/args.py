@@ -174,6 +174,12 @@ def _recurrent_args(layer: str) -> tuple[Arg, ...]:
             "Execution mode: `cpu` precomputes input projections, `mem` per-gate matmuls, `gpu` fused matmuls.",
             choices=CONSUME_LESS),
     ]
+    if layer == "GRU":
+        args.append(Arg("reset_after", "bool", False,
+                        "Beyond Keras 1 (Keras 2.1.3+, the Keras 3 default, CuDNNGRU and torch `nn.GRU`): apply the "
+                        "reset gate after the recurrent product and add a recurrent bias, "
+                        "h~ = phi(x W_h + b_h + r * (h U_h + b'_h)); the bias is then `[2, 3u]` as Keras 2/3 store it "
+                        "(input bias, recurrent bias). Default false: Keras 1's GRU."))
     return tuple(args) + INPUT_DIM_ARGS + COMMON_ARGS
 
 

@@ -137,7 +137,8 @@ def _recurrent(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
                 f"{'W' if key == 'init' else 'U'} is {rows}x{units}", key)
     out = (batch, steps, units) if config["return_sequences"] else (batch, units)
     mask_out = mask_in and config["return_sequences"]
-    return LayerPlan(config, shape, out, recurrent_params(kind, features, units), mask_in, mask_out)
+    params = recurrent_params(kind, features, units) + (GATES[kind] * units if config.get("reset_after") else 0)
+    return LayerPlan(config, shape, out, params, mask_in, mask_out)
 
 
 def _embedding(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:

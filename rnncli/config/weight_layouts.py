@@ -36,6 +36,9 @@ def expected_weight_shapes(plan: LayerPlan) -> list[list[tuple[int, ...]]]:
     config = plan.config
     kind = config["type"]
     if kind in GATES:
+        if config.get("reset_after"):  # Keras 2/3 layout only: [W, U, b] with b [2, 3u] (input, recurrent bias)
+            features, units = plan.input_shape[-1], config["output_dim"]
+            return [[(features, 3 * units), (units, 3 * units), (2, 3 * units)]]
         return _recurrent_layouts(kind, plan.input_shape[-1], config["output_dim"])
     if kind == "Dense":
         w = (plan.input_shape[-1], config["output_dim"])

@@ -63,6 +63,12 @@ def _rnn(kind: str, **args) -> dict:
 DESCRIPTORS: tuple[Descriptor, ...] = (
     Descriptor("simple_rnn", "SimpleRNN", (_rnn("SimpleRNN", return_sequences=True, dropout_W=0.3, dropout_U=0.3),)),
     Descriptor("gru_mem", "GRU", (_rnn("GRU", consume_less="mem", dropout_W=0.3, dropout_U=0.3),)),
+    Descriptor("gru_reset_after_gpu_backwards", "GRU",
+               (_rnn("GRU", reset_after=True, consume_less="gpu", go_backwards=True, dropout_W=0.3, dropout_U=0.3),)),
+    Descriptor("gru_reset_after_stateful_masked", "GRU",
+               ({"type": "Masking"}, _rnn("GRU", reset_after=True, stateful=True, return_sequences=True,
+                                          dropout_U=0.2)),
+               stateful=True, padded=True, tags=("stateful", "masked")),
     Descriptor("lstm_gpu_backwards", "LSTM",
                (_rnn("LSTM", consume_less="gpu", go_backwards=True, dropout_W=0.3, dropout_U=0.3),)),
     Descriptor("lstm_stateful", "LSTM", (_rnn("LSTM", stateful=True, return_sequences=True, dropout_U=0.2),),
