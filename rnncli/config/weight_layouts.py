@@ -83,3 +83,34 @@ def weights_to_fused(kind: str, arrays: list[Any]) -> list[Any]:
     order = FUSED_ORDER[kind]
     assert len(arrays) == 3 * gates
     return [np.concatenate([by_gate[g][part] for g in order], axis=-1) for part in range(3)]
+
+
+def cudnn_kernel_to_keras(kernel: Any, gates: int) -> Any:
+    """A CuDNN layer's input kernel [D, G*u] as the Keras LSTM/GRU kernel computing the same function: each gate
+    block ``k`` [D, u] becomes ``k.T.reshape(k.shape, order="F")``, as tf.keras 2's loader converts it
+    (``saving/hdf5_format._convert_rnn_weights``: Keras [[0, 1, 2], [3, 4, 5]] <-> CuDNN [[0, 2, 4], [1, 3, 5]])."""
+    import numpy as np
+
+    return np.hstack([k.T.reshape(k.shape, order="F") for k in np.hsplit(np.asarray(kernel), gates)])
+
+
+def from_cudnn(kind: str, arrays: list[Any]) -> list[Any] | None:
+    """``[W, U, b]`` of a ``CuDNNLSTM`` (b [8u]: input biases i, f, c, o then recurrent ones) or ``CuDNNGRU``
+    (b [6u], z, r, h) as rnncli's LSTM ``[W [D, 4u], U [u, 4u], b [4u]]`` (biases summed) or reset-after GRU
+    ``[W [D, 3u], U [u, 3u], b [2, 3u]]``; None when ``arrays`` is not laid out as a CuDNN layer stores it.
+
+    Recurrent kernels are transposed per gate block, input kernels converted by ``cudnn_kernel_to_keras``.
+    """
+    import numpy as np
+
+    gates = {"LSTM": 4, "GRU": 3}.get(kind)
+    if gates is None or len(arrays) != 3:
+        return None
+    kernel, recurrent, bias = (np.asarray(a) for a in arrays)
+    units = recurrent.shape[0] if recurrent.ndim == 2 else 0
+    if bias.shape != (2 * gates * units,) or recurrent.shape != (units, gates * units) or kernel.ndim != 2:
+        return None
+    kernel = cudnn_kernel_to_keras(kernel, gates)
+    recurrent = np.hstack([k.T for k in np.hsplit(recurrent, gates)])
+    bias = bias.reshape(2, gates * units)
+    return [kernel, recurrent, bias.sum(axis=0) if kind == "LSTM" else bias]

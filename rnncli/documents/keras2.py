@@ -3,9 +3,13 @@
 Keras 2 renamed the arguments (``units``, ``kernel_initializer``, ``recurrent_dropout``, ...) but kept the Keras 1
 functions for LSTM, SimpleRNN and GRU with ``reset_after: false``, and stores their weights in Keras 1's fused
 ``gpu`` layout (``[kernel, recurrent_kernel, bias]``, blocks i, f, c, o / z, r, h), so such models import exactly.
-The mapping follows Keras 2.0.0's ``keras/legacy/interfaces.py`` (spec §14.1) in reverse. Anything without a
-Keras 1 equivalent (``reset_after: true``, ``return_state``, constraints, a bias-free recurrent layer, an
-initializer Keras 1 did not have, any other layer type) is refused with one message naming the layer and why.
+The mapping follows Keras 2.0.0's ``keras/legacy/interfaces.py`` (spec §14.1) in reverse. A GRU with
+``reset_after: true`` becomes rnncli's GRU with the same argument (beyond Keras 1, bias ``[2, 3u]``). The CuDNN
+layers of Keras 2.0.9-2.2 become what tf.keras 2's loader made of them: ``CuDNNLSTM`` an LSTM with sigmoid gates
+(its two bias vectors summed when the weights are read), ``CuDNNGRU`` a GRU with ``reset_after`` and sigmoid gates
+(``rnncli.config.weight_layouts.from_cudnn`` converts their weights). Anything without an rnncli equivalent
+(``return_state``, constraints, a bias-free recurrent layer, an initializer Keras 1 did not have, any other layer
+type) is refused with one message naming the layer and why.
 Pure Python: no TensorFlow.
 """
 
@@ -16,6 +20,8 @@ from typing import Any
 from rnncli.documents.keras_architecture import Refusal, foreign_version, keras_generation
 
 _RECURRENT = ("LSTM", "GRU", "SimpleRNN")
+# CuDNN layers (Keras 2.0.9-2.2, tf.keras 1.x): the rnncli layer each computes (tanh, sigmoid gates, fused weights)
+CUDNN_LAYERS = {"CuDNNLSTM": "LSTM", "CuDNNGRU": "GRU"}
 _PLAIN = ("Activation", "Flatten", "RepeatVector", "Masking", "Reshape", "Permute", "GlobalMaxPooling1D",
           "GlobalAveragePooling1D")
 _COMMON = ("name", "trainable", "batch_input_shape", "input_shape")
@@ -32,8 +38,38 @@ def normalize(doc: Any) -> tuple[Any, list[str]]:
     if generation != "2" or "class_name" not in doc:
         raise foreign_version(doc)
     converted = convert_keras2(doc)
-    return converted, [f"read as the Keras 1 model it computes (converted from Keras {converted['converted_from_keras']}"
-                       f" argument names and weight layout)"]
+    notes = [f"read as the Keras 1 model it computes (converted from Keras {converted['converted_from_keras']}"
+             f" argument names and weight layout)"]
+    return converted, notes + cudnn_notes(doc)
+
+
+def cudnn_notes(doc: dict) -> list[str]:
+    """One line per CuDNN layer of ``doc``, saying what it became."""
+    notes = []
+    for entry in _layer_entries(doc):
+        kind = entry.get("class_name")
+        if kind in CUDNN_LAYERS:
+            name = entry["config"].get("name", kind)
+            became = ("LSTM with sigmoid gates, its input and recurrent biases summed" if kind == "CuDNNLSTM"
+                      else "GRU with reset_after: true and sigmoid gates, its two biases as bias [2, 3u]")
+            notes.append(f"{kind} layer `{name}` became an rnncli {became} (the same function, run on any device)")
+    return notes
+
+
+def _layer_entries(doc: Any) -> list[dict]:
+    """Every layer entry of ``doc``, wrapped layers included."""
+    config = doc.get("config") if isinstance(doc, dict) else None
+    layers = config.get("layers") if isinstance(config, dict) else config
+    out = []
+    stack = list(layers) if isinstance(layers, list) else []
+    while stack:
+        entry = stack.pop(0)
+        if isinstance(entry, dict) and isinstance(entry.get("config"), dict):
+            out.append(entry)
+            inner = entry["config"].get("layer")
+            if isinstance(inner, dict):
+                stack.append(inner)
+    return out
 
 
 def convert_keras2(doc: dict) -> dict:
@@ -70,7 +106,11 @@ def _entry(entry: Any, version: str) -> Any:
     if kind in ("Lambda", "Merge", "Concatenate", "Add", "Multiply", "Average", "Maximum", "Dot", "Subtract"):
         return entry  # refused later by the chain check, with its own reason
     out = {k: config[k] for k in _COMMON if k in config}
-    if kind in _RECURRENT:
+    if kind in CUDNN_LAYERS:
+        _recurrent(dict(config, recurrent_activation="sigmoid", activation="tanh", implementation=2,
+                        reset_after=kind == "CuDNNGRU"), out, CUDNN_LAYERS[kind], refuse)
+        kind = CUDNN_LAYERS[kind]
+    elif kind in _RECURRENT:
         _recurrent(config, out, kind, refuse)
     elif kind == "Dense":
         out.update(output_dim=config["units"], activation=config.get("activation", "linear"),
@@ -110,9 +150,6 @@ def _entry(entry: Any, version: str) -> Any:
 
 
 def _recurrent(config: dict, out: dict, kind: str, refuse: Any) -> None:
-    if kind == "GRU" and config.get("reset_after"):
-        raise refuse("has `reset_after: true` (reset gate applied after the recurrent product), not Keras 1's GRU; "
-                     "only `reset_after: false` GRUs compute Keras 1 math", "reset_after")
     if config.get("return_state"):
         raise refuse("has `return_state: true`; rnncli layers return the output only", "return_state")
     if not config.get("use_bias", True):
@@ -131,6 +168,8 @@ def _recurrent(config: dict, out: dict, kind: str, refuse: Any) -> None:
         consume_less=_IMPLEMENTATION.get(config.get("implementation", 0), "cpu"))
     if kind != "SimpleRNN":
         out["inner_activation"] = config.get("recurrent_activation", "hard_sigmoid")
+    if kind == "GRU" and config.get("reset_after"):
+        out["reset_after"] = True
     if kind == "LSTM":
         out["forget_bias_init"] = "one" if config.get("unit_forget_bias", True) else "zero"
 

@@ -141,7 +141,7 @@ def test_keras2_recurrent_models_are_read_as_keras1(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"class_name": "GRU", "reset_after": True}, "layer `lstm_1` (GRU) has `reset_after: true`"),
+    ({"class_name": "GRU", "use_bias": False}, "layer `lstm_1` (GRU) has `use_bias: false`"),
     ({"return_state": True}, "has `return_state: true`"),
     ({"kernel_constraint": {"class_name": "MaxNorm", "config": {}}}, "has `kernel_constraint`"),
 ])
@@ -149,6 +149,16 @@ def test_keras2_layers_without_keras1_math_are_refused(tmp_path: Path, change: d
     layer = {"class_name": change.pop("class_name", "LSTM"), "config": dict(KERAS2_LSTM["config"], **change)}
     found = errors(write(tmp_path, {"class_name": "Sequential", "keras_version": "2.2.4", "config": [layer]}))
     assert len(found) == 1 and message in found[0], found
+
+
+def test_keras2_reset_after_gru_is_read_as_rnncli_reset_after(tmp_path: Path) -> None:
+    """Issue 28: a Keras 2.1.3+ GRU with `reset_after: true` is no longer refused; it keeps its math."""
+    layer = {"class_name": "GRU", "config": dict(KERAS2_LSTM["config"], reset_after=True)}
+    config = load_config(write(tmp_path, {"class_name": "Sequential", "keras_version": "2.2.4", "config": [layer]}))
+    gru = config.model.layers[0]
+    assert gru.config["reset_after"] is True and gru.type == "GRU"
+    features, units = gru.input_shape[-1], gru.config["output_dim"]
+    assert gru.params == 3 * (features * units + units * units + 2 * units)
 
 
 def test_keras10x_top_level_compile_arguments_become_training(tmp_path: Path) -> None:
