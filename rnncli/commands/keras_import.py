@@ -31,6 +31,7 @@ from rnncli.config.overrides import apply_override
 from rnncli.config.validate import load_config
 from rnncli.errors import ConfigError, Diagnostic, UserInputError
 from rnncli.documents.keras_architecture import Refusal, training_from_keras
+from rnncli.documents.keras_archive import is_keras_archive, read_keras_archive
 from rnncli.documents.keras_hdf5 import Keras1File, is_hdf5, read_keras1_h5
 from rnncli.documents.keras2 import normalize
 from rnncli.config.keras_weights import match_file_to_plan
@@ -111,7 +112,11 @@ def _read_source(source: Path, weights: Path | None) -> _Source:
     if not source.exists():
         raise UserInputError(f"{source}: file not found")
     weights_file = read_keras1_h5(weights) if weights is not None else None
-    if is_hdf5(source):
+    if is_keras_archive(source):  # Keras 3 `.keras`: config.json (+ compile_config) and model.weights.h5
+        document, training_config, full = read_keras_archive(source)
+        label, version = f"{source} (config.json)", full.keras_version
+        weights_file = weights_file or full
+    elif is_hdf5(source):
         full = read_keras1_h5(source)
         if full.model_config is None:
             raise UserInputError(f"{source} holds weights only (a save_weights() file, no `model_config`): pass the "

@@ -30,12 +30,16 @@ _IMPLEMENTATION = {0: "cpu", 1: "mem", 2: "gpu"}
 
 
 def normalize(doc: Any) -> tuple[Any, list[str]]:
-    """A Keras 1 document for ``doc``: Keras 1 as it is, Keras 2 converted (with a notice); Keras 0.3 and 3 refused
-    (``Refusal``, one line)."""
+    """A Keras 1 document for ``doc``: Keras 1 as it is, Keras 2 and 3 converted (with a notice); Keras 0.3
+    refused (``Refusal``, one line)."""
     generation = keras_generation(doc)
     if generation is None:
         return doc, []
-    if generation != "2" or "class_name" not in doc:
+    if generation == "3" and "class_name" in doc:
+        from rnncli.documents.keras3 import from_keras3
+
+        doc = from_keras3(doc)
+    elif generation != "2" or "class_name" not in doc:
         raise foreign_version(doc)
     converted = convert_keras2(doc)
     notes = [f"read as the Keras 1 model it computes (converted from Keras {converted['converted_from_keras']}"
