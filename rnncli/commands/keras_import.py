@@ -187,7 +187,7 @@ def _write_run(run: Any, text: str, config: Config, by_name: dict, loaded: _Sour
     from rnncli.platform.runtime import prepare_tensorflow
 
     tf = prepare_tensorflow(False)  # first: it silences TensorFlow's start-up lines
-    from rnncli.commands.keras_apply import set_model_weights, set_optimizer_state
+    from rnncli.commands.keras_apply import keras2_optimizer_arrays, set_model_weights, set_optimizer_state
     from rnncli.runs.checkpoints import Checkpoints
     from rnncli.runs.provenance import now, provenance
     from rnncli.training.hooks import HookList, training_hooks
@@ -203,13 +203,16 @@ def _write_run(run: Any, text: str, config: Config, by_name: dict, loaded: _Sour
             engine = Engine(config, jit_compile=False)
             set_model_weights(engine.model, by_name)
             optimizer_arrays = loaded.weights.optimizer_weights if loaded.weights is not None else None
+            name = (config.training or {}).get("optimizer", {}).get("name", "?")
+            reason = None
             if optimizer_arrays and loaded.converted:
-                info["optimizer_state"] = "dropped: Keras 2 optimizer weights are not mapped"
-                notes.append("optimizer_weights dropped (Keras 2 files order them differently); training starts with "
-                             "fresh optimizer slots")
+                optimizer_arrays, reason = keras2_optimizer_arrays(name, optimizer_arrays)
+            if reason is not None:
+                info["optimizer_state"] = f"dropped: {reason}"
+                notes.append(f"optimizer_weights dropped ({reason}); training starts with fresh optimizer slots")
             elif optimizer_arrays:
-                name = (config.training or {}).get("optimizer", {}).get("name", "?")
-                reason = set_optimizer_state(engine.model, engine.optimizer, name, by_name, optimizer_arrays)
+                reason = set_optimizer_state(engine.model, engine.optimizer, name, by_name, optimizer_arrays,
+                                             iterations_first=loaded.converted)
                 info["optimizer_state"] = "imported" if reason is None else f"dropped: {reason}"
                 notes.append("optimizer state (optimizer_weights) imported into the optimizer's slots" if reason is None
                              else f"optimizer_weights dropped ({reason}); training starts with fresh optimizer slots")

@@ -174,6 +174,9 @@ def _recurrent_args(layer: str) -> tuple[Arg, ...]:
             "Execution mode: `cpu` precomputes input projections, `mem` per-gate matmuls, `gpu` fused matmuls.",
             choices=CONSUME_LESS),
     ]
+    args.append(Arg("zero_output_for_mask", "bool", False,
+                    "Beyond Keras 1 (Keras 2.2.3+; Keras 3's Bidirectional sets it): masked timesteps of the returned "
+                    "sequence are zeros instead of the previous output (states are carried over either way)."))
     if layer == "GRU":
         args.append(Arg("reset_after", "bool", False,
                         "Beyond Keras 1 (Keras 2.1.3+, the Keras 3 default, CuDNNGRU and torch `nn.GRU`): apply the "

@@ -137,6 +137,9 @@ def _entry(entry: Any, version: str) -> Any:
     elif kind in ("TimeDistributed", "Bidirectional"):
         out["layer"] = _entry(config["layer"], version)
         if kind == "Bidirectional":
+            if _forces_zero_output(version) and out["layer"]["config"].get("return_sequences"):
+                # tf.keras 2.3+ and Keras 3 force `zero_output_for_mask = return_sequences` on both directions
+                out["layer"]["config"]["zero_output_for_mask"] = True
             if config.get("backward_layer") is not None:
                 raise refuse("has its own `backward_layer`; Keras 1 ran a copy of the forward layer backwards")
             out["merge_mode"] = config.get("merge_mode", "concat")
@@ -151,6 +154,17 @@ def _entry(entry: Any, version: str) -> Any:
         if key in entry:
             result[key] = entry[key]
     return result
+
+
+def _forces_zero_output(version: str) -> bool:
+    """Whether this Keras version's Bidirectional zeroes masked output steps (tf.keras 2.3+, tf-keras, Keras 3;
+    its ``force_zero_output_for_mask``); standalone Keras 2.0-2.2 repeated the previous output, as Keras 1."""
+    parts = str(version).split(".")
+    try:
+        major, minor = int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
+    except ValueError:
+        return True
+    return major >= 3 or (major == 2 and (minor >= 3 or "tf" in str(version)))
 
 
 def _recurrent(config: dict, out: dict, kind: str, refuse: Any) -> None:
@@ -174,6 +188,8 @@ def _recurrent(config: dict, out: dict, kind: str, refuse: Any) -> None:
         out["inner_activation"] = config.get("recurrent_activation", "hard_sigmoid")
     if kind == "GRU" and config.get("reset_after"):
         out["reset_after"] = True
+    if config.get("zero_output_for_mask"):
+        out["zero_output_for_mask"] = True
     if kind == "LSTM":
         out["forget_bias_init"] = "one" if config.get("unit_forget_bias", True) else "zero"
 

@@ -25,7 +25,7 @@ from rnncli.documents.keras_architecture import Refusal
 
 _WRAPPER_KEYS = ("module", "registered_name", "build_config", "shared_object_id", "compile_config")
 # keys a Keras 3 layer writes that say nothing about the function it computes (or that Keras 2 did not have)
-_DROPPED = ("quantization_config", "optional", "seed", "zero_output_for_mask", "lora_rank", "lora_alpha")
+_DROPPED = ("quantization_config", "optional", "seed", "lora_rank", "lora_alpha")
 
 
 def from_keras3(doc: dict) -> dict:

@@ -311,6 +311,8 @@ def _optimizer(value: Any, notes: list[str]) -> Any:
     else:
         args = dict(value)
         name = args.pop("name", None)
+    if isinstance(name, str) and ">" in name:  # tf-keras 2.11+: `Custom>Adam`
+        name = name.rsplit(">", 1)[-1]
     result: dict[str, Any] = {"name": str(name).lower() if name is not None else name}
     if "learning_rate" in args:  # Keras 2.3+ / tf.keras names
         args["lr"] = args.pop("learning_rate")

@@ -140,6 +140,7 @@ class Recurrent(Layer):
         self.go_backwards = bool(config["go_backwards"])
         self.stateful = bool(config["stateful"])
         self.unrolled = bool(config["unroll"])
+        self.zero_output_for_mask = bool(config.get("zero_output_for_mask", False))
         with self.name_scope:
             self.kernel = self.make_variable("kernel", self._init_kernel(config["init"], (input_dim, units), rng),
                                              config["W_regularizer"])
@@ -287,7 +288,10 @@ class Recurrent(Layer):
             out_mask = mask
             if mask is not None and self.go_backwards:
                 out_mask = tf.reverse(mask, axis=[1])  # lines up with the outputs (rnncli fixes Keras 1 here)
-            return tf.transpose(outputs, [1, 0, 2]), out_mask, final_states
+            outputs = tf.transpose(outputs, [1, 0, 2])
+            if self.zero_output_for_mask and out_mask is not None:  # [B, T, u]: masked steps zeroed
+                outputs = tf.where(out_mask[:, :, None], outputs, tf.zeros_like(outputs))
+            return outputs, out_mask, final_states
         return last, None, final_states
 
     def _carried_states(self, x: tf.Tensor) -> list[tf.Tensor]:
