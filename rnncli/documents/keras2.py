@@ -168,6 +168,9 @@ def _forces_zero_output(version: str) -> bool:
 
 
 def _recurrent(config: dict, out: dict, kind: str, refuse: Any) -> None:
+    if config.get("time_major"):
+        raise refuse("has `time_major: true` (inputs [T, B, D]); rnncli's recurrent layers take [B, T, D]",
+                     "time_major")
     if config.get("return_state"):
         raise refuse("has `return_state: true`; rnncli layers return the output only", "return_state")
     if not config.get("use_bias", True):

@@ -152,6 +152,8 @@ def test_keras2_recurrent_models_are_read_as_keras1(tmp_path: Path) -> None:
 @pytest.mark.parametrize("change, message", [
     ({"class_name": "GRU", "use_bias": False}, "layer `lstm_1` (GRU) has `use_bias: false`"),
     ({"return_state": True}, "has `return_state: true`"),
+    ({"time_major": True}, "has `time_major: true`"),
+    ({"class_name": "BatchNormalization"}, "(BatchNormalization) has no Keras 1 counterpart"),
     ({"kernel_constraint": {"class_name": "MaxNorm", "config": {}}}, "has `kernel_constraint`"),
 ])
 def test_keras2_layers_without_keras1_math_are_refused(tmp_path: Path, change: dict, message: str) -> None:
