@@ -143,8 +143,16 @@ def _entry(entry: Any, version: str) -> Any:
             if config.get("backward_layer") is not None:
                 raise refuse("has its own `backward_layer`; Keras 1 ran a copy of the forward layer backwards")
             out["merge_mode"] = config.get("merge_mode", "concat")
+    elif kind in ("Conv1D", "Convolution1D") and "filters" in config:
+        _conv1d(config, out, refuse)
+        kind = "Convolution1D"
+    elif kind in ("MaxPooling1D", "AveragePooling1D", "MaxPool1D", "AvgPool1D") and "pool_size" in config:
+        _pooling1d(config, out, refuse)
+        kind = {"MaxPool1D": "MaxPooling1D", "AvgPool1D": "AveragePooling1D"}.get(kind, kind)
     elif kind in _PLAIN:
-        out.update({k: v for k, v in config.items() if k not in _COMMON and k not in _IGNORED})
+        if kind.startswith("Global") and config.get("keepdims"):
+            raise refuse("has `keepdims: true`; rnncli's global pooling drops the time axis", "keepdims")
+        out.update({k: v for k, v in config.items() if k not in _COMMON and k not in _IGNORED and k != "keepdims"})
     elif kind in ("Model", "Sequential", "Functional"):
         return entry  # nested model: refused by the chain check
     else:
@@ -154,6 +162,35 @@ def _entry(entry: Any, version: str) -> Any:
         if key in entry:
             result[key] = entry[key]
     return result
+
+
+def _one(value: Any) -> Any:
+    """Keras 2/3 write 1-D sizes as one-element lists (``kernel_size: [3]``)."""
+    return value[0] if isinstance(value, (list, tuple)) and len(value) == 1 else value
+
+
+def _conv1d(config: dict, out: dict, refuse: Any) -> None:
+    """Keras 2/3 ``Conv1D`` as Keras 1 ``Convolution1D`` (its kernel [L, D, F] is rnncli's layout)."""
+    if config.get("padding", "valid") not in ("valid", "same"):
+        raise refuse(f"has `padding: {config.get('padding')}`; rnncli's Convolution1D pads `valid` or `same`",
+                     "padding")
+    if _one(config.get("dilation_rate", 1)) != 1 or config.get("groups", 1) != 1:
+        raise refuse("is dilated or grouped; rnncli's Convolution1D is neither", "dilation_rate")
+    if config.get("data_format", "channels_last") != "channels_last":
+        raise refuse("is `channels_first`; rnncli convolves (batch, timesteps, features)", "data_format")
+    out.update(nb_filter=config["filters"], filter_length=_one(config["kernel_size"]),
+               subsample_length=_one(config.get("strides", 1)), border_mode=config.get("padding", "valid"),
+               activation=config.get("activation") or "linear", bias=bool(config.get("use_bias", True)),
+               init=_initializer(config.get("kernel_initializer"), refuse),
+               W_regularizer=_regularizer(config.get("kernel_regularizer"), refuse),
+               b_regularizer=_regularizer(config.get("bias_regularizer"), refuse))
+
+
+def _pooling1d(config: dict, out: dict, refuse: Any) -> None:
+    if config.get("data_format", "channels_last") != "channels_last":
+        raise refuse("is `channels_first`; rnncli pools (batch, timesteps, features)", "data_format")
+    out.update(pool_length=_one(config["pool_size"]), stride=_one(config.get("strides")),
+               border_mode=config.get("padding", "valid"))
 
 
 def _forces_zero_output(version: str) -> bool:

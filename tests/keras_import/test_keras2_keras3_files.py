@@ -3,7 +3,7 @@
 has the loss of the original framework's next ``train_on_batch``.
 
 Models: Embedding(mask_zero) + LSTM + GRU(reset_after=False) + Dense; Masking + Bidirectional(GRU, reset_after) +
-TimeDistributed(Dense); SimpleRNN + LSTM + Dense. Each is trained three Adam steps first, so optimizer state exists.
+TimeDistributed(Dense); SimpleRNN + LSTM + Dense; Conv1D + MaxPooling1D + Conv1D + LSTM + Dense. Each is trained three Adam steps first, so optimizer state exists.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ keras = pytest.importorskip("keras")
 tf_keras = pytest.importorskip("tf_keras")
 
 N, T, D = 6, 5, 3
-MODELS = ("embedding_lstm_gru", "masked_bidirectional_reset_after", "simple_rnn_lstm")
+MODELS = ("embedding_lstm_gru", "masked_bidirectional_reset_after", "simple_rnn_lstm", "conv_pool_lstm")
 FORMATS = ("keras3.keras", "keras3.h5", "tf_keras.h5")
 
 
@@ -34,6 +34,11 @@ def build(lib, which: str):
         first = [layers.Masking(input_shape=(T, D))] if lib is tf_keras else [keras.Input((T, D)), layers.Masking()]
         body = [layers.Bidirectional(layers.GRU(3, return_sequences=True, reset_after=True)),
                 layers.TimeDistributed(layers.Dense(2))]
+    elif which == "conv_pool_lstm":
+        first = [layers.Conv1D(4, 3, padding="same", activation="relu", input_shape=(T + 1, D))] \
+            if lib is tf_keras else [keras.Input((T + 1, D)), layers.Conv1D(4, 3, padding="same", activation="relu")]
+        body = [layers.MaxPooling1D(2), layers.Conv1D(3, 2, strides=1), layers.LSTM(3),
+                layers.Dense(1)]
     else:
         first = [layers.SimpleRNN(4, return_sequences=True, input_shape=(T, D))] if lib is tf_keras else [
             keras.Input((T, D)), layers.SimpleRNN(4, return_sequences=True)]
@@ -47,6 +52,8 @@ def data(which: str):
         x = rng.integers(1, 9, size=(N, T)).astype(np.int32)
         x[0, :2] = 0  # padding
         return x, rng.normal(size=(N, 2)).astype(np.float32)
+    if which == "conv_pool_lstm":
+        return rng.normal(size=(N, T + 1, D)).astype(np.float32), rng.normal(size=(N, 1)).astype(np.float32)
     x = rng.normal(size=(N, T, D)).astype(np.float32)
     if which == "masked_bidirectional_reset_after":
         x[1, -2:] = 0.0  # masked steps
