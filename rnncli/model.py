@@ -20,6 +20,7 @@ from rnncli.layers import convolutional
 from rnncli.layers.base import Layer, module_name
 from rnncli.layers.core import (Activation, Dense, Dropout, Embedding, Flatten, InputLayer, Masking, Permute,
                                 RepeatVector, Reshape)
+from rnncli.layers.normalization import BatchNormalization
 from rnncli.layers.recurrent import RECURRENT_LAYERS, Recurrent
 from rnncli.layers.wrappers import Bidirectional, TimeDistributed
 
@@ -136,6 +137,8 @@ def build_layer(layer: LayerPlan, batch_size: int | None, rng: np.random.Generat
         built = Embedding(config, rng)
     elif kind == "Convolution1D":
         built = convolutional.Convolution1D(config, layer.input_shape[-1], rng)
+    elif kind == "BatchNormalization":
+        built = BatchNormalization(config, layer.input_shape[-1], rng)
     elif kind == "TimeDistributed":
         built = TimeDistributed(config, build_layer(layer.inner, batch_size, rng, weight_files))
     elif kind == "Bidirectional":

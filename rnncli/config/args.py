@@ -348,5 +348,28 @@ LAYER_SPECS.update({
     )
 })
 
+LAYER_SPECS["BatchNormalization"] = LayerSpec(
+    "BatchNormalization",
+    "Normalises the last axis: batch statistics while training (updating the moving ones), moving statistics "
+    "otherwise; Keras 1 `mode: 0`, Keras 2 and 3 (weights gamma, beta, moving mean, moving variance).",
+    (
+        Arg("epsilon", "float", 1e-3, "Added to the variance before the square root.", low=0.0, low_open=True),
+        Arg("momentum", "float", 0.99, "Moving statistics: momentum * moving + (1 - momentum) * batch.", low=0.0,
+            high=1.0),
+        Arg("mode", "choice", 0, "Keras 1 mode; only 0 (feature-wise, batch statistics in training) is supported.",
+            choices=(0,)),
+        Arg("axis", "int", -1, "Normalised axis: the last one (-1, or its index counting the batch axis)."),
+        Arg("center", "bool", True, "Add the learned offset beta (beyond Keras 1, which always did)."),
+        Arg("scale", "bool", True, "Multiply by the learned gamma (beyond Keras 1, which always did)."),
+        Arg("gamma_init", "initializer", "one", "Initializer of gamma."),
+        Arg("beta_init", "initializer", "zero", "Initializer of beta."),
+        Arg("gamma_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
+        Arg("beta_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
+        Arg("weights", "path", None, "`.npz` or Keras `.h5` with `[gamma, beta, moving_mean, moving_variance]`.",
+            nullable=True),
+        Arg("input_dim", "int", None, "Input size, for a first layer.", low=1, nullable=True),
+    ) + COMMON_ARGS,
+)
+
 # Layers that may sit inside TimeDistributed (applied to one timestep at a time).
 TIME_DISTRIBUTABLE = ("Dense", "Activation", "Dropout")

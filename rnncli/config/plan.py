@@ -298,7 +298,19 @@ def _global_pooling1d(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
     return LayerPlan(config, shape, (shape[0], shape[2]), 0, mask_in, False)
 
 
+def _batch_normalization(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
+    _need_ndim(config, shape, (2, 3), "(batch, features) or (batch, timesteps, features)")
+    if shape[-1] is None:
+        raise ShapeProblem(f"layer `{config['name']}`: the number of input features is unknown")
+    if config["axis"] not in (-1, len(shape) - 1):
+        raise ShapeProblem(f"layer `{config['name']}` (BatchNormalization): `axis: {config['axis']}`; rnncli "
+                           f"normalises the last axis only (-1 or {len(shape) - 1})", "axis")
+    params = shape[-1] * (2 + int(config["center"]) + int(config["scale"]))
+    return LayerPlan(config, shape, shape, params, mask_in, False)
+
+
 _HANDLERS.update({
+    "BatchNormalization": _batch_normalization,
     "InputLayer": _input_layer,
     "Reshape": _reshape,
     "Permute": _permute,

@@ -45,6 +45,9 @@ def expected_weight_shapes(plan: LayerPlan) -> list[list[tuple[int, ...]]]:
         return [[w, (config["output_dim"],)]] if config["bias"] else [[w]]
     if kind == "Embedding":
         return [[(config["input_dim"], config["output_dim"])]]
+    if kind == "BatchNormalization":  # [gamma], [beta], moving mean, moving variance
+        features = (plan.input_shape[-1],)
+        return [[features] * (2 + int(config["center"]) + int(config["scale"]))]
     if kind == "Bidirectional":
         one = expected_weight_shapes(plan.inner)
         return [a + b for a in one for b in one if len(a) == len(b)]

@@ -104,7 +104,7 @@ def _entry(entry: Any, version: str) -> Any:
                        f"the math is Keras 1's", config, key)
 
     for key in ("kernel_constraint", "recurrent_constraint", "bias_constraint", "embeddings_constraint",
-                "activity_regularizer"):
+                "beta_constraint", "gamma_constraint", "activity_regularizer"):
         if config.get(key) is not None:
             raise refuse(f"has `{key}`, which Keras 1 and rnncli do not support", key)
     if kind in ("Lambda", "Merge", "Concatenate", "Add", "Multiply", "Average", "Maximum", "Dot", "Subtract"):
@@ -143,6 +143,8 @@ def _entry(entry: Any, version: str) -> Any:
             if config.get("backward_layer") is not None:
                 raise refuse("has its own `backward_layer`; Keras 1 ran a copy of the forward layer backwards")
             out["merge_mode"] = config.get("merge_mode", "concat")
+    elif kind == "BatchNormalization" and "center" in config:
+        _batch_normalization(config, out, refuse)
     elif kind in ("Conv1D", "Convolution1D") and "filters" in config:
         _conv1d(config, out, refuse)
         kind = "Convolution1D"
@@ -184,6 +186,25 @@ def _conv1d(config: dict, out: dict, refuse: Any) -> None:
                init=_initializer(config.get("kernel_initializer"), refuse),
                W_regularizer=_regularizer(config.get("kernel_regularizer"), refuse),
                b_regularizer=_regularizer(config.get("bias_regularizer"), refuse))
+
+
+def _batch_normalization(config: dict, out: dict, refuse: Any) -> None:
+    """Keras 2/3 ``BatchNormalization`` (last axis, no renorm/virtual batches/synchronisation) in rnncli's names."""
+    for key, neutral in (("renorm", False), ("virtual_batch_size", None), ("adjustment", None),
+                         ("synchronized", False)):
+        if config.get(key, neutral) != neutral:
+            raise refuse(f"has `{key}: {config[key]!r}`, which rnncli's BatchNormalization does not have", key)
+    for key, default in (("moving_mean_initializer", "zero"), ("moving_variance_initializer", "one")):
+        if _initializer(config.get(key) or default, refuse) != default:
+            raise refuse(f"has `{key}` other than {default}s", key)
+    axis = config.get("axis", -1)
+    out.update(axis=_one(axis) if isinstance(axis, (list, tuple)) else axis,
+               momentum=config.get("momentum", 0.99), epsilon=config.get("epsilon", 1e-3),
+               center=bool(config.get("center", True)), scale=bool(config.get("scale", True)),
+               beta_init=_initializer(config.get("beta_initializer") or "zeros", refuse),
+               gamma_init=_initializer(config.get("gamma_initializer") or "ones", refuse),
+               beta_regularizer=_regularizer(config.get("beta_regularizer"), refuse),
+               gamma_regularizer=_regularizer(config.get("gamma_regularizer"), refuse))
 
 
 def _pooling1d(config: dict, out: dict, refuse: Any) -> None:

@@ -103,6 +103,13 @@ DESCRIPTORS: tuple[Descriptor, ...] = (
     Descriptor("convolution1d", "Convolution1D",
                ({"type": "Convolution1D", "nb_filter": 4, "filter_length": 3, "activation": "relu",
                  "border_mode": "same"}, _rnn("LSTM"))),
+    # a normalised output sums to ~0 over the batch, so each is followed by a nonlinearity (else the checked
+    # gradients are rounding noise)
+    Descriptor("batch_normalization", "BatchNormalization",
+               ({"type": "BatchNormalization", "momentum": 0.9}, _rnn("LSTM", return_sequences=True))),
+    Descriptor("batch_normalization_2d", "BatchNormalization",
+               ({"type": "BatchNormalization", "center": False}, {"type": "Dense", "output_dim": 2,
+                                                                   "activation": "tanh"}), input_shape=(D,)),
     Descriptor("max_pooling1d", "MaxPooling1D", ({"type": "MaxPooling1D", "pool_length": 2}, _rnn("GRU"))),
     Descriptor("average_pooling1d", "AveragePooling1D",
                ({"type": "AveragePooling1D", "pool_length": 2, "stride": 1}, _rnn("SimpleRNN"))),

@@ -115,7 +115,10 @@ def test_xla_agrees_with_the_plain_graph(descriptor, subject):
         actual = subject.run(xla, x)
         assert len(actual) == len(expected)
         for a, e in zip(actual, expected):
-            np.testing.assert_allclose(a, e, **XLA_TOL)
+            # absolute tolerance scaled to the array's magnitude: XLA reorders float32 reductions (a batch
+            # normalisation's gradient sums over B*T terms of both signs)
+            scale = float(np.max(np.abs(e))) if np.size(e) and np.issubdtype(np.asarray(e).dtype, np.floating) else 0
+            np.testing.assert_allclose(a, e, rtol=XLA_TOL["rtol"], atol=max(XLA_TOL["atol"], 1e-6 * scale))
 
 
 def test_saved_model_agrees_with_eager(descriptor, subject, tmp_path):

@@ -3,7 +3,8 @@
 has the loss of the original framework's next ``train_on_batch``.
 
 Models: Embedding(mask_zero) + LSTM + GRU(reset_after=False) + Dense; Masking + Bidirectional(GRU, reset_after) +
-TimeDistributed(Dense); SimpleRNN + LSTM + Dense; Conv1D + MaxPooling1D + Conv1D + LSTM + Dense. Each is trained three Adam steps first, so optimizer state exists.
+TimeDistributed(Dense); SimpleRNN + LSTM + Dense; Conv1D + BatchNormalization + MaxPooling1D + Conv1D +
+LSTM + Dense. Each is trained three Adam steps first, so optimizer state exists.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def build(lib, which: str):
     elif which == "conv_pool_lstm":
         first = [layers.Conv1D(4, 3, padding="same", activation="relu", input_shape=(T + 1, D))] \
             if lib is tf_keras else [keras.Input((T + 1, D)), layers.Conv1D(4, 3, padding="same", activation="relu")]
-        body = [layers.MaxPooling1D(2), layers.Conv1D(3, 2, strides=1), layers.LSTM(3),
+        body = [layers.BatchNormalization(momentum=0.5), layers.MaxPooling1D(2), layers.Conv1D(3, 2, strides=1),
+                layers.LSTM(3),
                 layers.Dense(1)]
     else:
         first = [layers.SimpleRNN(4, return_sequences=True, input_shape=(T, D))] if lib is tf_keras else [
