@@ -371,5 +371,46 @@ LAYER_SPECS["BatchNormalization"] = LayerSpec(
     ) + COMMON_ARGS,
 )
 
+# Keras 1 advanced activations, SpatialDropout1D and the Keras 1 dense variants (Keras 1.2.2 names).
+LAYER_SPECS.update({
+    spec.type: spec
+    for spec in (
+        LayerSpec("LeakyReLU", "y = x for x > 0, else alpha * x.",
+                  (Arg("alpha", "float", 0.3, "Slope for x <= 0.", low=0.0),) + COMMON_ARGS, supports_masking=True),
+        LayerSpec("ELU", "y = x for x > 0, else alpha * (exp(x) - 1).",
+                  (Arg("alpha", "float", 1.0, "Scale for x <= 0.", low=0.0),) + COMMON_ARGS, supports_masking=True),
+        LayerSpec("PReLU", "y = relu(x) + alphas * min(x, 0), alphas learned per position and feature.",
+                  (Arg("init", "initializer", "zero", "Initializer of the alphas."),
+                   Arg("shared_axes", "any", None, "Beyond Keras 1 (Keras 2): 1-based axes the alphas are shared "
+                       "over, e.g. `[1]` for one alpha per feature whatever the number of timesteps.",
+                       nullable=True),
+                   Arg("weights", "path", None, "`.npz` or Keras `.h5` with `[alphas]`.", nullable=True))
+                  + COMMON_ARGS, supports_masking=True),
+        LayerSpec("SpatialDropout1D", "Drops whole feature channels of (B, T, F) in training (one mask per sample).",
+                  (_rate("p", "Fraction of channels to drop, in [0, 1)."),) + COMMON_ARGS, supports_masking=True),
+        LayerSpec("Highway", "Keras 1 Highway on (B, F): t = sigmoid(x W_c + b_c); y = act(x W + b) t + (1 - t) x.",
+                  (Arg("init", "initializer", "glorot_uniform", "Initializer of W and W_carry."),
+                   Arg("activation", "activation", "linear", "Activation of the transformed path."),
+                   Arg("transform_bias", "float", -2.0, "Initial value of b_carry."),
+                   Arg("W_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
+                   Arg("b_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
+                   Arg("bias", "bool", True, "Whether to add b and b_carry."),
+                   Arg("weights", "path", None, "`.npz` or Keras 1 `.h5` with `[W, W_carry, b, b_carry]`.",
+                       nullable=True),
+                   Arg("input_dim", "int", None, "Input size, for a first layer.", low=1, nullable=True))
+                  + COMMON_ARGS),
+        LayerSpec("MaxoutDense", "Keras 1 MaxoutDense on (B, F): y = max_k (x W_k + b_k).",
+                  (positive_int("output_dim", "Number of output units."),
+                   positive_int("nb_feature", "Number of linear pieces k.", 4),
+                   Arg("init", "initializer", "glorot_uniform", "Initializer of W [k, F, output_dim]."),
+                   Arg("W_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
+                   Arg("b_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
+                   Arg("bias", "bool", True, "Whether to add b [k, output_dim]."),
+                   Arg("weights", "path", None, "`.npz` or Keras 1 `.h5` with `[W, b]`.", nullable=True),
+                   Arg("input_dim", "int", None, "Input size, for a first layer.", low=1, nullable=True))
+                  + COMMON_ARGS),
+    )
+})
+
 # Layers that may sit inside TimeDistributed (applied to one timestep at a time).
 TIME_DISTRIBUTABLE = ("Dense", "Activation", "Dropout")

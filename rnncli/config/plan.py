@@ -309,7 +309,50 @@ def _batch_normalization(config: dict, shape: Shape, mask_in: bool) -> LayerPlan
     return LayerPlan(config, shape, shape, params, mask_in, False)
 
 
+def prelu_alpha_shape(config: dict, shape: Shape) -> tuple[int, ...]:
+    """The alphas' shape: the input's without the batch axis, 1 on the shared axes (1-based)."""
+    shared = config.get("shared_axes") or []
+    shared = [shared] if isinstance(shared, int) else list(shared)
+    if any(not isinstance(a, int) or not 1 <= a < len(shape) for a in shared):
+        raise ShapeProblem(f"layer `{config['name']}` (PReLU): `shared_axes` must name axes 1..{len(shape) - 1}",
+                           "shared_axes")
+    alpha = tuple(1 if axis in shared else d for axis, d in enumerate(shape) if axis > 0)
+    if any(d is None for d in alpha):
+        raise ShapeProblem(f"layer `{config['name']}` (PReLU) needs a known input shape for its alphas, got "
+                           f"{fmt_shape(shape)} (share the unknown axis with `shared_axes: [1]`)", "shared_axes")
+    return alpha
+
+
+def _prelu(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
+    return LayerPlan(config, shape, shape, math.prod(prelu_alpha_shape(config, shape)), mask_in, mask_in)
+
+
+def _spatial_dropout(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
+    _need_ndim(config, shape, (3,), "(batch, timesteps, features)")
+    return LayerPlan(config, shape, shape, 0, mask_in, mask_in)
+
+
+def _highway(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
+    _need_ndim(config, shape, (2,), "(batch, features)")
+    features = shape[1]
+    return LayerPlan(config, shape, shape, 2 * features * features + (2 * features if config["bias"] else 0),
+                     mask_in, False)
+
+
+def _maxout_dense(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
+    _need_ndim(config, shape, (2,), "(batch, features)")
+    pieces, units = config["nb_feature"], config["output_dim"]
+    params = pieces * shape[1] * units + (pieces * units if config["bias"] else 0)
+    return LayerPlan(config, shape, (shape[0], units), params, mask_in, False)
+
+
 _HANDLERS.update({
+    "LeakyReLU": _dropout_like,
+    "ELU": _dropout_like,
+    "PReLU": _prelu,
+    "SpatialDropout1D": _spatial_dropout,
+    "Highway": _highway,
+    "MaxoutDense": _maxout_dense,
     "BatchNormalization": _batch_normalization,
     "InputLayer": _input_layer,
     "Reshape": _reshape,

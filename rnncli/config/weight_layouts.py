@@ -45,6 +45,16 @@ def expected_weight_shapes(plan: LayerPlan) -> list[list[tuple[int, ...]]]:
         return [[w, (config["output_dim"],)]] if config["bias"] else [[w]]
     if kind == "Embedding":
         return [[(config["input_dim"], config["output_dim"])]]
+    if kind == "PReLU":
+        from rnncli.config.plan import prelu_alpha_shape
+
+        return [[prelu_alpha_shape(config, plan.input_shape)]]
+    if kind == "Highway":
+        features = plan.input_shape[-1]
+        return [[(features, features)] * 2 + ([(features,)] * 2 if config["bias"] else [])]
+    if kind == "MaxoutDense":
+        pieces, units = config["nb_feature"], config["output_dim"]
+        return [[(pieces, plan.input_shape[-1], units)] + ([(pieces, units)] if config["bias"] else [])]
     if kind == "BatchNormalization":  # [gamma], [beta], moving mean, moving variance
         features = (plan.input_shape[-1],)
         return [[features] * (2 + int(config["center"]) + int(config["scale"]))]

@@ -143,6 +143,19 @@ def _entry(entry: Any, version: str) -> Any:
             if config.get("backward_layer") is not None:
                 raise refuse("has its own `backward_layer`; Keras 1 ran a copy of the forward layer backwards")
             out["merge_mode"] = config.get("merge_mode", "concat")
+    elif kind == "LeakyReLU" and ("negative_slope" in config or "alpha" in config):
+        out["alpha"] = config.get("negative_slope", config.get("alpha", 0.3))
+    elif kind == "ELU":
+        out["alpha"] = config.get("alpha", 1.0)
+    elif kind == "PReLU" and ("alpha_initializer" in config or "shared_axes" in config):
+        if config.get("alpha_constraint") is not None:
+            raise refuse("has `alpha_constraint`, which rnncli does not support", "alpha_constraint")
+        out.update(init=_initializer(config.get("alpha_initializer") or "zeros", refuse),
+                   shared_axes=config.get("shared_axes"))
+        if config.get("alpha_regularizer") is not None:
+            raise refuse("has `alpha_regularizer`, which rnncli's PReLU does not have", "alpha_regularizer")
+    elif kind == "SpatialDropout1D":
+        out["p"] = config.get("rate", config.get("p", 0.0))
     elif kind == "BatchNormalization" and "center" in config:
         _batch_normalization(config, out, refuse)
     elif kind in ("Conv1D", "Convolution1D") and "filters" in config:
