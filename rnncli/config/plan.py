@@ -70,7 +70,7 @@ class ModelPlan:
 
     @property
     def trainable_params(self) -> int:
-        return sum(layer.params for layer in self.layers if layer.config.get("trainable", True))
+        return sum(layer.params - _non_trainable(layer) for layer in self.layers if layer.config.get("trainable", True))
 
     @property
     def stateful(self) -> bool:
@@ -78,6 +78,11 @@ class ModelPlan:
 
     def stateful_layers(self) -> list[LayerPlan]:
         return [layer for layer in self.layers if _is_stateful(layer)]
+
+
+def _non_trainable(layer: LayerPlan) -> int:
+    """Parameters no optimizer updates: a BatchNormalization's moving mean and variance."""
+    return 2 * layer.input_shape[-1] if layer.type == "BatchNormalization" else 0
 
 
 def _is_stateful(layer: LayerPlan) -> bool:

@@ -62,6 +62,7 @@ def test_inference_and_training_match_keras3(kit, shape, center, scale):
 def test_plan_params_and_refusals(kit):
     model, _ = kit.single("BatchNormalization", input_shape=(5, F))
     assert model.plan.params == 4 * F  # as Keras counts them: gamma, beta and the two moving statistics
+    assert model.plan.trainable_params == 2 * F
     with pytest.raises(ConfigError, match="normalises the last axis only"):
         kit.single("BatchNormalization", input_shape=(5, F), axis=1)
     with pytest.raises(ConfigError, match="mask"):
