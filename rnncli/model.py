@@ -12,14 +12,15 @@ import copy
 import numpy as np
 import tensorflow as tf
 
-from rnncli.config.plan import LayerPlan, ModelPlan
+from rnncli.config.plan import LayerPlan, ModelPlan, prelu_alpha_shape
 from rnncli.config.weight_layouts import weights_to_fused
 from rnncli.config.weights import read_weight_arrays
 from rnncli.errors import ConfigError, Diagnostic
-from rnncli.layers import convolutional
+from rnncli.layers import advanced, convolutional
 from rnncli.layers.base import Layer, module_name
 from rnncli.layers.core import (Activation, Dense, Dropout, Embedding, Flatten, InputLayer, Masking, Permute,
                                 RepeatVector, Reshape)
+from rnncli.layers.normalization import BatchNormalization
 from rnncli.layers.recurrent import RECURRENT_LAYERS, Recurrent
 from rnncli.layers.wrappers import Bidirectional, TimeDistributed
 
@@ -27,7 +28,8 @@ _SIMPLE = {"Masking": Masking, "Dropout": Dropout, "Activation": Activation, "Fl
            "RepeatVector": RepeatVector, "InputLayer": InputLayer, "Reshape": Reshape, "Permute": Permute,
            "MaxPooling1D": convolutional.MaxPooling1D, "AveragePooling1D": convolutional.AveragePooling1D,
            "GlobalMaxPooling1D": convolutional.GlobalMaxPooling1D,
-           "GlobalAveragePooling1D": convolutional.GlobalAveragePooling1D}
+           "GlobalAveragePooling1D": convolutional.GlobalAveragePooling1D, "LeakyReLU": advanced.LeakyReLU,
+           "ELU": advanced.ELU, "SpatialDropout1D": advanced.SpatialDropout1D}
 
 
 class Sequential(tf.Module):
@@ -136,6 +138,12 @@ def build_layer(layer: LayerPlan, batch_size: int | None, rng: np.random.Generat
         built = Embedding(config, rng)
     elif kind == "Convolution1D":
         built = convolutional.Convolution1D(config, layer.input_shape[-1], rng)
+    elif kind == "BatchNormalization":
+        built = BatchNormalization(config, layer.input_shape[-1], rng)
+    elif kind in ("Highway", "MaxoutDense"):
+        built = getattr(advanced, kind)(config, layer.input_shape[-1], rng)
+    elif kind == "PReLU":
+        built = advanced.PReLU(config, prelu_alpha_shape(config, layer.input_shape), rng)
     elif kind == "TimeDistributed":
         built = TimeDistributed(config, build_layer(layer.inner, batch_size, rng, weight_files))
     elif kind == "Bidirectional":

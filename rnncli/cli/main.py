@@ -224,17 +224,33 @@ def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_siz
 @click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
               help="Add or override a config value, e.g. --set data.train=x.npz --set training.loss=mse.")
 @click.option("--force", is_flag=True, help="Replace a non-empty run directory.")
+@click.option("--check", is_flag=True, help="After the import, run a forward pass and report the output range.")
+@click.option("--check-input", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Inputs .npy for --check (implies --check); default: a small synthetic batch.")
+@click.option("--check-output", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Outputs .npy recorded in the old environment on --check-input: report the max error, exit 1 "
+                   "above --atol.")
+@click.option("--atol", type=click.FloatRange(min=0.0), default=1e-5, show_default=True,
+              help="Largest absolute error --check-output accepts.")
 @handle_errors
-def import_command(source: Path, weights: Path | None, run_dir: Path, overrides: tuple[str, ...], force: bool) -> None:
-    """Import a Keras 1 model (model.save() .h5, or to_json()/to_yaml() with --weights) as a run directory.
+def import_command(source: Path, weights: Path | None, run_dir: Path, overrides: tuple[str, ...], force: bool,
+                   check: bool, check_input: Path | None, check_output: Path | None, atol: float) -> None:
+    """Import a Keras 1, 2 or 3 model (model.save() .h5 or .keras, or to_json()/to_yaml() with --weights) as a run
+    directory.
 
     \b
     Example:
       rnncli import model.h5 -o runs/imported
+      rnncli import model.keras -o runs/imported --check-input x.npy --check-output y_keras.npy
       rnncli import model.json --weights weights.h5 -o runs/imported --set training.loss=mse
       rnncli predict runs/imported --input x.npy
     """
     from rnncli.commands.keras_import import import_keras1
+
+    if check_output is not None and check_input is None:
+        from rnncli.errors import UserInputError
+
+        raise UserInputError("--check-output needs --check-input (the inputs the recorded outputs belong to)")
 
     result = import_keras1(source, run_dir, weights=weights, overrides=list(overrides), force=force, argv=sys.argv)
     for note in result.notes:
@@ -245,6 +261,14 @@ def import_command(source: Path, weights: Path | None, run_dir: Path, overrides:
                  f"{', weights from ' + result.weights_from if result.weights_from else ', no weights'}{loss}",
                  markup=False)
     stdout.print(f"run directory: {result.run_dir}", markup=False)
+    if check or check_input is not None:
+        from rnncli.commands.import_check import check_import
+
+        report = check_import(result.run_dir, check_input, check_output, atol)
+        for line in report.lines():
+            stdout.print(line, markup=False)
+        if not report.passed:
+            sys.exit(1)
 
 
 @main.command()

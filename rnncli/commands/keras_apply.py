@@ -55,15 +55,18 @@ def set_model_weights(model: object, by_name: dict[str, list[np.ndarray]]) -> No
 
 
 def set_optimizer_state(model: object, optimizer: object, optimizer_name: str, by_name: dict[str, list[np.ndarray]],
-                        arrays: list[tuple[str, np.ndarray]]) -> str | None:
+                        arrays: list[tuple[str, np.ndarray]], iterations_first: bool = False) -> str | None:
     """Load Keras 1 ``optimizer_weights`` into the rnncli optimizer's slots when the mapping is exact.
 
-    Returns None on success, else the reason the state was dropped (nothing is assigned then).
+    ``iterations_first``: the list starts with the iteration count whatever the optimizer (Keras 2/3 state
+    rearranged by ``keras2_optimizer_arrays``). Returns None on success, else the reason the state was dropped
+    (nothing is assigned then).
     """
     layout = KERAS1_OPTIMIZER_WEIGHTS.get(optimizer_name)
     if layout is None:
         return f"rnncli has no exact mapping of Keras 1 `{optimizer_name}` optimizer weights"
     has_iterations, slot_names = layout
+    has_iterations = has_iterations or iterations_first
     trainable = [layer for layer in model.layers if layer.layer_name in by_name and layer.trainable]
     sizes = [len(by_name[layer.layer_name]) for layer in trainable]
     total = sum(sizes)
@@ -106,3 +109,34 @@ def get_layer_weights(built: Layer) -> list[np.ndarray]:
     if kind == "TimeDistributed":
         return get_layer_weights(built.inner)
     return built.get_weights()
+
+
+# Slots per variable of the optimizers Keras 2.0+ (OptimizerV2, tf-keras) and Keras 3 write, in their per-variable
+# order, and the rnncli slot (Keras 1's) each one is: the update rules are the same (Adam m/v with t = iterations
+# + 1, RMSprop's velocity, SGD's momentum m = momentum * m - lr * g)
+PER_VARIABLE_SLOTS = {"adam": ("m", "v"), "rmsprop": ("accumulators",), "sgd": ("moments",)}
+_SLOTTED_NAMES = ("/m/", "/v/", "/m:", "/v:", "_momentum", "_velocity", "/rms:", "/momentum:", "optimizer/vars/",
+                  "/velocity/", "/momentum/")
+
+
+def keras2_optimizer_arrays(optimizer_name: str, arrays: list[tuple[str, np.ndarray]]
+                            ) -> tuple[list[tuple[str, np.ndarray]] | None, str | None]:
+    """Optimizer variables as Keras 2.0+/3 save them (leading scalars: the iteration count, Keras 3's learning rate;
+    then every trainable variable's slots, interleaved) rearranged in Keras 1's layout (iterations, then one block
+    per slot over all variables), for ``set_optimizer_state``. ``(arrays, None)``, or ``(None, reason)``."""
+    slots = PER_VARIABLE_SLOTS.get(optimizer_name)
+    if slots is None:
+        return None, f"rnncli maps Keras 2/3 optimizer state for adam, rmsprop and sgd only, not `{optimizer_name}`"
+    names = [name for name, _ in arrays]
+    if not any(any(marker in name for marker in _SLOTTED_NAMES) for name in names):
+        return None, "Keras 2.0-2.2 optimizer weights (another layout)"
+    scalars = 0
+    while scalars < len(arrays) and np.ndim(arrays[scalars][1]) == 0:
+        scalars += 1
+    if scalars == 0:
+        return None, "no iteration count among the optimizer weights"
+    rest = arrays[scalars:]
+    if len(rest) % len(slots):
+        return None, f"{len(rest)} slot arrays do not divide into {len(slots)} per variable"
+    blocks = [rest[i::len(slots)] for i in range(len(slots))]
+    return [arrays[0]] + [item for block in blocks for item in block], None

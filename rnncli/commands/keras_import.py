@@ -32,6 +32,7 @@ from rnncli.config.validate import load_config
 from rnncli.errors import ConfigError, Diagnostic, UserInputError
 from rnncli.documents.file_kinds import empty_or_foreign
 from rnncli.documents.keras_architecture import Refusal, training_from_keras
+from rnncli.documents.keras_archive import is_keras_archive, read_keras_archive
 from rnncli.documents.keras_hdf5 import Keras1File, is_hdf5, read_keras1_h5
 from rnncli.documents.keras2 import normalize
 from rnncli.config.keras_weights import match_file_to_plan
@@ -111,11 +112,15 @@ def import_keras1(source: Path, run_path: Path, *, weights: Path | None = None, 
 def _read_source(source: Path, weights: Path | None) -> _Source:
     if not source.exists():
         raise UserInputError(f"{source}: file not found")
-    problem = empty_or_foreign(source)
+    problem = None if is_keras_archive(source) else empty_or_foreign(source)  # a zip that is no `.keras` model
     if problem is not None:
         raise ConfigError([problem])
     weights_file = read_keras1_h5(weights) if weights is not None else None
-    if is_hdf5(source):
+    if is_keras_archive(source):  # Keras 3 `.keras`: config.json (+ compile_config) and model.weights.h5
+        document, training_config, full = read_keras_archive(source)
+        label, version = f"{source} (config.json)", full.keras_version
+        weights_file = weights_file or full
+    elif is_hdf5(source):
         full = read_keras1_h5(source)
         if full.model_config is None:
             raise UserInputError(f"{source} holds weights only (a save_weights() file, no `model_config`): pass the "
@@ -186,7 +191,7 @@ def _write_run(run: Any, text: str, config: Config, by_name: dict, loaded: _Sour
     from rnncli.platform.runtime import prepare_tensorflow
 
     tf = prepare_tensorflow(False)  # first: it silences TensorFlow's start-up lines
-    from rnncli.commands.keras_apply import set_model_weights, set_optimizer_state
+    from rnncli.commands.keras_apply import keras2_optimizer_arrays, set_model_weights, set_optimizer_state
     from rnncli.runs.checkpoints import Checkpoints
     from rnncli.runs.provenance import now, provenance
     from rnncli.training.hooks import HookList, training_hooks
@@ -202,13 +207,16 @@ def _write_run(run: Any, text: str, config: Config, by_name: dict, loaded: _Sour
             engine = Engine(config, jit_compile=False)
             set_model_weights(engine.model, by_name)
             optimizer_arrays = loaded.weights.optimizer_weights if loaded.weights is not None else None
+            name = (config.training or {}).get("optimizer", {}).get("name", "?")
+            reason = None
             if optimizer_arrays and loaded.converted:
-                info["optimizer_state"] = "dropped: Keras 2 optimizer weights are not mapped"
-                notes.append("optimizer_weights dropped (Keras 2 files order them differently); training starts with "
-                             "fresh optimizer slots")
+                optimizer_arrays, reason = keras2_optimizer_arrays(name, optimizer_arrays)
+            if reason is not None:
+                info["optimizer_state"] = f"dropped: {reason}"
+                notes.append(f"optimizer_weights dropped ({reason}); training starts with fresh optimizer slots")
             elif optimizer_arrays:
-                name = (config.training or {}).get("optimizer", {}).get("name", "?")
-                reason = set_optimizer_state(engine.model, engine.optimizer, name, by_name, optimizer_arrays)
+                reason = set_optimizer_state(engine.model, engine.optimizer, name, by_name, optimizer_arrays,
+                                             iterations_first=loaded.converted)
                 info["optimizer_state"] = "imported" if reason is None else f"dropped: {reason}"
                 notes.append("optimizer state (optimizer_weights) imported into the optimizer's slots" if reason is None
                              else f"optimizer_weights dropped ({reason}); training starts with fresh optimizer slots")

@@ -174,6 +174,15 @@ def _recurrent_args(layer: str) -> tuple[Arg, ...]:
             "Execution mode: `cpu` precomputes input projections, `mem` per-gate matmuls, `gpu` fused matmuls.",
             choices=CONSUME_LESS),
     ]
+    args.append(Arg("zero_output_for_mask", "bool", False,
+                    "Beyond Keras 1 (Keras 2.2.3+; Keras 3's Bidirectional sets it): masked timesteps of the returned "
+                    "sequence are zeros instead of the previous output (states are carried over either way)."))
+    if layer == "GRU":
+        args.append(Arg("reset_after", "bool", False,
+                        "Beyond Keras 1 (Keras 2.1.3+, the Keras 3 default, CuDNNGRU and torch `nn.GRU`): apply the "
+                        "reset gate after the recurrent product and add a recurrent bias, "
+                        "h~ = phi(x W_h + b_h + r * (h U_h + b'_h)); the bias is then `[2, 3u]` as Keras 2/3 store it "
+                        "(input bias, recurrent bias). Default false: Keras 1's GRU."))
     return tuple(args) + INPUT_DIM_ARGS + COMMON_ARGS
 
 
@@ -336,6 +345,70 @@ LAYER_SPECS.update({
         LayerSpec("AveragePooling1D", "Mean over windows of time: (B, T, F) -> (B, T', F).", _pooling_args("mean")),
         LayerSpec("GlobalMaxPooling1D", "Max over all timesteps: (B, T, F) -> (B, F).", COMMON_ARGS),
         LayerSpec("GlobalAveragePooling1D", "Mean over all timesteps: (B, T, F) -> (B, F).", COMMON_ARGS),
+    )
+})
+
+LAYER_SPECS["BatchNormalization"] = LayerSpec(
+    "BatchNormalization",
+    "Normalises the last axis: batch statistics while training (updating the moving ones), moving statistics "
+    "otherwise; Keras 1 `mode: 0`, Keras 2 and 3 (weights gamma, beta, moving mean, moving variance).",
+    (
+        Arg("epsilon", "float", 1e-3, "Added to the variance before the square root.", low=0.0, low_open=True),
+        Arg("momentum", "float", 0.99, "Moving statistics: momentum * moving + (1 - momentum) * batch.", low=0.0,
+            high=1.0),
+        Arg("mode", "choice", 0, "Keras 1 mode; only 0 (feature-wise, batch statistics in training) is supported.",
+            choices=(0,)),
+        Arg("axis", "int", -1, "Normalised axis: the last one (-1, or its index counting the batch axis)."),
+        Arg("center", "bool", True, "Add the learned offset beta (beyond Keras 1, which always did)."),
+        Arg("scale", "bool", True, "Multiply by the learned gamma (beyond Keras 1, which always did)."),
+        Arg("gamma_init", "initializer", "one", "Initializer of gamma."),
+        Arg("beta_init", "initializer", "zero", "Initializer of beta."),
+        Arg("gamma_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
+        Arg("beta_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
+        Arg("weights", "path", None, "`.npz` or Keras `.h5` with `[gamma, beta, moving_mean, moving_variance]`.",
+            nullable=True),
+        Arg("input_dim", "int", None, "Input size, for a first layer.", low=1, nullable=True),
+    ) + COMMON_ARGS,
+)
+
+# Keras 1 advanced activations, SpatialDropout1D and the Keras 1 dense variants (Keras 1.2.2 names).
+LAYER_SPECS.update({
+    spec.type: spec
+    for spec in (
+        LayerSpec("LeakyReLU", "y = x for x > 0, else alpha * x.",
+                  (Arg("alpha", "float", 0.3, "Slope for x <= 0.", low=0.0),) + COMMON_ARGS, supports_masking=True),
+        LayerSpec("ELU", "y = x for x > 0, else alpha * (exp(x) - 1).",
+                  (Arg("alpha", "float", 1.0, "Scale for x <= 0.", low=0.0),) + COMMON_ARGS, supports_masking=True),
+        LayerSpec("PReLU", "y = relu(x) + alphas * min(x, 0), alphas learned per position and feature.",
+                  (Arg("init", "initializer", "zero", "Initializer of the alphas."),
+                   Arg("shared_axes", "any", None, "Beyond Keras 1 (Keras 2): 1-based axes the alphas are shared "
+                       "over, e.g. `[1]` for one alpha per feature whatever the number of timesteps.",
+                       nullable=True),
+                   Arg("weights", "path", None, "`.npz` or Keras `.h5` with `[alphas]`.", nullable=True))
+                  + COMMON_ARGS, supports_masking=True),
+        LayerSpec("SpatialDropout1D", "Drops whole feature channels of (B, T, F) in training (one mask per sample).",
+                  (_rate("p", "Fraction of channels to drop, in [0, 1)."),) + COMMON_ARGS, supports_masking=True),
+        LayerSpec("Highway", "Keras 1 Highway on (B, F): t = sigmoid(x W_c + b_c); y = act(x W + b) t + (1 - t) x.",
+                  (Arg("init", "initializer", "glorot_uniform", "Initializer of W and W_carry."),
+                   Arg("activation", "activation", "linear", "Activation of the transformed path."),
+                   Arg("transform_bias", "float", -2.0, "Initial value of b_carry."),
+                   Arg("W_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
+                   Arg("b_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
+                   Arg("bias", "bool", True, "Whether to add b and b_carry."),
+                   Arg("weights", "path", None, "`.npz` or Keras 1 `.h5` with `[W, W_carry, b, b_carry]`.",
+                       nullable=True),
+                   Arg("input_dim", "int", None, "Input size, for a first layer.", low=1, nullable=True))
+                  + COMMON_ARGS),
+        LayerSpec("MaxoutDense", "Keras 1 MaxoutDense on (B, F): y = max_k (x W_k + b_k).",
+                  (positive_int("output_dim", "Number of output units."),
+                   positive_int("nb_feature", "Number of linear pieces k.", 4),
+                   Arg("init", "initializer", "glorot_uniform", "Initializer of W [k, F, output_dim]."),
+                   Arg("W_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
+                   Arg("b_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
+                   Arg("bias", "bool", True, "Whether to add b [k, output_dim]."),
+                   Arg("weights", "path", None, "`.npz` or Keras 1 `.h5` with `[W, b]`.", nullable=True),
+                   Arg("input_dim", "int", None, "Input size, for a first layer.", low=1, nullable=True))
+                  + COMMON_ARGS),
     )
 })
 

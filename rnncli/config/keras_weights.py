@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from rnncli.config.plan import LayerPlan, ModelPlan, fmt_shape
-from rnncli.config.weight_layouts import expected_weight_shapes
+from rnncli.config.weight_layouts import expected_weight_shapes, from_cudnn
 from rnncli.documents.keras_hdf5 import H5Layer, Keras1File, Keras1FileError
 
 
@@ -40,7 +40,7 @@ def layer_arrays(layer: LayerPlan, group: H5Layer, source: Keras1File | Path) ->
     """One file group's arrays checked against ``layer``'s accepted layouts (and Theano kernels un-flipped)."""
     path = source.path if isinstance(source, Keras1File) else source
     backend = source.backend if isinstance(source, Keras1File) else "tensorflow"
-    arrays = [np.asarray(a) for a in group.arrays]
+    arrays = cudnn_to_rnncli(layer, [np.asarray(a) for a in group.arrays])
     layouts = expected_weight_shapes(layer)
     shapes = [tuple(a.shape) for a in arrays]
     if shapes in [list(map(tuple, layout)) for layout in layouts]:
@@ -57,6 +57,20 @@ def layer_arrays(layer: LayerPlan, group: H5Layer, source: Keras1File | Path) ->
                 f"{path}: layer `{layer.name}` ({_kind(layer)}): array {index} `{group.weight_names[index]}` of the "
                 f"file's layer `{group.name}` has shape {fmt_shape(got)}, the model expects {fmt_shape(tuple(want))}")
     raise Keras1FileError(f"{path}: layer `{layer.name}`: shapes {shapes} do not match {layout}")  # pragma: no cover
+
+
+def cudnn_to_rnncli(layer: LayerPlan, arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """A CuDNNLSTM/CuDNNGRU weight list (also both halves of a Bidirectional) in rnncli's layout; other lists as
+    they are. Recognised by the bias shape, [8u] / [6u], as tf.keras 2's loader recognised it."""
+    plan = layer.inner if layer.type == "Bidirectional" and layer.inner is not None else layer
+    kind = plan.type
+    if kind not in ("LSTM", "GRU") or (kind == "GRU" and not plan.config.get("reset_after")):
+        return arrays
+    halves = [arrays[:3], arrays[3:]] if layer.type == "Bidirectional" and len(arrays) == 6 else [arrays]
+    converted = [from_cudnn(kind, half) for half in halves]
+    if any(c is None for c in converted):
+        return arrays
+    return [a for c in converted for a in c]
 
 
 def _kind(layer: LayerPlan) -> str:

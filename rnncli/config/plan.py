@@ -70,7 +70,7 @@ class ModelPlan:
 
     @property
     def trainable_params(self) -> int:
-        return sum(layer.params for layer in self.layers if layer.config.get("trainable", True))
+        return sum(layer.params - _non_trainable(layer) for layer in self.layers if layer.config.get("trainable", True))
 
     @property
     def stateful(self) -> bool:
@@ -78,6 +78,11 @@ class ModelPlan:
 
     def stateful_layers(self) -> list[LayerPlan]:
         return [layer for layer in self.layers if _is_stateful(layer)]
+
+
+def _non_trainable(layer: LayerPlan) -> int:
+    """Parameters no optimizer updates: a BatchNormalization's moving mean and variance."""
+    return 2 * layer.input_shape[-1] if layer.type == "BatchNormalization" else 0
 
 
 def _is_stateful(layer: LayerPlan) -> bool:
@@ -137,7 +142,8 @@ def _recurrent(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
                 f"{'W' if key == 'init' else 'U'} is {rows}x{units}", key)
     out = (batch, steps, units) if config["return_sequences"] else (batch, units)
     mask_out = mask_in and config["return_sequences"]
-    return LayerPlan(config, shape, out, recurrent_params(kind, features, units), mask_in, mask_out)
+    params = recurrent_params(kind, features, units) + (GATES[kind] * units if config.get("reset_after") else 0)
+    return LayerPlan(config, shape, out, params, mask_in, mask_out)
 
 
 def _embedding(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
@@ -297,7 +303,62 @@ def _global_pooling1d(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
     return LayerPlan(config, shape, (shape[0], shape[2]), 0, mask_in, False)
 
 
+def _batch_normalization(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
+    _need_ndim(config, shape, (2, 3), "(batch, features) or (batch, timesteps, features)")
+    if shape[-1] is None:
+        raise ShapeProblem(f"layer `{config['name']}`: the number of input features is unknown")
+    if config["axis"] not in (-1, len(shape) - 1):
+        raise ShapeProblem(f"layer `{config['name']}` (BatchNormalization): `axis: {config['axis']}`; rnncli "
+                           f"normalises the last axis only (-1 or {len(shape) - 1})", "axis")
+    params = shape[-1] * (2 + int(config["center"]) + int(config["scale"]))
+    return LayerPlan(config, shape, shape, params, mask_in, False)
+
+
+def prelu_alpha_shape(config: dict, shape: Shape) -> tuple[int, ...]:
+    """The alphas' shape: the input's without the batch axis, 1 on the shared axes (1-based)."""
+    shared = config.get("shared_axes") or []
+    shared = [shared] if isinstance(shared, int) else list(shared)
+    if any(not isinstance(a, int) or not 1 <= a < len(shape) for a in shared):
+        raise ShapeProblem(f"layer `{config['name']}` (PReLU): `shared_axes` must name axes 1..{len(shape) - 1}",
+                           "shared_axes")
+    alpha = tuple(1 if axis in shared else d for axis, d in enumerate(shape) if axis > 0)
+    if any(d is None for d in alpha):
+        raise ShapeProblem(f"layer `{config['name']}` (PReLU) needs a known input shape for its alphas, got "
+                           f"{fmt_shape(shape)} (share the unknown axis with `shared_axes: [1]`)", "shared_axes")
+    return alpha
+
+
+def _prelu(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
+    return LayerPlan(config, shape, shape, math.prod(prelu_alpha_shape(config, shape)), mask_in, mask_in)
+
+
+def _spatial_dropout(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
+    _need_ndim(config, shape, (3,), "(batch, timesteps, features)")
+    return LayerPlan(config, shape, shape, 0, mask_in, mask_in)
+
+
+def _highway(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
+    _need_ndim(config, shape, (2,), "(batch, features)")
+    features = shape[1]
+    return LayerPlan(config, shape, shape, 2 * features * features + (2 * features if config["bias"] else 0),
+                     mask_in, False)
+
+
+def _maxout_dense(config: dict, shape: Shape, mask_in: bool) -> LayerPlan:
+    _need_ndim(config, shape, (2,), "(batch, features)")
+    pieces, units = config["nb_feature"], config["output_dim"]
+    params = pieces * shape[1] * units + (pieces * units if config["bias"] else 0)
+    return LayerPlan(config, shape, (shape[0], units), params, mask_in, False)
+
+
 _HANDLERS.update({
+    "LeakyReLU": _dropout_like,
+    "ELU": _dropout_like,
+    "PReLU": _prelu,
+    "SpatialDropout1D": _spatial_dropout,
+    "Highway": _highway,
+    "MaxoutDense": _maxout_dense,
+    "BatchNormalization": _batch_normalization,
     "InputLayer": _input_layer,
     "Reshape": _reshape,
     "Permute": _permute,

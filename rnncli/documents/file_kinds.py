@@ -32,7 +32,8 @@ def describe_zip(path: str | Path) -> str:
         return f"a damaged zip archive ({exc})"
     if "config.json" in names and any(n.endswith(".weights.h5") or n == "model.weights.h5" for n in names):
         return ("a Keras 3 `.keras` archive (a zip of config.json, metadata.json and model.weights.h5, written by "
-                "Keras 3's model.save()), not a Keras 1/2 model file or an rnncli config")
+                "Keras 3's model.save()), not an rnncli config or a weights file: `rnncli import` reads it into a "
+                "run directory")
     shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
     return f"a zip archive ({shown}), not a YAML/JSON document"
 

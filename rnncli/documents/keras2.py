@@ -3,9 +3,13 @@
 Keras 2 renamed the arguments (``units``, ``kernel_initializer``, ``recurrent_dropout``, ...) but kept the Keras 1
 functions for LSTM, SimpleRNN and GRU with ``reset_after: false``, and stores their weights in Keras 1's fused
 ``gpu`` layout (``[kernel, recurrent_kernel, bias]``, blocks i, f, c, o / z, r, h), so such models import exactly.
-The mapping follows Keras 2.0.0's ``keras/legacy/interfaces.py`` (spec §14.1) in reverse. Anything without a
-Keras 1 equivalent (``reset_after: true``, ``return_state``, constraints, a bias-free recurrent layer, an
-initializer Keras 1 did not have, any other layer type) is refused with one message naming the layer and why.
+The mapping follows Keras 2.0.0's ``keras/legacy/interfaces.py`` (spec §14.1) in reverse. A GRU with
+``reset_after: true`` becomes rnncli's GRU with the same argument (beyond Keras 1, bias ``[2, 3u]``). The CuDNN
+layers of Keras 2.0.9-2.2 become what tf.keras 2's loader made of them: ``CuDNNLSTM`` an LSTM with sigmoid gates
+(its two bias vectors summed when the weights are read), ``CuDNNGRU`` a GRU with ``reset_after`` and sigmoid gates
+(``rnncli.config.weight_layouts.from_cudnn`` converts their weights). Anything without an rnncli equivalent
+(``return_state``, constraints, a bias-free recurrent layer, an initializer Keras 1 did not have, any other layer
+type) is refused with one message naming the layer and why.
 Pure Python: no TensorFlow.
 """
 
@@ -16,6 +20,8 @@ from typing import Any
 from rnncli.documents.keras_architecture import Refusal, foreign_version, keras_generation
 
 _RECURRENT = ("LSTM", "GRU", "SimpleRNN")
+# CuDNN layers (Keras 2.0.9-2.2, tf.keras 1.x): the rnncli layer each computes (tanh, sigmoid gates, fused weights)
+CUDNN_LAYERS = {"CuDNNLSTM": "LSTM", "CuDNNGRU": "GRU"}
 _PLAIN = ("Activation", "Flatten", "RepeatVector", "Masking", "Reshape", "Permute", "GlobalMaxPooling1D",
           "GlobalAveragePooling1D")
 _COMMON = ("name", "trainable", "batch_input_shape", "input_shape")
@@ -24,16 +30,50 @@ _IMPLEMENTATION = {0: "cpu", 1: "mem", 2: "gpu"}
 
 
 def normalize(doc: Any) -> tuple[Any, list[str]]:
-    """A Keras 1 document for ``doc``: Keras 1 as it is, Keras 2 converted (with a notice); Keras 0.3 and 3 refused
-    (``Refusal``, one line)."""
+    """A Keras 1 document for ``doc``: Keras 1 as it is, Keras 2 and 3 converted (with a notice); Keras 0.3
+    refused (``Refusal``, one line)."""
     generation = keras_generation(doc)
     if generation is None:
         return doc, []
-    if generation != "2" or "class_name" not in doc:
+    if generation == "3" and "class_name" in doc:
+        from rnncli.documents.keras3 import from_keras3
+
+        doc = from_keras3(doc)
+    elif generation != "2" or "class_name" not in doc:
         raise foreign_version(doc)
     converted = convert_keras2(doc)
-    return converted, [f"read as the Keras 1 model it computes (converted from Keras {converted['converted_from_keras']}"
-                       f" argument names and weight layout)"]
+    notes = [f"read as the Keras 1 model it computes (converted from Keras {converted['converted_from_keras']}"
+             f" argument names and weight layout)"]
+    return converted, notes + cudnn_notes(doc)
+
+
+def cudnn_notes(doc: dict) -> list[str]:
+    """One line per CuDNN layer of ``doc``, saying what it became."""
+    notes = []
+    for entry in _layer_entries(doc):
+        kind = entry.get("class_name")
+        if kind in CUDNN_LAYERS:
+            name = entry["config"].get("name", kind)
+            became = ("LSTM with sigmoid gates, its input and recurrent biases summed" if kind == "CuDNNLSTM"
+                      else "GRU with reset_after: true and sigmoid gates, its two biases as bias [2, 3u]")
+            notes.append(f"{kind} layer `{name}` became an rnncli {became} (the same function, run on any device)")
+    return notes
+
+
+def _layer_entries(doc: Any) -> list[dict]:
+    """Every layer entry of ``doc``, wrapped layers included."""
+    config = doc.get("config") if isinstance(doc, dict) else None
+    layers = config.get("layers") if isinstance(config, dict) else config
+    out = []
+    stack = list(layers) if isinstance(layers, list) else []
+    while stack:
+        entry = stack.pop(0)
+        if isinstance(entry, dict) and isinstance(entry.get("config"), dict):
+            out.append(entry)
+            inner = entry["config"].get("layer")
+            if isinstance(inner, dict):
+                stack.append(inner)
+    return out
 
 
 def convert_keras2(doc: dict) -> dict:
@@ -64,13 +104,17 @@ def _entry(entry: Any, version: str) -> Any:
                        f"the math is Keras 1's", config, key)
 
     for key in ("kernel_constraint", "recurrent_constraint", "bias_constraint", "embeddings_constraint",
-                "activity_regularizer"):
+                "beta_constraint", "gamma_constraint", "activity_regularizer"):
         if config.get(key) is not None:
             raise refuse(f"has `{key}`, which Keras 1 and rnncli do not support", key)
     if kind in ("Lambda", "Merge", "Concatenate", "Add", "Multiply", "Average", "Maximum", "Dot", "Subtract"):
         return entry  # refused later by the chain check, with its own reason
     out = {k: config[k] for k in _COMMON if k in config}
-    if kind in _RECURRENT:
+    if kind in CUDNN_LAYERS:
+        _recurrent(dict(config, recurrent_activation="sigmoid", activation="tanh", implementation=2,
+                        reset_after=kind == "CuDNNGRU"), out, CUDNN_LAYERS[kind], refuse)
+        kind = CUDNN_LAYERS[kind]
+    elif kind in _RECURRENT:
         _recurrent(config, out, kind, refuse)
     elif kind == "Dense":
         out.update(output_dim=config["units"], activation=config.get("activation", "linear"),
@@ -93,11 +137,37 @@ def _entry(entry: Any, version: str) -> Any:
     elif kind in ("TimeDistributed", "Bidirectional"):
         out["layer"] = _entry(config["layer"], version)
         if kind == "Bidirectional":
+            if _forces_zero_output(version) and out["layer"]["config"].get("return_sequences"):
+                # tf.keras 2.3+ and Keras 3 force `zero_output_for_mask = return_sequences` on both directions
+                out["layer"]["config"]["zero_output_for_mask"] = True
             if config.get("backward_layer") is not None:
                 raise refuse("has its own `backward_layer`; Keras 1 ran a copy of the forward layer backwards")
             out["merge_mode"] = config.get("merge_mode", "concat")
+    elif kind == "LeakyReLU" and ("negative_slope" in config or "alpha" in config):
+        out["alpha"] = config.get("negative_slope", config.get("alpha", 0.3))
+    elif kind == "ELU":
+        out["alpha"] = config.get("alpha", 1.0)
+    elif kind == "PReLU" and ("alpha_initializer" in config or "shared_axes" in config):
+        if config.get("alpha_constraint") is not None:
+            raise refuse("has `alpha_constraint`, which rnncli does not support", "alpha_constraint")
+        out.update(init=_initializer(config.get("alpha_initializer") or "zeros", refuse),
+                   shared_axes=config.get("shared_axes"))
+        if config.get("alpha_regularizer") is not None:
+            raise refuse("has `alpha_regularizer`, which rnncli's PReLU does not have", "alpha_regularizer")
+    elif kind == "SpatialDropout1D":
+        out["p"] = config.get("rate", config.get("p", 0.0))
+    elif kind == "BatchNormalization" and "center" in config:
+        _batch_normalization(config, out, refuse)
+    elif kind in ("Conv1D", "Convolution1D") and "filters" in config:
+        _conv1d(config, out, refuse)
+        kind = "Convolution1D"
+    elif kind in ("MaxPooling1D", "AveragePooling1D", "MaxPool1D", "AvgPool1D") and "pool_size" in config:
+        _pooling1d(config, out, refuse)
+        kind = {"MaxPool1D": "MaxPooling1D", "AvgPool1D": "AveragePooling1D"}.get(kind, kind)
     elif kind in _PLAIN:
-        out.update({k: v for k, v in config.items() if k not in _COMMON and k not in _IGNORED})
+        if kind.startswith("Global") and config.get("keepdims"):
+            raise refuse("has `keepdims: true`; rnncli's global pooling drops the time axis", "keepdims")
+        out.update({k: v for k, v in config.items() if k not in _COMMON and k not in _IGNORED and k != "keepdims"})
     elif kind in ("Model", "Sequential", "Functional"):
         return entry  # nested model: refused by the chain check
     else:
@@ -109,10 +179,69 @@ def _entry(entry: Any, version: str) -> Any:
     return result
 
 
+def _one(value: Any) -> Any:
+    """Keras 2/3 write 1-D sizes as one-element lists (``kernel_size: [3]``)."""
+    return value[0] if isinstance(value, (list, tuple)) and len(value) == 1 else value
+
+
+def _conv1d(config: dict, out: dict, refuse: Any) -> None:
+    """Keras 2/3 ``Conv1D`` as Keras 1 ``Convolution1D`` (its kernel [L, D, F] is rnncli's layout)."""
+    if config.get("padding", "valid") not in ("valid", "same"):
+        raise refuse(f"has `padding: {config.get('padding')}`; rnncli's Convolution1D pads `valid` or `same`",
+                     "padding")
+    if _one(config.get("dilation_rate", 1)) != 1 or config.get("groups", 1) != 1:
+        raise refuse("is dilated or grouped; rnncli's Convolution1D is neither", "dilation_rate")
+    if config.get("data_format", "channels_last") != "channels_last":
+        raise refuse("is `channels_first`; rnncli convolves (batch, timesteps, features)", "data_format")
+    out.update(nb_filter=config["filters"], filter_length=_one(config["kernel_size"]),
+               subsample_length=_one(config.get("strides", 1)), border_mode=config.get("padding", "valid"),
+               activation=config.get("activation") or "linear", bias=bool(config.get("use_bias", True)),
+               init=_initializer(config.get("kernel_initializer"), refuse),
+               W_regularizer=_regularizer(config.get("kernel_regularizer"), refuse),
+               b_regularizer=_regularizer(config.get("bias_regularizer"), refuse))
+
+
+def _batch_normalization(config: dict, out: dict, refuse: Any) -> None:
+    """Keras 2/3 ``BatchNormalization`` (last axis, no renorm/virtual batches/synchronisation) in rnncli's names."""
+    for key, neutral in (("renorm", False), ("virtual_batch_size", None), ("adjustment", None),
+                         ("synchronized", False)):
+        if config.get(key, neutral) != neutral:
+            raise refuse(f"has `{key}: {config[key]!r}`, which rnncli's BatchNormalization does not have", key)
+    for key, default in (("moving_mean_initializer", "zero"), ("moving_variance_initializer", "one")):
+        if _initializer(config.get(key) or default, refuse) != default:
+            raise refuse(f"has `{key}` other than {default}s", key)
+    axis = config.get("axis", -1)
+    out.update(axis=_one(axis) if isinstance(axis, (list, tuple)) else axis,
+               momentum=config.get("momentum", 0.99), epsilon=config.get("epsilon", 1e-3),
+               center=bool(config.get("center", True)), scale=bool(config.get("scale", True)),
+               beta_init=_initializer(config.get("beta_initializer") or "zeros", refuse),
+               gamma_init=_initializer(config.get("gamma_initializer") or "ones", refuse),
+               beta_regularizer=_regularizer(config.get("beta_regularizer"), refuse),
+               gamma_regularizer=_regularizer(config.get("gamma_regularizer"), refuse))
+
+
+def _pooling1d(config: dict, out: dict, refuse: Any) -> None:
+    if config.get("data_format", "channels_last") != "channels_last":
+        raise refuse("is `channels_first`; rnncli pools (batch, timesteps, features)", "data_format")
+    out.update(pool_length=_one(config["pool_size"]), stride=_one(config.get("strides")),
+               border_mode=config.get("padding", "valid"))
+
+
+def _forces_zero_output(version: str) -> bool:
+    """Whether this Keras version's Bidirectional zeroes masked output steps (tf.keras 2.3+, tf-keras, Keras 3;
+    its ``force_zero_output_for_mask``); standalone Keras 2.0-2.2 repeated the previous output, as Keras 1."""
+    parts = str(version).split(".")
+    try:
+        major, minor = int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
+    except ValueError:
+        return True
+    return major >= 3 or (major == 2 and (minor >= 3 or "tf" in str(version)))
+
+
 def _recurrent(config: dict, out: dict, kind: str, refuse: Any) -> None:
-    if kind == "GRU" and config.get("reset_after"):
-        raise refuse("has `reset_after: true` (reset gate applied after the recurrent product), not Keras 1's GRU; "
-                     "only `reset_after: false` GRUs compute Keras 1 math", "reset_after")
+    if config.get("time_major"):
+        raise refuse("has `time_major: true` (inputs [T, B, D]); rnncli's recurrent layers take [B, T, D]",
+                     "time_major")
     if config.get("return_state"):
         raise refuse("has `return_state: true`; rnncli layers return the output only", "return_state")
     if not config.get("use_bias", True):
@@ -131,6 +260,10 @@ def _recurrent(config: dict, out: dict, kind: str, refuse: Any) -> None:
         consume_less=_IMPLEMENTATION.get(config.get("implementation", 0), "cpu"))
     if kind != "SimpleRNN":
         out["inner_activation"] = config.get("recurrent_activation", "hard_sigmoid")
+    if kind == "GRU" and config.get("reset_after"):
+        out["reset_after"] = True
+    if config.get("zero_output_for_mask"):
+        out["zero_output_for_mask"] = True
     if kind == "LSTM":
         out["forget_bias_init"] = "one" if config.get("unit_forget_bias", True) else "zero"
 

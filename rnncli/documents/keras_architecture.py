@@ -272,6 +272,28 @@ def training_from_keras(doc: dict, training_config: dict | None = None) -> tuple
     return training, notes
 
 
+# Keras 2.11+ / Keras 3 optimizer settings, with the value that leaves Keras 1's update rule unchanged
+_NEUTRAL_OPTIMIZER_SETTINGS = {"weight_decay": (None, 0, 0.0), "global_clipnorm": (None,), "use_ema": (False,),
+                               "loss_scale_factor": (None, 1, 1.0), "gradient_accumulation_steps": (None, 1),
+                               "clipnorm": (None,), "clipvalue": (None,), "centered": (False,),
+                               "jit_compile": (True, False), "is_legacy_optimizer": (True, False)}
+
+
+def _drop_neutral_keras3_settings(args: dict) -> None:
+    """Remove the Keras 2.11+/3 optimizer settings that are at their neutral value; refuse any other value."""
+    if args.get("use_ema") in (False, None):
+        args.pop("ema_momentum", None)
+        args.pop("ema_overwrite_frequency", None)
+    if args.get("momentum") in (0, 0.0) and "rho" in args:  # Keras 2/3 RMSprop without momentum
+        args.pop("momentum")
+    for key, neutral in _NEUTRAL_OPTIMIZER_SETTINGS.items():
+        if key in args:
+            if args[key] not in neutral:
+                raise Refusal(f"the optimizer has `{key}: {args[key]!r}`, which rnncli's Keras 1 optimizers do not "
+                              f"have (only {neutral[0]!r} imports)")
+            del args[key]
+
+
 def _optimizer(value: Any, notes: list[str]) -> Any:
     """Keras 1 ``{class_name, config}`` (training_config) or 1.0.x ``{name: Adam, lr: ...}`` -> ``{name: adam, ...}``.
 
@@ -289,10 +311,13 @@ def _optimizer(value: Any, notes: list[str]) -> Any:
     else:
         args = dict(value)
         name = args.pop("name", None)
+    if isinstance(name, str) and ">" in name:  # tf-keras 2.11+: `Custom>Adam`
+        name = name.rsplit(">", 1)[-1]
     result: dict[str, Any] = {"name": str(name).lower() if name is not None else name}
     if "learning_rate" in args:  # Keras 2.3+ / tf.keras names
         args["lr"] = args.pop("learning_rate")
     args.pop("name", None)
+    _drop_neutral_keras3_settings(args)
     if args.pop("amsgrad", False):
         raise Refusal("the optimizer uses `amsgrad: true`, which Keras 1 (and rnncli) does not have")
     for key, arg in args.items():

@@ -193,6 +193,13 @@ def load_yaml(path: str | Path) -> Any:
     return loads_yaml(text, name)
 
 
+def _double_encoded(document: Any) -> bool:
+    """A top-level string that is itself a Keras model document (``class_name:`` at the start of a line)."""
+    if not isinstance(document, str) or "\n" not in document.strip():
+        return False
+    return any(line.startswith(("class_name:", '{"class_name"', "{'class_name'")) for line in document.splitlines())
+
+
 def loads_yaml(text: str, name: str = "<string>") -> Any:
     """Like ``load_yaml`` for text already in memory."""
     if not text.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):
@@ -209,7 +216,12 @@ def loads_yaml(text: str, name: str = "<string>") -> Any:
         if node is None:
             raise ConfigError([Diagnostic(name, 0, 0, "the file is empty; expected a mapping with a `model:` section")])
         _check_size(node)
-        return loader.construct_document(node)
+        document = loader.construct_document(node)
+        if _double_encoded(document):
+            # `yaml.dump(model.to_yaml())`: the document is one YAML string holding the Keras document; positions in
+            # messages then count lines inside that string
+            return loads_yaml(document, f"{name} (the YAML text inside its top-level string)")
+        return document
     except _TooBig as exc:
         mark = _mark(exc.node)
         raise ConfigError([Diagnostic(name, mark.line, mark.column, str(exc))]) from None

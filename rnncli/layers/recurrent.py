@@ -97,9 +97,10 @@ class Execution:
     plan: ExecutionPlan
     input_weights: Weights  # W [D, G*u] or G blocks [D, u]
     recurrent_weights: Weights  # U [u, G*u] or blocks, as the cell's ``_arrange_recurrent`` lays them out
-    bias: tf.Tensor  # [G*u]
+    bias: tf.Tensor  # [G*u], added to the input projection
     input_masks: Masks  # [B, D] each
     recurrent_masks: Masks  # [B, u] each
+    recurrent_bias: tf.Tensor | None = None  # [G*u], added to h U (GRU ``reset_after`` only)
 
     def project_input(self, x: tf.Tensor) -> tf.Tensor:
         """x [..., D] (one step [B, D] or the sequence [T, B, D]) -> x W [..., G*u], dropout applied, no bias."""
@@ -139,6 +140,7 @@ class Recurrent(Layer):
         self.go_backwards = bool(config["go_backwards"])
         self.stateful = bool(config["stateful"])
         self.unrolled = bool(config["unroll"])
+        self.zero_output_for_mask = bool(config.get("zero_output_for_mask", False))
         with self.name_scope:
             self.kernel = self.make_variable("kernel", self._init_kernel(config["init"], (input_dim, units), rng),
                                              config["W_regularizer"])
@@ -200,15 +202,21 @@ class Recurrent(Layer):
         input_masks = draw(self.dropout_W, self.input_dim)
         recurrent_masks = draw(self.dropout_U, self.units)
         kernel = tf.convert_to_tensor(self.kernel)
+        input_bias, recurrent_bias = self._split_bias(tf.convert_to_tensor(self.bias))
         return Execution(
             plan=plan,
             input_weights=self._blocks(kernel) if plan.per_gate_input else kernel,
             recurrent_weights=self._arrange_recurrent(tf.convert_to_tensor(self.recurrent_kernel),
                                                       plan.per_gate_recurrent),
-            bias=tf.convert_to_tensor(self.bias),
+            bias=input_bias,
             input_masks=input_masks,
             recurrent_masks=recurrent_masks,
+            recurrent_bias=recurrent_bias,
         )
+
+    def _split_bias(self, bias: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor | None]:
+        """The stored bias as (input bias [G*u], recurrent bias [G*u] or None)."""
+        return bias, None
 
     def initial_state(self, batch: tf.Tensor | int, dtype: tf.DType = tf.float32) -> list[tf.Tensor]:
         """Zero states: ``num_states`` tensors [B, u] ([h] or, for the LSTM, [h, c])."""
@@ -280,7 +288,10 @@ class Recurrent(Layer):
             out_mask = mask
             if mask is not None and self.go_backwards:
                 out_mask = tf.reverse(mask, axis=[1])  # lines up with the outputs (rnncli fixes Keras 1 here)
-            return tf.transpose(outputs, [1, 0, 2]), out_mask, final_states
+            outputs = tf.transpose(outputs, [1, 0, 2])
+            if self.zero_output_for_mask and out_mask is not None:  # [B, T, u]: masked steps zeroed
+                outputs = tf.where(out_mask[:, :, None], outputs, tf.zeros_like(outputs))
+            return outputs, out_mask, final_states
         return last, None, final_states
 
     def _carried_states(self, x: tf.Tensor) -> list[tf.Tensor]:
@@ -325,18 +336,42 @@ class SimpleRNN(Recurrent):
 
 
 class GRU(Recurrent):
-    """Keras 1 GRU (gates z, r, h; reset applied to h before U_h; no recurrent bias). States [h]."""
+    """Keras 1 GRU (gates z, r, h; reset applied to h before U_h; no recurrent bias). States [h].
+
+    ``reset_after: true`` (beyond Keras 1: Keras 2.1.3+, the Keras 3 default, CuDNNGRU's and torch ``nn.GRU``'s
+    math) applies the reset gate after the recurrent product and adds a recurrent bias:
+    ``h~ = act(x W_h + b_h + r * (h U_h + b'_h))``. Its bias is stored as Keras 2/3 store it, [2, 3u]: row 0
+    the input bias, row 1 the recurrent bias (blocks z, r, h in both).
+    """
 
     kind, num_states = "GRU", 1
 
+    def __init__(self, config: dict, input_dim: int, rng: np.random.Generator, batch_size: int | None = None):
+        self.reset_after = bool(config.get("reset_after", False))
+        super().__init__(config, input_dim, rng, batch_size)
+
+    def _init_bias(self, config: dict, rng: np.random.Generator) -> np.ndarray:
+        rows = (2,) if config.get("reset_after") else ()
+        return np.zeros(rows + (self.gates * self.units,), np.float32)
+
+    def _split_bias(self, bias):
+        if not self.reset_after:
+            return bias, None
+        return bias[0], bias[1]
+
     def _arrange_recurrent(self, matrix, per_gate):
-        """[U_z, U_r, U_h] when z and r need separate matmuls, else [U_zr, U_h]: U_h multiplies r * h."""
+        """[U_z, U_r, U_h] when the gates need separate matmuls; else [U_zr, U_h] (U_h multiplies r * h), or, with
+        ``reset_after``, the fused U [u, 3u] (one matmul by h)."""
         if per_gate:
             return tf.split(matrix, 3, axis=-1)
+        if self.reset_after:
+            return matrix
         u = self.units
         return [matrix[:, :2 * u], matrix[:, 2 * u:]]
 
     def _gates(self, projected, states, execution):
+        if self.reset_after:
+            return self._gates_reset_after(projected, states, execution)
         h = states[0]
         x_z, x_r, x_h = tf.split(projected, 3, axis=-1)
         recurrent = execution.recurrent_weights
@@ -350,6 +385,18 @@ class GRU(Recurrent):
         r = self.inner_activation(x_r + rec_r)
         reset_h = r * h if m_h is None else r * h * m_h
         candidate = self.activation(x_h + tf.matmul(reset_h, recurrent[-1]))
+        output = z * h + (1.0 - z) * candidate
+        return output, [output]
+
+    def _gates_reset_after(self, projected, states, execution):
+        """projected: x W + b_in [B, 3u]; (h * mask) U + b_rec [B, 3u] (per-gate masks: per-gate matmuls)."""
+        h = states[0]
+        x_z, x_r, x_h = tf.split(projected, 3, axis=-1)
+        recurrent = execution.project_recurrent(h) + execution.recurrent_bias
+        rec_z, rec_r, rec_h = tf.split(recurrent, 3, axis=-1)
+        z = self.inner_activation(x_z + rec_z)
+        r = self.inner_activation(x_r + rec_r)
+        candidate = self.activation(x_h + r * rec_h)
         output = z * h + (1.0 - z) * candidate
         return output, [output]
 

@@ -185,11 +185,13 @@ def test_a_keras3_archive_is_named(tmp_path: Path) -> None:
         archive.writestr("config.json", '{"class_name": "Sequential"}')
         archive.writestr("model.weights.h5", b"\x89HDF\r\n\x1a\n")
     runner = CliRunner()
-    for command in (["import", str(source), "-o", str(tmp_path / "run")], ["validate", str(source)],
-                    ["train", str(source), "-o", str(tmp_path / "run")]):
+    for command in (["validate", str(source)], ["train", str(source), "-o", str(tmp_path / "run")]):
         result = runner.invoke(main, command)
         assert result.exit_code == 2, result.output
         assert "Keras 3 `.keras` archive" in result.output and "UTF-8" not in result.output, result.output
+        assert "`rnncli import` reads it" in result.output, result.output
+    result = runner.invoke(main, ["import", str(source), "-o", str(tmp_path / "run")])  # read (issue 28): a
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output  # layerless model is refused
     arch = tmp_path / "model.json"
     arch.write_text(json.dumps(keras1_architecture()))
     result = runner.invoke(main, ["import", str(arch), "--weights", str(source), "-o", str(tmp_path / "run")])

@@ -87,14 +87,16 @@ def _train(tmp: Path, layers: str, x: np.ndarray, y: np.ndarray, loss: str) -> P
 
 @pytest.fixture(scope="module")
 def masked_run(tmp_path_factory) -> Path:
-    """Embedding(mask_zero) -> GRU(return_sequences) -> LSTM(go_backwards) -> Dense over a variable number of
-    timesteps: the time loops stay while loops (ONNX Loop; TFLite with a fixed batch of training.batch_size)."""
+    """Embedding(mask_zero) -> GRU(return_sequences) -> GRU(reset_after, zero_output_for_mask) -> LSTM(go_backwards)
+    -> Dense over a variable number of timesteps: the time loops stay while loops (ONNX Loop; TFLite with a fixed
+    batch of training.batch_size)."""
     rng = np.random.default_rng(0)
     x = rng.integers(1, 7, (24, 6)).astype(np.float32)
     x[:, :2][rng.uniform(size=(24, 2)) < 0.5] = 0  # pre-padding: masked steps
     return _train(tmp_path_factory.mktemp("masked"), """\
         - {type: Embedding, input_dim: 7, output_dim: 4, mask_zero: true}
         - {type: GRU, output_dim: 5, return_sequences: true}
+        - {type: GRU, output_dim: 5, return_sequences: true, reset_after: true, zero_output_for_mask: true}
         - {type: LSTM, output_dim: 5, go_backwards: true}
         - {type: Dense, output_dim: 3, activation: softmax}
         """, x, np.eye(3, dtype=np.float32)[rng.integers(0, 3, 24)], "categorical_crossentropy")

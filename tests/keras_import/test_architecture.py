@@ -114,11 +114,6 @@ KERAS2_DENSE = {"class_name": "Dense", "config": {"name": "dense_1", "units": 2,
 @pytest.mark.parametrize("doc, message", [
     ({"name": "Sequential", "layers": [{"name": "LSTM", "output_dim": 4, "input_dim": 3}], "loss": "mse"},
      "this is a Keras 0.3 document"),
-    ({"module": "keras", "class_name": "Sequential", "registered_name": None, "config": {"name": "s", "layers": [
-        {"module": "keras.layers", "class_name": "LSTM", "config": {"name": "lstm_1", "units": 4}}]}},
-     "this is a Keras 3 document"),
-    ({"class_name": "Sequential", "keras_version": "3.3.3", "config": {"name": "s", "layers": [KERAS2_LSTM]}},
-     "this is a Keras 3.3.3 document"),
 ])
 def test_other_keras_versions_are_recognised_up_front(tmp_path: Path, doc: dict, message: str) -> None:
     path = write(tmp_path, doc)
@@ -126,6 +121,20 @@ def test_other_keras_versions_are_recognised_up_front(tmp_path: Path, doc: dict,
     assert len(found) == 1 and message in found[0] and "rnncli reads Keras 1" in found[0], found
     result = CliRunner().invoke(main, ["validate", str(path)])
     assert result.exit_code == 2 and result.output.count("error:") == 1
+
+
+@pytest.mark.parametrize("doc", [
+    {"module": "keras", "class_name": "Sequential", "registered_name": None, "config": {"name": "s", "layers": [
+        {"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": [None, 5, 3]}},
+        {"module": "keras.layers", "class_name": "LSTM", "config": {"name": "lstm_1", "units": 4}}]}},
+    {"class_name": "Sequential", "keras_version": "3.3.3", "config": {"name": "s", "layers": [KERAS2_LSTM]}},
+], ids=["module-wrappers", "keras_version-3.3.3"])
+def test_keras3_documents_are_read(tmp_path: Path, doc: dict) -> None:
+    """Issue 28: Keras 3 documents (formerly refused) are read like Keras 2 ones."""
+    config = load_config(write(tmp_path, doc))
+    lstm = config.model.layers[-1]
+    assert lstm.type == "LSTM" and lstm.config["output_dim"] == 4 and lstm.input_shape == (None, 5, 3)
+    assert "converted from Keras 3" in config.notes[0]
 
 
 def test_keras2_recurrent_models_are_read_as_keras1(tmp_path: Path) -> None:
@@ -141,14 +150,26 @@ def test_keras2_recurrent_models_are_read_as_keras1(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"class_name": "GRU", "reset_after": True}, "layer `lstm_1` (GRU) has `reset_after: true`"),
+    ({"class_name": "GRU", "use_bias": False}, "layer `lstm_1` (GRU) has `use_bias: false`"),
     ({"return_state": True}, "has `return_state: true`"),
+    ({"time_major": True}, "has `time_major: true`"),
+    ({"class_name": "BatchNormalization"}, "(BatchNormalization) has no Keras 1 counterpart"),
     ({"kernel_constraint": {"class_name": "MaxNorm", "config": {}}}, "has `kernel_constraint`"),
 ])
 def test_keras2_layers_without_keras1_math_are_refused(tmp_path: Path, change: dict, message: str) -> None:
     layer = {"class_name": change.pop("class_name", "LSTM"), "config": dict(KERAS2_LSTM["config"], **change)}
     found = errors(write(tmp_path, {"class_name": "Sequential", "keras_version": "2.2.4", "config": [layer]}))
     assert len(found) == 1 and message in found[0], found
+
+
+def test_keras2_reset_after_gru_is_read_as_rnncli_reset_after(tmp_path: Path) -> None:
+    """Issue 28: a Keras 2.1.3+ GRU with `reset_after: true` is no longer refused; it keeps its math."""
+    layer = {"class_name": "GRU", "config": dict(KERAS2_LSTM["config"], reset_after=True)}
+    config = load_config(write(tmp_path, {"class_name": "Sequential", "keras_version": "2.2.4", "config": [layer]}))
+    gru = config.model.layers[0]
+    assert gru.config["reset_after"] is True and gru.type == "GRU"
+    features, units = gru.input_shape[-1], gru.config["output_dim"]
+    assert gru.params == 3 * (features * units + units * units + 2 * units)
 
 
 def test_keras10x_top_level_compile_arguments_become_training(tmp_path: Path) -> None:

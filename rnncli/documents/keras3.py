@@ -1,0 +1,79 @@
+"""Keras 3 model documents (``.keras`` ``config.json``, the ``model_config`` of a Keras 3 legacy ``.h5``) rewritten
+as the Keras 2 documents they correspond to, for ``rnncli.documents.keras2`` to convert further.
+
+Keras 3 kept Keras 2's argument names and wraps every object as ``{module, class_name, config, registered_name,
+build_config}``: those wrappers are dropped, dtype policies become their name, ``InputLayer``'s ``batch_shape``
+becomes ``batch_input_shape`` and a Bidirectional's ``backward_layer`` (always written by Keras 3) is dropped when it
+is the forward layer run backwards, as Keras 1 ran it. Pure Python: no TensorFlow.
+
+Example::
+
+    >>> doc = {"module": "keras", "class_name": "Sequential", "config": {"name": "s", "layers": [
+    ...     {"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": [None, 5, 3]}},
+    ...     {"module": "keras.layers", "class_name": "GRU", "config": {"name": "gru", "units": 4,
+    ...      "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}}}}]}}
+    >>> out = from_keras3(doc)
+    >>> out["keras_version"], out["config"]["layers"][0]["config"], out["config"]["layers"][1]["config"]["dtype"]
+    ('3', {'batch_input_shape': [None, 5, 3]}, 'float32')
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rnncli.documents.keras_architecture import Refusal
+
+_WRAPPER_KEYS = ("module", "registered_name", "build_config", "shared_object_id", "compile_config")
+# keys a Keras 3 layer writes that say nothing about the function it computes (or that Keras 2 did not have)
+_DROPPED = ("quantization_config", "optional", "seed", "lora_rank", "lora_alpha")
+
+
+def from_keras3(doc: dict) -> dict:
+    """The Keras 2 form of the Keras 3 document ``doc`` (its ``keras_version`` kept, else ``"3"``)."""
+    out = _strip(doc)
+    out["keras_version"] = str(doc.get("keras_version") or "3")
+    config = out.get("config")
+    if isinstance(config, dict) and isinstance(config.get("layers"), list):
+        config["layers"] = [_layer(entry) for entry in config["layers"]]
+    return out
+
+
+def _strip(value: Any) -> Any:
+    """Drop the Keras 3 serialization wrappers everywhere; a dtype policy becomes its dtype name."""
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if value.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") and isinstance(value.get("config"), dict):
+        return value["config"].get("name", "float32")
+    return {k: _strip(v) for k, v in value.items() if k not in _WRAPPER_KEYS}
+
+
+def _layer(entry: Any) -> Any:
+    if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
+        return entry
+    kind, config = entry.get("class_name"), dict(entry["config"])
+    for key in _DROPPED:
+        config.pop(key, None)
+    if kind == "InputLayer" and "batch_shape" in config:
+        config["batch_input_shape"] = config.pop("batch_shape")
+    if kind in ("Bidirectional", "TimeDistributed") and isinstance(config.get("layer"), dict):
+        config["layer"] = _layer(config["layer"])
+        backward = config.pop("backward_layer", None)
+        if isinstance(backward, dict):
+            backward = _layer(backward)
+            if not _mirrors(config["layer"], backward):
+                raise Refusal(f"Keras 3 layer `{config.get('name', kind)}` (Bidirectional) has a `backward_layer` "
+                              f"that is not its forward layer run backwards; Keras 1 and rnncli run a copy of the "
+                              f"forward layer", entry["config"], "backward_layer")
+    return dict(entry, config=config)
+
+
+def _mirrors(forward: dict, backward: dict) -> bool:
+    """Whether ``backward`` is ``forward`` with ``go_backwards`` flipped (names aside)."""
+    def key(layer: dict, flip: bool) -> tuple:
+        config = {k: v for k, v in layer.get("config", {}).items() if k != "name"}
+        config["go_backwards"] = bool(config.get("go_backwards", False)) != flip
+        return layer.get("class_name"), sorted((k, repr(v)) for k, v in config.items())
+
+    return key(forward, False) == key(backward, True)
