@@ -14,6 +14,7 @@ from rnncli.config.args import LAYER_SPECS, TIME_DISTRIBUTABLE
 from rnncli.config.section_args import DATA_ARGS, TOP_LEVEL_ARGS
 from rnncli.config.config import Config
 from rnncli.config.data_section import check_data_section
+from rnncli.config.graph_validate import LayerChecks, is_graph_model, validate_graph
 from rnncli.config.keras1 import is_keras1_document, keras1_to_layers, wrap_document
 from rnncli.config.overrides import apply_override
 from rnncli.config.plan import LayerPlan, ModelPlan, ShapeProblem, fmt_shape, infer_layer
@@ -99,6 +100,9 @@ def _validate_model(model: Any, parent: dict, path: Path, diags: Diagnostics) ->
         if layers is None:
             return None, []
         container, key = model, "config"
+    elif is_graph_model(model):
+        checks = LayerChecks(_resolve_layer, _check_weights_file, _check_later_declaration)
+        return validate_graph(model, parent, path, diags, checks), list(model.get("layers") or [])
     elif isinstance(model, dict):
         check_unknown_keys(diags, model, ["layers"], "model", "the model section")
         if "layers" not in model:

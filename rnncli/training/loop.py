@@ -21,7 +21,7 @@ from rnncli.config.config import Config
 from rnncli.config.training_specs import metric_key
 from rnncli.data.dataset import Dataset
 from rnncli.layers.unroll import inference_iteration_steps
-from rnncli.model import Sequential
+from rnncli.model import Sequential, build_model
 from rnncli.training.hooks import EpochEnd, Hook
 from rnncli.training.compile_policy import worth_compiling
 from rnncli.training.losses import broadcast_weights, get_objective, nonzero_weight_sums
@@ -77,7 +77,7 @@ class Engine:
         self.training = training
         self.loop = LoopState()  # host-side counters: plain variables even under a strategy
         with _distribution_scope(strategy):
-            self.model = Sequential(config.model, config.seed, weight_files)
+            self.model = build_model(config.model, config.seed, weight_files)
             self.rng = tf.random.Generator.from_seed(config.seed)
             self.variables = self.model.trainable_by_path()
             self.optimizer = make_optimizer(training["optimizer"], self.variables, training.get("lr_schedule"),
