@@ -21,7 +21,7 @@ from rnncli.config.config import Config
 from rnncli.config.training_specs import metric_key
 from rnncli.data.dataset import Dataset
 from rnncli.layers.unroll import inference_iteration_steps
-from rnncli.model import Sequential, build_model
+from rnncli.model import build_model
 from rnncli.training.hooks import EpochEnd, Hook
 from rnncli.training.compile_policy import worth_compiling
 from rnncli.training.losses import broadcast_weights, get_objective, nonzero_weight_sums
