@@ -82,7 +82,7 @@ def merge_mode_of(config: dict) -> dict:
     if kind == "Merge":
         return dict(config)
     result = {"type": "Merge", "name": config["name"], "trainable": config["trainable"],
-              "mode": KERAS2_MERGES[kind], "concat_axis": -1, "dot_axes": -1, "keras2": kind}
+              "mode": KERAS2_MERGES[kind], "concat_axis": -1, "dot_axes": -1}
     if kind == "Concatenate":
         result["concat_axis"] = config["axis"]
     if kind == "Dot":

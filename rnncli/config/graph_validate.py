@@ -331,16 +331,23 @@ def _infer(order: list[_Entry], entries: list[_Entry], inputs: dict, model: dict
     tensors: dict[str, tuple] = {name: (spec["shape"], False) for name, spec in inputs.items()}
     owners: dict[str, LayerPlan] = {}
     nodes: list[GraphNode] = []
+    failed: set[str] = set()  # nodes that could not be planned; what reads them is skipped (one error each)
     for entry in order:
+        if any(split_tensor_name(ref)[0] in failed for ref, _, _ in entry.refs) or entry.owner in failed:
+            failed.add(entry.name)
+            continue
         node = _infer_node(entry, tensors, owners, inputs, diags, checks)
         if node is None:
-            return None
+            failed.add(entry.name)
+            continue
         nodes.append(node)
         if entry.config is not None:
             owners[entry.name] = node.layer
         for k, (tensor, shape) in enumerate(zip(node.tensor_names, node.outputs)):
             tensors[tensor] = (shape, node.layer.mask_out if k == 0 else False)
     used = {split_tensor_name(ref)[0] for e in entries for ref, _, _ in e.refs}
+    if failed:
+        return None
     outputs = _outputs(model, entries, tensors, diags)
     if outputs is None:
         return None
