@@ -14,6 +14,7 @@ from rnncli.config.args import LAYER_SPECS, TIME_DISTRIBUTABLE
 from rnncli.config.section_args import DATA_ARGS, TOP_LEVEL_ARGS
 from rnncli.config.config import Config
 from rnncli.config.data_section import check_data_section
+from rnncli.config.graph_training import needs_graph_training, validate_graph_training
 from rnncli.config.graph_validate import LayerChecks, is_graph_model, validate_graph
 from rnncli.config.keras1 import is_keras1_document, keras1_to_layers, wrap_document
 from rnncli.config.overrides import apply_override
@@ -81,8 +82,11 @@ def _validate_document(raw: Any, path: Path, diags: Diagnostics, require_trainin
         return None
     plan, sources = _validate_model(raw["model"], raw, path, diags)
     data = _validate_data(raw, path, diags, require_training)
-    training = validate_training(raw, diags, require_training, plan)
-    if data is not None:
+    if needs_graph_training(plan):  # several inputs or outputs: data and training by name
+        training = validate_graph_training(raw, diags, require_training, plan)
+    else:
+        training = validate_training(raw, diags, require_training, plan)
+    if data is not None and not needs_graph_training(plan):
         check_data_section(raw["data"], data, plan, training, diags)
     if plan is None or seed is INVALID:
         return None

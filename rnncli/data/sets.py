@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from rnncli.config.config import Config
+from rnncli.config.graph_training import needs_graph_training
+from rnncli.data.graph_sets import graph_training_data, load_graph_dataset
 from rnncli.data.dataset import Dataset, check_dataset, fit_to_batches, load_arrays, load_text_windows, split_validation
 from rnncli.errors import UserInputError
 from rnncli.data.outputs import check_output_path, ensure_folder, write_output  # noqa: F401 (re-exported)
@@ -19,6 +21,8 @@ from rnncli.data.weighting import weighted_dataset
 
 def training_data(config: Config) -> tuple[Dataset, Dataset | None]:
     """(train, validation or None) of ``config.data``; stateful models get whole batches only."""
+    if needs_graph_training(config.model):  # several inputs or outputs: named arrays (rnncli.data.graph_sets)
+        return graph_training_data(config)  # type: ignore[return-value]
     data_cfg = config.data
     assert data_cfg is not None and config.training is not None
     loss = config.training["loss"]
@@ -51,6 +55,11 @@ def evaluation_data(config: Config, data_path: Path | None, y_path: Path | None 
     """``data_path`` (x and y, or x with ``y_path``), or else the config's validation data."""
     if config.training is None:
         raise UserInputError("evaluate needs a `training:` section (the loss)")
+    if data_path is not None and needs_graph_training(config.model):
+        if y_path is not None:
+            raise UserInputError("--y is not used by a model with several inputs or outputs: keep the targets as "
+                                 "named arrays in the --data .npz")
+        return load_graph_dataset(data_path, config)  # type: ignore[return-value]
     if data_path is not None:
         loss = config.training["loss"]
         data = weighted_dataset(load_arrays(data_path, y_path), lambda d: check_dataset(d, config.model, loss),
@@ -72,5 +81,7 @@ def evaluation_data(config: Config, data_path: Path | None, y_path: Path | None 
 def read_input(path: Path, config: Config) -> Dataset:
     """The x array of ``predict --input`` (``.x``), checked against the model's input, with ``.notes`` on what
     was done to fit it (a CSV reshaped to the model's sequence input)."""
+    if needs_graph_training(config.model):
+        return load_graph_dataset(path, config, need_y=False)  # type: ignore[return-value]
     data = load_arrays(path, need_y=False)
     return check_dataset(Dataset(data.x, None, data.source, table=data.table), config.model, None)

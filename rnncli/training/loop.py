@@ -47,6 +47,11 @@ def _distribution_scope(strategy: Any):
         yield
 
 
+def _tensors(value):
+    """A batch as step arguments: an array, or a mapping of named arrays (a graph's inputs or targets)."""
+    return {k: tf.constant(v) for k, v in value.items()} if isinstance(value, dict) else tf.constant(value)
+
+
 def _as_tuple(weights) -> tuple:
     """``batches()`` weights as step arguments: (rows,) or (rows, sample_weight)."""
     return weights if isinstance(weights, tuple) else (weights,)
@@ -303,7 +308,7 @@ class Engine:
                 loss, metrics = self._train_step(self._distribute(x), self._distribute(y),
                                                  *[self._distribute(w) for w in _as_tuple(weights)])
             else:
-                loss, metrics = self._train_step(tf.constant(x), tf.constant(y),
+                loss, metrics = self._train_step(_tensors(x), _tensors(y),
                                                  *[tf.constant(w) for w in _as_tuple(weights)])
             self.loop.batches_since_reset.assign_add(1)
             values = np.array([float(loss)] + [float(m) for m in metrics])
@@ -335,7 +340,7 @@ class Engine:
         seen = 0
         try:
             for x, y, weights, real in self.batches(data, batch_size):
-                loss, metrics = step(tf.constant(x), tf.constant(y),
+                loss, metrics = step(_tensors(x), _tensors(y),
                                                 *[tf.constant(w) for w in _as_tuple(weights)])
                 totals += np.array([float(loss)] + [float(m) for m in metrics]) * real
                 seen += real
