@@ -41,6 +41,9 @@ def predict(source: Path, input_path: Path, *, output_path: Path | None = None, 
         else:
             batch_size = batch_size or config.training_settings["batch_size"]
         outputs = engine.predict(x, batch_size, inference_compiles(engine, config, len(inputs), batch_size))
+        if isinstance(outputs, dict) and len(outputs) == 1 and (output_path is None
+                                                                or output_path.suffix.lower() != ".npz"):
+            outputs = next(iter(outputs.values()))  # one output: written as a chain's (.npy, .csv, stdout)
         if isinstance(outputs, dict):  # a graph with several inputs or outputs: named arrays in an .npz
             if classes:
                 raise UserInputError("--classes is not supported for models with several inputs or outputs")

@@ -357,7 +357,9 @@ def _infer(order: list[_Entry], entries: list[_Entry], inputs: dict, model: dict
             container, key = spec["source"]
             diags.add(container, key, f"model.inputs.{name}: input `{name}` is not used by any layer")
     first = next(iter(inputs))
-    layers = [node.layer for node in nodes if node.owner == node.name]
+    # the layers that own weights in the order the config lists them (Keras loads weights by this position)
+    position = {e.name: e.index for e in entries}
+    layers = [node.layer for node in sorted(nodes, key=lambda n: position[n.name]) if node.owner == node.name]
     return GraphPlan(input_shape=inputs[first]["shape"], input_dtype=dtypes[first], layers=layers,
                      inputs=[GraphInput(n, spec["shape"], dtypes[n]) for n, spec in inputs.items()],
                      nodes=nodes, outputs=outputs, output_shapes={o: tensors[o][0] for o in outputs},

@@ -17,6 +17,7 @@ from rnncli.config.data_section import check_data_section
 from rnncli.config.graph_training import needs_graph_training, validate_graph_training
 from rnncli.config.graph_validate import LayerChecks, is_graph_model, validate_graph
 from rnncli.config.keras1 import is_keras1_document, keras1_to_layers, wrap_document
+from rnncli.config.keras1_graph import is_keras_graph_document, keras1_graph_section
 from rnncli.config.overrides import apply_override
 from rnncli.config.plan import LayerPlan, ModelPlan, ShapeProblem, fmt_shape, infer_layer
 from rnncli.config.sections import check_section as _check_section
@@ -99,6 +100,10 @@ def _validate_document(raw: Any, path: Path, diags: Diagnostics, require_trainin
 
 
 def _validate_model(model: Any, parent: dict, path: Path, diags: Diagnostics) -> tuple[ModelPlan | None, list]:
+    if isinstance(model, dict) and is_keras1_document(model) and is_keras_graph_document(model):
+        model = keras1_graph_section(model, diags)  # a Keras graph: read as an rnncli graph section
+        if model is None:
+            return None, []
     if isinstance(model, dict) and is_keras1_document(model):
         layers = keras1_to_layers(model, diags)
         if layers is None:
