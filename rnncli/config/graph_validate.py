@@ -113,8 +113,8 @@ def _inputs(model: dict, parent: dict, path: Path, diags: Diagnostics) -> dict |
                   "`inputs:`, a mapping of input names to `{shape: [T, D]}`")
         return None
     if not isinstance(raw, dict) or not raw:
-        diags.add(model, "inputs", f"model.inputs must be a mapping of input names to `{{shape: [...]}}`, got "
-                  f"{type_name(raw)}")
+        diags.add(model, "inputs", "model.inputs must be a mapping of input names to `{shape: [...]}`, got "
+                  + ("an empty mapping" if isinstance(raw, dict) else type_name(raw)))
         return None
     result: dict[str, dict] = {}
     for name, spec in raw.items():
@@ -352,6 +352,11 @@ def _infer(order: list[_Entry], entries: list[_Entry], inputs: dict, model: dict
     if outputs is None:
         return None
     used |= {split_tensor_name(o)[0] for o in outputs}
+    shared = {e.owner for e in entries if e.config is None}
+    for entry in entries:
+        if entry.name not in used and entry.name not in shared:
+            diags.add(entry.item, None, f"model.layers[{entry.index}]: the output of `{entry.name}` reaches no model "
+                      f"output; list it under `outputs:` or remove the layer")
     for name, spec in inputs.items():
         if name not in used:
             container, key = spec["source"]

@@ -199,6 +199,10 @@ def _sequential(doc: dict, graph: _Graph, feed: str | None) -> str:
         if kind == "Merge" and isinstance(layer_config.get("layers"), list):
             if position != 0 or current is not None:
                 raise Refusal("a Merge of Sequential branches must be the first layer", entry, "class_name")
+            if len(layer_config["layers"]) < 2:
+                raise Refusal(f"layer `{layer_config.get('name', 'merge')}` (Merge) merges "
+                              f"{len(layer_config['layers'])} Sequential branches; it needs at least two", entry,
+                              "config")
             branches = [_sequential(branch, graph, None) for branch in layer_config["layers"]]
             layer = _layer(entry, graph)
             layer["inputs"] = branches

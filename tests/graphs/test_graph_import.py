@@ -197,3 +197,50 @@ def test_lambda_merges_and_unknown_references_are_refused_in_one_line(tmp_path):
     result = CliRunner().invoke(main, ["validate", str(path)])
     assert result.exit_code == 2
     assert "no input or layer named `merge_3` (did you mean `merge_2`?)" in result.output
+
+
+def _functional(*layers, inputs=("input_1",), outputs=None) -> dict:
+    outputs = outputs or (layers[-1]["name"],)
+    return {"class_name": "Model", "keras_version": "1.2.2", "config": {
+        "name": "model_1", "layers": list(layers), "input_layers": [[n, 0, 0] for n in inputs],
+        "output_layers": [[n, 0, 0] for n in outputs]}}
+
+
+def _node(kind: str, name: str, inbound: list, **config) -> dict:
+    return {"class_name": kind, "name": name, "config": {"name": name, **config},
+            "inbound_nodes": [[[n, 0, 0] for n in inbound]] if inbound else []}
+
+
+_INPUT = _node("InputLayer", "input_1", [], batch_input_shape=[None, 5, 3], input_dtype="float32", sparse=False)
+
+
+@pytest.mark.parametrize("doc, message", [
+    (_functional(_INPUT, _node("LSTM", "a", ["input_1"], output_dim=4), _node("Dense", "b", ["input_1"], output_dim=4),
+                 outputs=("a",)),
+     "model.layers[1]: the output of `b` reaches no model output; list it under `outputs:` or remove the layer"),
+    (_functional(_INPUT, _node("InputLayer", "input_2", []), _node("LSTM", "a", ["input_1"], output_dim=4),
+                 inputs=("input_1", "input_2"), outputs=("a",)),
+     "model.inputs.input_2.batch_shape must be a non-empty list"),
+    (_functional(_INPUT, _node("Model", "inner", ["input_1"], layers=[])),
+     "the nested model `inner` has 0 inputs, fed 1"),
+    ({"class_name": "Sequential", "config": [
+        {"class_name": "Merge", "config": {"name": "merge_1", "layers": []}},
+        {"class_name": "LSTM", "config": {"name": "lstm_1", "output_dim": 4}}]},
+     "layer `merge_1` (Merge) merges 0 Sequential branches; it needs at least two"),
+])
+def test_graph_documents_that_were_refused_as_chains(tmp_path, doc, message):
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(doc))
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if "error:" in line]
+    assert len(lines) == 1 and message in lines[0], result.output
+
+
+def test_two_branch_functional_merge_is_a_graph(tmp_path):
+    doc = _functional(_INPUT, _node("LSTM", "a", ["input_1"], output_dim=4), _node("LSTM", "b", ["input_1"], output_dim=4),
+                      _node("Merge", "merge_1", ["a", "b"], mode="concat"))
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(doc))
+    config = load_config(path)
+    assert config.model.output_shapes == {"merge_1": (None, 8)}
