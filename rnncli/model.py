@@ -12,10 +12,12 @@ import copy
 import numpy as np
 import tensorflow as tf
 
+from rnncli.config.graph_plan import GraphPlan
 from rnncli.config.plan import LayerPlan, ModelPlan, prelu_alpha_shape
 from rnncli.config.weight_layouts import weights_to_fused
 from rnncli.config.weights import read_weight_arrays
 from rnncli.errors import ConfigError, Diagnostic
+from rnncli.graphs.model import GraphModel
 from rnncli.layers import advanced, convolutional
 from rnncli.layers.base import Layer, module_name
 from rnncli.layers.core import (Activation, Dense, Dropout, Embedding, Flatten, InputLayer, Masking, Permute,
@@ -110,6 +112,13 @@ class Sequential(tf.Module):
                 if variable.trainable:
                     result[path] = variable
         return result
+
+
+def build_model(plan: ModelPlan, seed: int = 1337, weight_files: bool = True) -> "Sequential | GraphModel":
+    """The model of a plan: ``Sequential`` for a chain (unchanged), ``GraphModel`` for a ``GraphPlan``."""
+    if isinstance(plan, GraphPlan):
+        return GraphModel(plan, seed, weight_files, build_layer)
+    return Sequential(plan, seed, weight_files)
 
 
 def _variable_paths(layer: Layer, prefix: str):

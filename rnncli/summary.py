@@ -45,7 +45,34 @@ def describe_layer(layer: LayerPlan) -> str:
     return ", ".join(notes)
 
 
+def graph_summary_table(plan: ModelPlan, title: str) -> Table:
+    """Keras' functional summary: one row per input and per node, with the tensors each node reads."""
+    table = Table(title=title, title_justify="left")
+    for column in ("Layer (type)", "Output shape", "Param #", "Connected to", "Notes"):
+        table.add_column(column, justify="right" if column == "Param #" else "left")
+    for graph_input in plan.inputs:
+        table.add_row(f"{graph_input.name} (Input)", fmt_shape(graph_input.shape), "0", "", graph_input.dtype)
+    for node in plan.nodes:
+        shared = node.owner != node.name
+        notes = f"shares {node.owner}" if shared else describe_layer(node.layer)
+        if node.layer.type == "Merge":
+            cfg = node.layer.config
+            notes = f"mode={cfg['mode']}" + (f", axis={cfg['concat_axis']}" if cfg["mode"] == "concat" else "") + (
+                f", axes={cfg['dot_axes']}" if cfg["mode"] in ("dot", "cos") else "")
+        if node.return_state:
+            notes = ", ".join(filter(None, [notes, "returns states " + ", ".join(node.tensor_names[1:])]))
+        inbound = ", ".join(node.inbound)
+        if node.initial_state:
+            inbound += "; initial_state: " + ", ".join(node.initial_state)
+        shapes = ", ".join(fmt_shape(s) for s in node.outputs)
+        table.add_row(f"{node.name} ({node.layer.type})", shapes, "0" if shared else f"{node.layer.params:,}",
+                      inbound, notes)
+    return table
+
+
 def summary_table(plan: ModelPlan, title: str) -> Table:
+    if getattr(plan, "nodes", None):
+        return graph_summary_table(plan, title)
     table = Table(title=title, title_justify="left")
     table.add_column("Layer (type)")
     table.add_column("Output shape")
@@ -75,7 +102,9 @@ def summary_footer(plan: ModelPlan, device: str = "cpu", training: dict | None =
         f"Total params: {plan.params:,}",
         f"Trainable params: {plan.trainable_params:,}",
         f"Non-trainable params: {plan.params - plan.trainable_params:,}",
-        f"Input: {fmt_shape(plan.input_shape)} {plan.input_dtype}",
+        f"Input: {fmt_shape(plan.input_shape)} {plan.input_dtype}" if not getattr(plan, "nodes", None) else
+        "Inputs: " + ", ".join(f"{i.name} {fmt_shape(i.shape)} {i.dtype}" for i in plan.inputs) + "; outputs: "
+        + ", ".join(f"{name} {fmt_shape(plan.output_shapes[name])}" for name in plan.outputs),
         "Stateful: " + (f"yes, batch size {plan.batch_size} (layers: "
                         f"{', '.join(layer.name for layer in plan.stateful_layers())})" if plan.stateful else "no"),
     ]

@@ -339,6 +339,16 @@ def predict(source: Path, input_path: Path, output_path: Path | None, batch_size
                                  classes=classes)
     for note in notes:
         stderr.print(f"note: {note}", markup=False)
+    if isinstance(outputs, dict):  # a graph's named outputs: an .npz, or one block per output on stdout
+        shapes = ", ".join(f"{name} {value.shape}" for name, value in outputs.items())
+        if output_path is not None:
+            stderr.print(f"wrote {output_path} ({shapes})", markup=False)
+            return
+        for name, value in outputs.items():
+            stdout.print(f"# {name}", markup=False)
+            for row in value.reshape(len(value), -1).tolist():
+                stdout.print(" ".join(f"{v:.6g}" for v in row), markup=False)
+        return
     if output_path is not None:
         stderr.print(f"wrote {output_path} {outputs.shape}", markup=False)
     else:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from rnncli.commands.source import load_source
+from rnncli.data.graph_sets import write_graph_outputs
 from rnncli.data.sets import check_output_path, evaluation_data, read_input, write_output
 from rnncli.errors import DataError, UserInputError
 from rnncli.data.outputs import predicted_classes
@@ -21,7 +22,7 @@ def predict(source: Path, input_path: Path, *, output_path: Path | None = None, 
     """Outputs for ``input_path`` (written to ``output_path`` when given), or with ``classes`` the predicted class
     of each sample (``rnncli.data.outputs.predicted_classes``). A stateful run starts from its saved states and, after
     the output is safely written, saves the final states back as its newest checkpoint."""
-    if output_path is not None:
+    if output_path is not None and output_path.suffix.lower() != ".npz":  # .npz: a graph's named outputs
         check_output_path(output_path)
     stateful_run = source.is_dir() and save_states  # a model with states writes them back: locked
     loaded = load_source(source, checkpoint, device_spec, lock=stateful_run,
@@ -44,7 +45,17 @@ def predict(source: Path, input_path: Path, *, output_path: Path | None = None, 
                                 f"samples divisible by {batch_size} (one row per stream); the input has {len(x)}")
         else:
             batch_size = batch_size or config.training_settings["batch_size"]
-        outputs = engine.predict(x, batch_size, inference_compiles(engine, config, len(x), batch_size))
+        outputs = engine.predict(x, batch_size, inference_compiles(engine, config, len(inputs), batch_size))
+        if isinstance(outputs, dict) and len(outputs) == 1 and (output_path is None
+                                                                or output_path.suffix.lower() != ".npz"):
+            outputs = next(iter(outputs.values()))  # one output: written as a chain's (.npy, .csv, stdout)
+        if isinstance(outputs, dict):  # a graph with several inputs or outputs: named arrays in an .npz
+            if classes:
+                raise UserInputError("--classes is not supported for models with several inputs or outputs")
+            outputs = {name: value.astype(np.float32) for name, value in outputs.items()}
+            if output_path is not None:
+                write_graph_outputs(outputs, output_path)
+            return outputs, notes
         outputs = outputs.astype(np.float32)
         if normalization is not None:  # back to the targets' units
             outputs = normalization.invert_targets(outputs)

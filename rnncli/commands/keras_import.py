@@ -195,7 +195,7 @@ def _write_run(run: Any, text: str, config: Config, by_name: dict, loaded: _Sour
     from rnncli.runs.checkpoints import Checkpoints
     from rnncli.runs.provenance import now, provenance
     from rnncli.training.hooks import HookList, training_hooks
-    from rnncli.training.loop import Engine
+    from rnncli.training.graph_loop import make_engine
 
     notes: list[str] = []
     run.path.mkdir(parents=True, exist_ok=True)
@@ -204,7 +204,7 @@ def _write_run(run: Any, text: str, config: Config, by_name: dict, loaded: _Sour
             shutil.rmtree(run.checkpoints)
             run.history_path.unlink(missing_ok=True)
         with tf.device("/CPU:0"):
-            engine = Engine(config, jit_compile=False)
+            engine = make_engine(config, jit_compile=False)
             set_model_weights(engine.model, by_name)
             optimizer_arrays = loaded.weights.optimizer_weights if loaded.weights is not None else None
             name = (config.training or {}).get("optimizer", {}).get("name", "?")
@@ -240,7 +240,7 @@ def build_imported_model(source: Path, weights: Path | None = None, overrides: l
     The same reading, validation and weight matching as ``import_keras1``, without a run directory.
     """
     from rnncli.commands.keras_apply import set_model_weights
-    from rnncli.model import Sequential
+    from rnncli.model import build_model
 
     loaded = _read_source(Path(source), weights)
     raw = {"seed": 1337, "model": {k: v for k, v in loaded.document.items() if k not in ("loss", "optimizer",
@@ -248,7 +248,7 @@ def build_imported_model(source: Path, weights: Path | None = None, overrides: l
     for override in overrides or []:
         apply_override(raw, override, "--set")
     config = _validate(_config_text(raw, loaded), loaded.label)
-    model = Sequential(config.model, config.seed)
+    model = build_model(config.model, config.seed)
     if loaded.weights is not None:
         set_model_weights(model, match_file_to_plan(config.model, loaded.weights))
     return config, model

@@ -64,10 +64,10 @@ def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "au
         config = load_config(source, overrides=overrides)
         prepared = before_tensorflow(config) if before_tensorflow else None
         tf = prepare_tensorflow(False)
-        from rnncli.training.loop import Engine
+        from rnncli.training.graph_loop import make_engine
 
         with tf.device(resolve_device(device_spec)):
-            engine = Engine(config, jit_compile=False)
+            engine = make_engine(config, jit_compile=False)
         notes = [] if config.has_weight_files else [
             f"no trained weights: {source} is a config without `weights:` files, so the outputs come from its seeded "
             f"random initialisation (seed {config.seed}); pass a run directory to use trained weights"]
@@ -87,10 +87,10 @@ def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "au
         tf = prepare_tensorflow(False)
         device = resolve_device(device_spec)
         from rnncli.training.hooks import HookList, training_hooks
-        from rnncli.training.loop import Engine
+        from rnncli.training.graph_loop import make_engine
 
         with tf.device(device):
-            engine = Engine(config, weight_files=False)
+            engine = make_engine(config, weight_files=False)
         # the hooks' state is restored and saved back with the rest (states written back by predict keep it)
         HookList(training_hooks(config.training_settings)).bind(engine)
         checkpoints = Checkpoints.for_run(engine.trackables(), run.checkpoints,

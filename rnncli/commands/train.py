@@ -218,11 +218,12 @@ def train(config_path: Path, run_path: Path, *, overrides: list[str] | None = No
             run.discard_training_state()
         from rnncli.training.hooks import History, RunRecord
         from rnncli.training.restore_best import RestoreBestWeights
-        from rnncli.training.loop import Engine, fit
+        from rnncli.training.graph_loop import make_engine
+        from rnncli.training.loop import fit
 
         with (tf.device(device) if strategy is None else contextlib.nullcontext()):
             recorded = run.read_run_json().get("jit_compile") if resume else None
-            engine = Engine(config, strategy=strategy, loss_scaling=mixed_precision,
+            engine = make_engine(config, strategy=strategy, loss_scaling=mixed_precision,
                             **jit_plan(config, len(train_set), recorded))
             checkpoints = Checkpoints.for_run(engine.trackables(), run.checkpoints, training["checkpoint"])
             source = checkpoints if chief else Checkpoints.for_run(engine.trackables(), store.checkpoints,

@@ -42,9 +42,11 @@ class Config:
 
     def resolved(self) -> dict:
         """Plain data for ``config.resolved.yaml`` in a run directory (paths made absolute)."""
+        graph = getattr(self.model, "resolved_model", None)  # a GraphPlan: inputs, layers with inputs, outputs
         return {
             "seed": self.seed,
-            "model": {"layers": [plain(layer.config) for layer in self.model.layers]},
+            "model": plain(graph()) if graph is not None else {"layers": [plain(layer.config) for layer in
+                                                                         self.model.layers]},
             "data": plain(self.data),
             "training": plain(self.training),
         }

@@ -14,7 +14,10 @@ from rnncli.config.args import LAYER_SPECS, TIME_DISTRIBUTABLE
 from rnncli.config.section_args import DATA_ARGS, TOP_LEVEL_ARGS
 from rnncli.config.config import Config
 from rnncli.config.data_section import check_data_section
+from rnncli.config.graph_training import needs_graph_training, validate_graph_training
+from rnncli.config.graph_validate import LayerChecks, is_graph_model, validate_graph
 from rnncli.config.keras1 import is_keras1_document, keras1_to_layers, wrap_document
+from rnncli.config.keras1_graph import is_keras_graph_document, keras1_graph_section
 from rnncli.config.overrides import apply_override
 from rnncli.config.plan import LayerPlan, ModelPlan, ShapeProblem, fmt_shape, infer_layer
 from rnncli.config.sections import check_section as _check_section
@@ -81,9 +84,12 @@ def _validate_document(raw: Any, path: Path, diags: Diagnostics, require_trainin
         return None
     plan, sources = _validate_model(raw["model"], raw, path, diags)
     data = _validate_data(raw, path, diags, require_training)
-    training = validate_training(raw, diags, require_training, plan)
+    if needs_graph_training(plan):  # several inputs or outputs: data and training by name
+        training = validate_graph_training(raw, diags, require_training, plan)
+    else:
+        training = validate_training(raw, diags, require_training, plan)
     tune = validate_tune(raw, diags)
-    if data is not None:
+    if data is not None and not needs_graph_training(plan):
         check_data_section(raw["data"], data, plan, training, diags)
     if plan is None or seed is INVALID:
         return None
@@ -97,11 +103,18 @@ def _validate_document(raw: Any, path: Path, diags: Diagnostics, require_trainin
 
 
 def _validate_model(model: Any, parent: dict, path: Path, diags: Diagnostics) -> tuple[ModelPlan | None, list]:
+    if isinstance(model, dict) and is_keras1_document(model) and is_keras_graph_document(model):
+        model = keras1_graph_section(model, diags)  # a Keras graph: read as an rnncli graph section
+        if model is None:
+            return None, []
     if isinstance(model, dict) and is_keras1_document(model):
         layers = keras1_to_layers(model, diags)
         if layers is None:
             return None, []
         container, key = model, "config"
+    elif is_graph_model(model):
+        checks = LayerChecks(_resolve_layer, _check_weights_file, _check_later_declaration)
+        return validate_graph(model, parent, path, diags, checks), list(model.get("layers") or [])
     elif isinstance(model, dict):
         check_unknown_keys(diags, model, ["layers"], "model", "the model section")
         if "layers" not in model:

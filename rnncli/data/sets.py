@@ -13,13 +13,18 @@ from typing import Any
 import numpy as np
 
 from rnncli.config.config import Config
+from rnncli.config.graph_training import needs_graph_training
+from rnncli.data.graph_sets import graph_training_data, load_graph_dataset
 from rnncli.data.dataset import Dataset, check_dataset, fit_to_batches, load_arrays, load_text_windows, split_validation
 from rnncli.errors import UserInputError
 from rnncli.data.outputs import check_output_path, ensure_folder, write_output  # noqa: F401 (re-exported)
 from rnncli.data.weighting import weighted_dataset
 
+
 def training_data(config: Config) -> tuple[Dataset, Dataset | None]:
     """(train, validation or None) of ``config.data``; stateful models get whole batches only."""
+    if needs_graph_training(config.model):  # several inputs or outputs: named arrays (rnncli.data.graph_sets)
+        return graph_training_data(config)  # type: ignore[return-value]
     data_cfg = config.data
     assert data_cfg is not None and config.training is not None
     loss = config.training["loss"]
@@ -69,6 +74,11 @@ def evaluation_data(config: Config, data_path: Path | None, y_path: Path | None 
     ``normalization``: the run's statistics, applied to x and y."""
     if config.training is None:
         raise UserInputError("evaluate needs a `training:` section (the loss): pass --set training.loss=mse (or another Keras 1 loss), or add `training: {loss: ...}` to the config")
+    if data_path is not None and needs_graph_training(config.model):
+        if y_path is not None:
+            raise UserInputError("--y is not used by a model with several inputs or outputs: keep the targets as "
+                                 "named arrays in the --data .npz")
+        return load_graph_dataset(data_path, config)  # type: ignore[return-value]
     if (config.data or {}).get("series"):
         from rnncli.data.series_inference import series_evaluation_data
 
@@ -98,7 +108,10 @@ def evaluation_data(config: Config, data_path: Path | None, y_path: Path | None 
 def read_input(path: Path, config: Config, normalization: Any = None) -> Dataset:
     """The x array of ``predict --input`` (``.x``), checked against the model's input, with ``.notes`` on what
     was done to fit it (a CSV reshaped to the model's sequence input). A series config (``data.series``) reads a
-    series file into windows, and normalizes x with ``normalization``."""
+    series file into windows, and normalizes x with ``normalization``; a graph with several inputs reads a named
+    ``.npz``."""
+    if needs_graph_training(config.model):
+        return load_graph_dataset(path, config, need_y=False)  # type: ignore[return-value]
     if (config.data or {}).get("series"):
         from rnncli.data.series_inference import series_predict_input
 

@@ -21,7 +21,7 @@ from rnncli.config.config import Config
 from rnncli.config.training_specs import metric_key
 from rnncli.data.dataset import Dataset
 from rnncli.layers.unroll import inference_iteration_steps
-from rnncli.model import Sequential
+from rnncli.model import build_model
 from rnncli.training.hooks import EpochEnd, Hook
 from rnncli.training.compile_policy import worth_compiling
 from rnncli.training.losses import broadcast_weights, get_objective, nonzero_weight_sums
@@ -45,6 +45,11 @@ def _distribution_scope(strategy: Any):
         return
     with strategy.scope(), tf.variable_creator_scope(_first_replica_aggregation):
         yield
+
+
+def _tensors(value):
+    """A batch as step arguments: an array, or a mapping of named arrays (a graph's inputs or targets)."""
+    return {k: tf.constant(v) for k, v in value.items()} if isinstance(value, dict) else tf.constant(value)
 
 
 def _as_tuple(weights) -> tuple:
@@ -77,7 +82,7 @@ class Engine:
         self.training = training
         self.loop = LoopState()  # host-side counters: plain variables even under a strategy
         with _distribution_scope(strategy):
-            self.model = Sequential(config.model, config.seed, weight_files)
+            self.model = build_model(config.model, config.seed, weight_files)
             self.rng = tf.random.Generator.from_seed(config.seed)
             self.variables = self.model.trainable_by_path()
             self.optimizer = make_optimizer(training["optimizer"], self.variables, training.get("lr_schedule"),
@@ -306,7 +311,7 @@ class Engine:
                 loss, metrics = self._train_step(self._distribute(x), self._distribute(y),
                                                  *[self._distribute(w) for w in _as_tuple(weights)])
             else:
-                loss, metrics = self._train_step(tf.constant(x), tf.constant(y),
+                loss, metrics = self._train_step(_tensors(x), _tensors(y),
                                                  *[tf.constant(w) for w in _as_tuple(weights)])
             self.loop.batches_since_reset.assign_add(1)
             values = np.array([float(loss)] + [float(m) for m in metrics])
@@ -338,7 +343,7 @@ class Engine:
         seen = 0
         try:
             for x, y, weights, real in self.batches(data, batch_size):
-                loss, metrics = step(tf.constant(x), tf.constant(y),
+                loss, metrics = step(_tensors(x), _tensors(y),
                                                 *[tf.constant(w) for w in _as_tuple(weights)])
                 totals += np.array([float(loss)] + [float(m) for m in metrics]) * real
                 seen += real

@@ -1,0 +1,146 @@
+"""``GraphModel``: the TensorFlow model of a ``GraphPlan``.
+
+Layers that own weights are built once (in the plan's ``layers`` order, each from its own seeded numpy generator as
+``Sequential`` does); a shared node applies its owner's layer again. Recurrent nodes with ``initial_state`` or
+``return_state`` run through ``call_with_states`` (the same recurrence, explicit states). Calling the model with one
+tensor (one input) returns ``(y, mask)`` for one output, as ``Sequential`` does; with a mapping of input names it
+returns ``({output name: y}, {output name: mask})``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import tensorflow as tf
+
+from rnncli.config.graph_plan import GraphPlan
+from rnncli.config.plan import LayerPlan
+from rnncli.graphs.merge import Merge
+from rnncli.layers.base import Layer, module_name
+from rnncli.layers.recurrent import Recurrent
+
+# build_layer(layer_plan, batch_size, rng, weight_files) -> Layer (rnncli.model.build_layer)
+LayerBuilder = Callable[[LayerPlan, "int | None", np.random.Generator, bool], Layer]
+
+
+class GraphModel(tf.Module):
+    """Named inputs -> nodes -> named outputs. ``layers``: the layers that own weights, in plan order."""
+
+    def __init__(self, plan: GraphPlan, seed: int, weight_files: bool, build_layer: LayerBuilder):
+        super().__init__(name="graph")
+        self.plan = plan
+        ranks = {i.name: len(i.shape) for i in plan.inputs}
+        for node in plan.nodes:
+            for tensor, shape in zip(node.tensor_names, node.outputs):
+                ranks[tensor] = len(shape)
+        self.layers: list[Layer] = []
+        for index, layer in enumerate(plan.layers):
+            if layer.type == "Merge":
+                node = next(n for n in plan.nodes if n.name == layer.name)
+                self.layers.append(Merge(layer.config, [ranks[t] for t in node.inbound]))
+            else:
+                self.layers.append(build_layer(layer, plan.batch_size, np.random.default_rng([seed, index]),
+                                               weight_files))
+        self._owners = {layer.layer_name: layer for layer in self.layers}
+
+    @property
+    def input_names(self) -> list[str]:
+        return self.plan.input_names
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self.plan.outputs)
+
+    def __call__(self, x, training: bool = False, rng: tf.random.Generator | None = None, mask=None):
+        """x: one tensor (a one-input graph), or ``{input name: tensor}``; ``mask`` likewise (or None).
+        Returns ``(y, mask)`` for a one-output graph called with one tensor, else ``({name: y}, {name: mask})``."""
+        single = not isinstance(x, dict)
+        inputs = {self.plan.inputs[0].name: x} if single else x
+        masks = {self.plan.inputs[0].name: mask} if single else dict(mask or {})
+        outputs, out_masks = self.run(inputs, masks, training, rng)
+        if single and len(outputs) == 1:
+            name = self.plan.outputs[0]
+            return outputs[name], out_masks[name]
+        return outputs, out_masks
+
+    def run(self, inputs: dict, masks: dict, training: bool, rng: tf.random.Generator | None
+            ) -> tuple[dict, dict]:
+        """Evaluate every node; returns the output tensors and their masks by output name."""
+        values: dict[str, tf.Tensor] = {}
+        value_masks: dict[str, tf.Tensor | None] = {}
+        for graph_input in self.plan.inputs:
+            if graph_input.name not in inputs:
+                raise ValueError(f"missing input `{graph_input.name}` (the model takes "
+                                 f"{', '.join(self.plan.input_names)})")
+            dtype = tf.int32 if graph_input.dtype == "int32" else tf.float32
+            values[graph_input.name] = tf.cast(inputs[graph_input.name], dtype)
+            value_masks[graph_input.name] = masks.get(graph_input.name)
+        for node in self.plan.nodes:
+            layer = self._owners[node.owner]
+            xs = [values[t] for t in node.inbound]
+            if isinstance(layer, Merge):
+                results, out_mask = [layer.call_many(xs)], None
+            elif node.initial_state or node.return_state:
+                assert isinstance(layer, Recurrent)
+                initial = [values[t] for t in node.initial_state] or None
+                y, out_mask, states = layer.call_with_states(xs[0], value_masks[node.inbound[0]], training, rng,
+                                                             initial)
+                results = [y] + (list(states) if node.return_state else [])
+            else:
+                y, out_mask = layer(xs[0], value_masks[node.inbound[0]], training, rng)
+                results = [y]
+            for k, (tensor, value) in enumerate(zip(node.tensor_names, results)):
+                values[tensor] = value
+                value_masks[tensor] = out_mask if k == 0 else None
+        return ({name: values[name] for name in self.plan.outputs},
+                {name: value_masks[name] for name in self.plan.outputs})
+
+    # -- what the Engine, checkpoints and the importer ask of a model (as ``Sequential``) -------------------------
+
+    def regularization_loss(self) -> tf.Tensor:
+        total = tf.constant(0.0)
+        for layer in self.layers:
+            total += layer.regularization_loss()
+        return total
+
+    @property
+    def state_variables(self) -> list[tf.Variable]:
+        return [v for layer in self.layers for v in layer.state_variables]
+
+    def stateful_layers(self) -> list[Layer]:
+        return [layer for layer in self.layers if layer.state_variables]
+
+    def stateful_cores(self) -> list[Layer]:
+        return [core for layer in self.layers for core in layer.walk()
+                if isinstance(core, Recurrent) and core.stateful]
+
+    def state_layout(self) -> list[tuple[str, str, int]]:
+        return []
+
+    def reset_states(self, layer_name: str | None = None) -> list[str]:
+        reset = []
+        for layer in self.stateful_layers():
+            if layer_name is None or layer.layer_name == layer_name:
+                layer.reset_states()
+                reset.append(layer.layer_name)
+        return reset
+
+    def call_with_states(self, x, states):
+        raise ValueError("explicit states are not supported for graphs (no stateful graphs yet)")
+
+    def trainable_by_path(self) -> dict[str, tf.Variable]:
+        """Trainable variables keyed by a stable path such as ``lstm_1__kernel`` (optimizer slots)."""
+        result: dict[str, tf.Variable] = {}
+        for layer in self.layers:
+            for path, variable in _variable_paths(layer, layer.layer_name):
+                if variable.trainable:
+                    result[path] = variable
+        return result
+
+
+def _variable_paths(layer: Layer, prefix: str):
+    for role, variable in layer.named_weights().items():
+        yield f"{module_name(prefix)}__{role}", variable
+    for role, child in layer.children().items():
+        yield from _variable_paths(child, f"{prefix}__{role}")
