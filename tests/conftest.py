@@ -24,7 +24,7 @@ import yaml  # noqa: E402
 
 from rnncli.config.plan import GATES  # noqa: E402
 from rnncli.config.validate import load_config  # noqa: E402
-from rnncli.model import Sequential  # noqa: E402
+from rnncli.model import Sequential, build_model  # noqa: E402
 
 B, T, D, U = 3, 5, 4, 5
 
@@ -73,14 +73,16 @@ class Kit:
 
     # -- building -------------------------------------------------------------------------------------------------
 
-    def write_config(self, layers: list[dict], seed: int = 0) -> Path:
+    def write_config(self, layers: list[dict] | dict, seed: int = 0) -> Path:
+        """``layers``: a chain's layer list, or a whole graph ``model:`` section (``inputs``, ``layers``)."""
         path = self.directory / f"model_{next(self._count)}.yaml"
-        path.write_text(yaml.safe_dump({"seed": seed, "model": {"layers": layers}}, sort_keys=False))
+        model = layers if isinstance(layers, dict) else {"layers": layers}
+        path.write_text(yaml.safe_dump({"seed": seed, "model": model}, sort_keys=False))
         return path
 
-    def model(self, layers: list[dict], seed: int = 0, weight_files: bool = True) -> Sequential:
+    def model(self, layers: list[dict] | dict, seed: int = 0, weight_files: bool = True) -> Sequential:
         config = load_config(self.write_config(layers, seed))
-        return Sequential(config.model, config.seed, weight_files)
+        return build_model(config.model, config.seed, weight_files)
 
     def layer_config(self, kind: str, *, input_shape=(T, D), batch_size: int | None = None, **args) -> dict:
         config: dict[str, Any] = {"type": kind}

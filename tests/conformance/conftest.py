@@ -31,8 +31,12 @@ class Descriptor:
     padded: bool = False
     stateful: bool = False
     tags: tuple[str, ...] = ()
+    graph: bool = False  # the layers name their inputs (`input`/`inputs`); the model input is called `x`
 
-    def model_layers(self) -> list[dict]:
+    def model_layers(self) -> list[dict] | dict:
+        if self.graph:
+            shape = {"batch_shape": [B, *self.input_shape]} if self.stateful else {"shape": list(self.input_shape)}
+            return {"inputs": {"x": shape}, "layers": [dict(layer) for layer in self.layers]}
         first = dict(self.layers[0])
         if self.stateful:
             first["batch_input_shape"] = [B, *self.input_shape]
@@ -125,6 +129,20 @@ DESCRIPTORS: tuple[Descriptor, ...] = (
                (_rnn("GRU", return_sequences=True), {"type": "GlobalMaxPooling1D"})),
     Descriptor("global_average_pooling1d", "GlobalAveragePooling1D",
                (_rnn("LSTM", return_sequences=True), {"type": "GlobalAveragePooling1D"})),
+    # graphs (issue 27): every merge layer over two branches of one input, and a layer shared by two nodes
+    *(Descriptor(f"merge_{kind.lower()}", kind,
+                 ({"type": "GRU", "name": "g", "output_dim": 4, "input": "x", "dropout_W": 0.3},
+                  {"type": "LSTM", "name": "l", "output_dim": 4, "input": "x", "consume_less": "gpu"},
+                  {"type": kind, "name": "m", "inputs": ["g", "l"], **args}),
+                 graph=True, tags=("graph",))
+      for kind, args in (("Merge", {"mode": "cos", "dot_axes": 1}), ("Add", {}), ("Multiply", {}), ("Average", {}),
+                         ("Maximum", {}), ("Concatenate", {"axis": -1}), ("Dot", {"axes": 1}))),
+    Descriptor("graph_shared_dense_merge_sum", "Merge",
+               ({"type": "Dense", "name": "d", "output_dim": D, "activation": "tanh", "input": "x"},
+                {"share": "d", "name": "d_again", "input": "d"},
+                {"type": "Merge", "name": "m", "mode": "sum", "inputs": ["d", "d_again"]},
+                _rnn("GRU", name="after", return_sequences=True, dropout_U=0.2)),
+               graph=True, tags=("graph", "shared")),
 )
 
 

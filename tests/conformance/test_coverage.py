@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from rnncli.config.args import LAYER_SPECS
+from rnncli.config.graph_args import MERGE_SPECS
 
 
 def test_every_layer_type_has_a_descriptor(descriptors):
     covered = {d.covers for d in descriptors}
-    missing = sorted(set(LAYER_SPECS) - covered)
+    known = set(LAYER_SPECS) | set(MERGE_SPECS)  # merge layers exist in graphs only
+    missing = sorted(known - covered)
     assert not missing, (f"layer types without a conformance descriptor: {', '.join(missing)}; add one to "
                          f"DESCRIPTORS in tests/conformance/conftest.py")
-    assert covered <= set(LAYER_SPECS), f"descriptors for unknown layer types: {sorted(covered - set(LAYER_SPECS))}"
+    assert covered <= known, f"descriptors for unknown layer types: {sorted(covered - known)}"
+    assert any("shared" in d.tags for d in descriptors), "no graph with a shared layer"
 
 
 def test_descriptor_names_are_unique_and_variants_are_present(descriptors):
