@@ -67,17 +67,23 @@ class Engine:
     """Model + optimizer + RNG + counters, and the compiled steps that use them."""
 
     def __init__(self, config: Config, jit_compile: bool | None = None, strategy: Any = None,
-                 loss_scaling: bool = False, weight_files: bool = True, expected_steps: int | None = None):
+                 loss_scaling: bool = False, weight_files: bool = True, expected_steps: int | None = None,
+                 precision: str | None = None):
         """``expected_steps``: training steps the run plans; with ``jit_compile: auto`` XLA is used only when it is
-        expected to pay for its compilation (``rnncli.training.compile_policy``). None keeps the shape rule alone."""
+        expected to pay for its compilation (``rnncli.training.compile_policy``). None keeps the shape rule alone.
+        ``precision``: ``float32`` or ``mixed_bfloat16`` (None: the config's ``training.precision``); the layers
+        compute in it, while variables, optimizer slots, carried states, losses and metrics stay float32 (so the
+        checkpoint is the same in both). Whether the CPU supports it is the caller's check
+        (``rnncli.platform.precision.check_precision``)."""
         self.config = config
         self.strategy = strategy
         self.loss_scaling = loss_scaling  # dynamic loss scaling for float16 compute (--mixed-precision)
         training = config.training_settings
         self.training = training
         self.loop = LoopState()  # host-side counters: plain variables even under a strategy
+        self.precision = precision or training.get("precision") or "float32"
         with _distribution_scope(strategy):
-            self.model = Sequential(config.model, config.seed, weight_files)
+            self.model = Sequential(config.model, config.seed, weight_files, self.precision)
             self.rng = tf.random.Generator.from_seed(config.seed)
             self.variables = self.model.trainable_by_path()
             self.optimizer = make_optimizer(training["optimizer"], self.variables, training.get("lr_schedule"),
