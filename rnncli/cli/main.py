@@ -18,6 +18,7 @@ from rnncli.cli.common import (
     checkpoint_option,
     data_options,
     device_option,
+    precision_option,
     exit_code_of,
     handle_errors,
     stderr,
@@ -101,7 +102,8 @@ def summary(source: Path, device: str) -> None:
     from rnncli.summary import summary_footer, summary_table
 
     config = model_config(source)
-    stdout.print(summary_table(config.model, f"Model: {source}"))
+    precision = (config.training or {}).get("precision", "float32")
+    stdout.print(summary_table(config.model, f"Model: {source}", precision))
     for line in summary_footer(config.model, device, config.training):
         stdout.print(line, markup=False)
 
@@ -124,12 +126,13 @@ def summary(source: Path, device: str) -> None:
 @click.option("--distribute", type=click.Choice(["none", "mirrored", "multi_worker"]), default=None,
               help="Override training.distribute (multi_worker reads TF_CONFIG).")
 @click.option("--mixed-precision", is_flag=True, help="float16 compute with float32 variables (GPU only).")
+@precision_option
 @click.option("--progress/--no-progress", default=None, help="Live progress bar (default: when on a terminal; otherwise a progress line every 30 s).")
 @data_options
 @handle_errors
 def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_size: int | None, seed: int | None,
           device: str, resume: bool, force: bool, overrides: tuple[str, ...], distribute: str | None,
-          mixed_precision: bool, progress: bool | None, train_x: Path | None, train_y: Path | None,
+          mixed_precision: bool, precision: str | None, progress: bool | None, train_x: Path | None, train_y: Path | None,
           validation_x: Path | None, validation_y: Path | None) -> None:
     """Train a model described by CONFIG; checkpoints, history and provenance go to the run directory.
 
@@ -150,10 +153,12 @@ def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_siz
     option_sets, origins = option_overrides(overrides, {"training.nb_epoch": ("--epochs", epochs),
                                                         "training.batch_size": ("--batch-size", batch_size),
                                                         "seed": ("--seed", seed),
-                                                        "training.distribute": ("--distribute", distribute)})
+                                                        "training.distribute": ("--distribute", distribute),
+                                                        "training.precision": ("--precision", precision)})
     sets = data_sets + option_sets
     for flag, value in (("--epochs", epochs), ("--batch-size", batch_size), ("--seed", seed),
-                        ("--distribute", distribute), ("--device", None if device == "auto" else device)):
+                        ("--distribute", distribute), ("--precision", precision),
+                        ("--device", None if device == "auto" else device)):
         if value is not None:
             given += [flag, str(value)]
     given += [part for override in overrides for part in ("--set", override)]
@@ -267,9 +272,10 @@ def init(x_path: Path, y_path: Path, cell: str, units: int, output: Path, force:
 @click.option("--classes", is_flag=True, help="Output class indices instead of scores: argmax over several units, "
               "score > 0.5 for one unit (Keras 1 predict_classes).")
 @device_option
+@precision_option
 @handle_errors
 def predict(source: Path, input_path: Path, output_path: Path | None, batch_size: int | None, checkpoint: str,
-            no_save_states: bool, classes: bool, device: str) -> None:
+            no_save_states: bool, classes: bool, device: str, precision: str | None) -> None:
     """Run inference with a run directory (trained weights) or a config file (its `weights:`/seeded init).
 
     \b
@@ -283,7 +289,7 @@ def predict(source: Path, input_path: Path, output_path: Path | None, batch_size
 
     outputs, notes = run_predict(source, input_path, output_path=output_path, batch_size=batch_size,
                                  checkpoint=checkpoint, save_states=not no_save_states, device_spec=device,
-                                 classes=classes)
+                                 classes=classes, precision=precision)
     for note in notes:
         stderr.print(f"note: {note}", markup=False)
     if output_path is not None:
@@ -305,9 +311,10 @@ def predict(source: Path, input_path: Path, output_path: Path | None, batch_size
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 @checkpoint_option
 @device_option
+@precision_option
 @handle_errors
 def evaluate(source: Path, data_path: Path | None, y_path: Path | None, as_json: bool, checkpoint: str,
-             device: str) -> None:
+             device: str, precision: str | None) -> None:
     """Loss and metrics of a run on its validation data or on --data.
 
     \b
@@ -324,7 +331,7 @@ def evaluate(source: Path, data_path: Path | None, y_path: Path | None, as_json:
 
     from rnncli.commands.infer import evaluate as run_evaluate
 
-    results = run_evaluate(source, data_path, device, checkpoint, y_path=y_path)
+    results = run_evaluate(source, data_path, device, checkpoint, y_path=y_path, precision=precision)
     if as_json:
         click.echo(json.dumps(results))
         return

@@ -14,15 +14,15 @@ from rnncli.training.compile_policy import inference_compiles
 
 
 def predict(source: Path, input_path: Path, *, output_path: Path | None = None, batch_size: int | None = None,
-            checkpoint: str = "latest", save_states: bool = True, device_spec: str = "auto", classes: bool = False
-            ) -> tuple[np.ndarray, list[str]]:
+            checkpoint: str = "latest", save_states: bool = True, device_spec: str = "auto", classes: bool = False,
+            precision: str | None = None) -> tuple[np.ndarray, list[str]]:
     """Outputs for ``input_path`` (written to ``output_path`` when given), or with ``classes`` the predicted class
     of each sample (``rnncli.data.outputs.predicted_classes``). A stateful run starts from its saved states and, after
     the output is safely written, saves the final states back as its newest checkpoint."""
     if output_path is not None:
         check_output_path(output_path)
     stateful_run = source.is_dir() and save_states
-    loaded = load_source(source, checkpoint, device_spec, lock=stateful_run)
+    loaded = load_source(source, checkpoint, device_spec, lock=stateful_run, precision=precision)
     try:
         config, engine = loaded.config, loaded.engine
         inputs = read_input(input_path, config)
@@ -59,10 +59,10 @@ def predict(source: Path, input_path: Path, *, output_path: Path | None = None, 
 
 
 def evaluate(source: Path, data_path: Path | None = None, device_spec: str = "auto", checkpoint: str = "latest",
-             y_path: Path | None = None) -> dict:
+             y_path: Path | None = None, precision: str | None = None) -> dict:
     """Loss and metrics of the ``checkpoint`` (``latest`` or ``best``) of a run on ``data_path`` or on the
     config's validation data."""
-    loaded = load_source(source, checkpoint, device_spec)
+    loaded = load_source(source, checkpoint, device_spec, precision=precision)
     config, engine = loaded.config, loaded.engine
     data = evaluation_data(config, data_path, y_path)
     return engine.evaluate(data, compile_xla=inference_compiles(engine, config, len(data),

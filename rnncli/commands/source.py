@@ -40,14 +40,16 @@ def load_run_config(run: RunStore) -> Config:
                        base_dir=Path(info.get("config", str(run.config_path))).parent, check_files=False)
 
 
-def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "auto", lock: bool = False
-                ) -> LoadedRun:
+def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "auto", lock: bool = False,
+                precision: str | None = None) -> LoadedRun:
     """A run directory (restored from its ``latest`` or ``best`` checkpoint) or a config file (fresh weights).
 
     With ``lock``, the run is locked before it is read (the caller releases ``LoadedRun.lock``), so two commands
-    that write states back cannot both start from the same states.
+    that write states back cannot both start from the same states. ``precision`` (``--precision``) overrides the
+    config's ``training.precision``; checkpoints are the same in both, so either restores any run.
     """
     from rnncli.platform.device import resolve_device
+    from rnncli.platform.precision import check_precision
 
     if checkpoint not in WHICH:
         raise UserInputError(f"--checkpoint must be `latest` or `best`, got {checkpoint!r}")
@@ -56,8 +58,10 @@ def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "au
         tf = prepare_tensorflow(False)
         from rnncli.training.loop import Engine
 
-        with tf.device(resolve_device(device_spec)):
-            engine = Engine(config, jit_compile=False)
+        device = resolve_device(device_spec)
+        chosen = check_precision(precision or config.training_settings["precision"], device)
+        with tf.device(device):
+            engine = Engine(config, jit_compile=False, precision=chosen)
         notes = [] if config.has_weight_files else [
             f"no trained weights: {source} is a config without `weights:` files, so the outputs come from its seeded "
             f"random initialisation (seed {config.seed}); pass a run directory to use trained weights"]
@@ -66,6 +70,7 @@ def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "au
     config = load_run_config(run)  # an imported architecture may have no `training:`: the declared defaults apply
     tf = prepare_tensorflow(False)
     device = resolve_device(device_spec)
+    chosen = check_precision(precision or config.training_settings["precision"], device)
     from rnncli.training.hooks import HookList, training_hooks
     from rnncli.training.loop import Engine
 
@@ -74,7 +79,7 @@ def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "au
         held.acquire()
     try:
         with tf.device(device):
-            engine = Engine(config, weight_files=False)
+            engine = Engine(config, weight_files=False, precision=chosen)
         # the hooks' state is restored and saved back with the rest (states written back by predict keep it)
         HookList(training_hooks(config.training_settings)).bind(engine)
         checkpoints = Checkpoints.for_run(engine.trackables(), run.checkpoints,

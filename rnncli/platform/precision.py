@@ -9,7 +9,7 @@ bfloat16 only pays on a CPU with native bfloat16 instructions (AVX512_BF16 or AM
 it, slower than float32, so ``mixed_bfloat16`` is refused there with that reason. Detection reads the CPU flags of
 ``/proc/cpuinfo``; ``RNNCLI_NATIVE_BF16=0|1`` overrides it (for tests, and CPUs the flags misdescribe).
 
-No TensorFlow import here (``summary`` and ``doctor`` use this module before TensorFlow starts).
+Nothing here imports TensorFlow, even indirectly (``summary`` uses this module, and must start without it).
 
     >>> parse_precision(" mixed_bfloat16 ")
     'mixed_bfloat16'
@@ -22,8 +22,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from rnncli.platform.device import DeviceError
-from rnncli.errors import UserInputError
+from rnncli.errors import RnncliError, UserInputError
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 PRECISION_HELP = ("float32, or mixed_bfloat16 (bfloat16 matmuls and activations, float32 variables, states and "
@@ -33,10 +32,12 @@ OVERRIDE_ENV = "RNNCLI_NATIVE_BF16"
 _CPUINFO = "/proc/cpuinfo"
 
 
-class PrecisionError(DeviceError, UserInputError):
-    """``--precision`` names no precision (exit code 2)."""
+class PrecisionError(UserInputError):
+    """A precision that is no precision, or one that excludes another option (exit code 2)."""
 
-    exit_code = 2
+
+class PrecisionUnsupported(RnncliError):
+    """This CPU cannot run the precision asked for usefully; the message says why and what to do (exit code 1)."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def check_precision(precision: str, device: str = "/CPU:0", float16: bool = Fals
         return precision
     support = native_bfloat16()
     if not support.native:
-        raise DeviceError(f"precision mixed_bfloat16 refused: this CPU has no native bfloat16 "
-                          f"({support.describe()}); emulated bfloat16 is slower than float32. "
-                          f"Use --precision float32 (`rnncli doctor` shows the CPU's support).")
+        raise PrecisionUnsupported(f"precision mixed_bfloat16 refused: bfloat16 is {support.describe()} on this "
+                                   f"CPU, and emulated bfloat16 is slower than float32. Use --precision float32 "
+                                   f"(`rnncli doctor` shows the CPU's bfloat16 support).")
     return precision

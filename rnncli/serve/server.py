@@ -31,6 +31,7 @@ class ServeOptions:
     max_body_bytes: int = 1 << 20
     save_every: float = 30.0          # seconds between saves of changed states (and always at shutdown)
     device: str = "auto"
+    precision: str | None = None      # None: the run's training.precision
 
 
 class Terminated(Exception):
@@ -88,7 +89,8 @@ def serve(options: ServeOptions, announce: Callable[[str], None]) -> None:
     try:
         if state_dir:
             state_dir.open()
-        runner = load_runner(options.run, options.checkpoint, options.device, options.max_batch)
+        runner = load_runner(options.run, options.checkpoint, options.device, options.max_batch,
+                             options.precision)
         for note in runner.info.notes:
             announce(f"note: {note}")
         identity = {"states": [[s.layer, s.name, s.units] for s in runner.state_specs],
