@@ -73,8 +73,10 @@ def compute_dtype_name(precision: str) -> str:
     return "bfloat16" if parse_precision(precision) == "mixed_bfloat16" else "float32"
 
 
-def native_bfloat16(cpuinfo: str = _CPUINFO) -> NativeBfloat16:
-    """Read the CPU flags (or the ``RNNCLI_NATIVE_BF16`` override) for native bfloat16 support."""
+def native_bfloat16(cpuinfo: str | None = None) -> NativeBfloat16:
+    """Read the CPU flags of ``cpuinfo`` (default ``/proc/cpuinfo``), or the ``RNNCLI_NATIVE_BF16`` override, for
+    native bfloat16 support."""
+    cpuinfo = cpuinfo or _CPUINFO
     override = os.environ.get(OVERRIDE_ENV)
     if override is not None and override.strip() in ("0", "1"):
         return NativeBfloat16(override.strip() == "1", (), OVERRIDE_ENV)
