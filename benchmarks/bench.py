@@ -18,6 +18,7 @@ threshold pinned, as the growth of the resident set's high-water mark during one
 
     python benchmarks/bench.py                 # full run, table on stdout, JSON to benchmarks/results/latest.json
     python benchmarks/bench.py --quick --json  # smoke test: tiny shape, one rep, JSON on stdout
+    python benchmarks/bench.py --bf16 --shapes small medium --cells LSTM   # + bf16 rows (rnncli, Keras, torch)
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ SHAPES = {
 FULL_SHAPES = ("small", "medium", "large", "stream")
 CELLS = ("LSTM", "GRU", "SimpleRNN")
 IMPLS = ("rnncli", "keras", "torch")
+# --bf16 adds: rnncli with training.precision mixed_bfloat16, Keras layers under the mixed_bfloat16 policy, torch under
+# torch.autocast("cpu", dtype=torch.bfloat16); their rows are compared with rnncli_bf16 in a second table
+BF16_IMPLS = ("rnncli_bf16", "keras_bf16", "torch_bf16")
 GATES = {"SimpleRNN": 1, "GRU": 3, "LSTM": 4}
 PHASES = ("train", "infer")
 
@@ -61,7 +65,7 @@ def forward_flops(cell: str, shape: str) -> float:
 
 def same_math(cell: str, impl: str) -> bool:
     """torch.nn.GRU resets after the recurrent product: not Keras 1's GRU (spec §14.4)."""
-    return not (impl == "torch" and cell == "GRU")
+    return not (impl.startswith("torch") and cell == "GRU")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -93,7 +97,8 @@ class Runner:
     first_train_s: float = float("nan")
 
 
-def _rnncli_runner(cell: str, shape: str, inner: str, mode: str, workdir: Path, jit: str | None):
+def _rnncli_runner(cell: str, shape: str, inner: str, mode: str, workdir: Path, jit: str | None,
+                   precision: str = "float32"):
     import numpy as np
     import tensorflow as tf
     import yaml
@@ -114,7 +119,7 @@ def _rnncli_runner(cell: str, shape: str, inner: str, mode: str, workdir: Path, 
         training["jit_compile"] = jit
     path = workdir / f"{cell}_{shape}.yaml"
     path.write_text(yaml.safe_dump({"seed": 0, "model": {"layers": [layer]}, "training": training}))
-    engine = Engine(load_config(path))
+    engine = Engine(load_config(path), precision=precision)
     rng = np.random.default_rng(0)
     x = tf.constant(rng.standard_normal((b, t, d)).astype(np.float32))
     y = tf.constant(rng.standard_normal((b, u)).astype(np.float32) * 0.5)
@@ -126,12 +131,12 @@ def _rnncli_runner(cell: str, shape: str, inner: str, mode: str, workdir: Path, 
     return runner
 
 
-def _keras_runner(cell: str, shape: str, inner: str):
+def _keras_runner(cell: str, shape: str, inner: str, precision: str = "float32"):
     import keras
     import numpy as np
 
     b, t, d, u, stateful = SHAPES[shape]
-    common = {"stateful": stateful}
+    common = {"stateful": stateful, "dtype": precision}  # "mixed_bfloat16": the layer's dtype policy
     if cell == "LSTM":
         layer = keras.layers.LSTM(u, recurrent_activation=_keras_activation(inner), use_cudnn=False, **common)
     elif cell == "GRU":
@@ -160,7 +165,7 @@ def _keras_activation(inner: str):
     return lambda v: keras.ops.clip(0.2 * v + 0.5, 0.0, 1.0)  # Keras 1's hard_sigmoid (spec §14.3)
 
 
-def _torch_runner(cell: str, shape: str):
+def _torch_runner(cell: str, shape: str, bf16: bool = False):
     import numpy as np
     import torch
 
@@ -178,8 +183,9 @@ def _torch_runner(cell: str, shape: str):
 
     def train():
         optimizer.zero_grad(set_to_none=True)
-        out, h = module(x, state["h"])
-        loss = torch.nn.functional.mse_loss(out[:, -1], y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out, h = module(x, state["h"])
+        loss = torch.nn.functional.mse_loss(out[:, -1].float(), y)
         loss.backward()
         optimizer.step()
         if stateful:
@@ -187,11 +193,12 @@ def _torch_runner(cell: str, shape: str):
         return loss.item()
 
     def infer():
-        with torch.no_grad():  # not inference_mode: a stateful run trains from the states this leaves
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            # not inference_mode: a stateful run trains from the states this leaves
             out, h = module(x, state["h"])
             if stateful:
                 state["h"] = h
-            return out[:, -1].numpy()
+            return out[:, -1].float().numpy()
 
     runner = Runner()
     runner.train, runner.infer = train, infer
@@ -199,11 +206,13 @@ def _torch_runner(cell: str, shape: str):
 
 
 def _build(impl: str, cell: str, shape: str, args, workdir: Path):
-    if impl == "rnncli":
-        return _rnncli_runner(cell, shape, args.inner_activation, args.consume_less, workdir, args.jit)
-    if impl == "keras":
-        return _keras_runner(cell, shape, args.inner_activation)
-    return _torch_runner(cell, shape)
+    bf16 = impl.endswith("_bf16")
+    if impl.startswith("rnncli"):
+        return _rnncli_runner(cell, shape, args.inner_activation, args.consume_less, workdir, args.jit,
+                              "mixed_bfloat16" if bf16 else "float32")
+    if impl.startswith("keras"):
+        return _keras_runner(cell, shape, args.inner_activation, "mixed_bfloat16" if bf16 else "float32")
+    return _torch_runner(cell, shape, bf16)
 
 
 def _matmul_peak(tf, torch, sizes) -> dict:
@@ -291,9 +300,9 @@ def worker_time(args) -> dict:
 
 
 def _jit_of(impl, runner):
-    if impl == "rnncli":
+    if impl.startswith("rnncli"):
         return {"train": runner.engine.jit_compile, "predict": getattr(runner.engine, "predict_jit_compile", False)}
-    if impl == "keras":
+    if impl.startswith("keras"):
         return runner.jit_compile
     return None
 
@@ -454,6 +463,7 @@ def summarize(report: dict) -> list[dict]:
             by_key.setdefault((case["cell"], case["shape"], case["phase"]), {})[case["impl"]] = case
         for (cell, shape, phase), impls in by_key.items():
             ours = impls.get("rnncli")
+            ours_bf16 = impls.get("rnncli_bf16")
             row = {"threads": run["threads"], "cell": cell, "shape": shape, "phase": phase}
             for impl, case in impls.items():
                 row[f"{impl}_ms"] = 1e3 * case["median_s"]
@@ -466,6 +476,9 @@ def summarize(report: dict) -> list[dict]:
                     pairs = [t / o for t, o in zip(case["samples_s"], ours["samples_s"])]
                     row[f"speedup_vs_{impl}"] = statistics.median(pairs)
                     row[f"{impl}_same_math"] = case["same_math"]
+                if ours_bf16 is not None and impl != "rnncli_bf16":  # theirs / rnncli_bf16
+                    pairs = [t / o for t, o in zip(case["samples_s"], ours_bf16["samples_s"])]
+                    row[f"bf16_speedup_vs_{impl}"] = statistics.median(pairs)
             rows.append(row)
     return rows
 
@@ -495,10 +508,29 @@ def format_table(report: dict) -> str:
                 f"{_mb(row.get('rnncli_peak_bytes'))}/{_mb(row.get('keras_peak_bytes'))}/"
                 f"{_mb(row.get('torch_peak_bytes'))} |")
         lines.append("")
+    lines += _bf16_table(report)
     startup = report.get("startup")
     if startup:
         lines.append("startup (best of runs, s): " + ", ".join(f"{k} {v:.2f}" for k, v in startup.items()))
     return "\n".join(lines)
+
+
+def _bf16_table(report: dict) -> list[str]:
+    """With --bf16: rnncli_bf16 against float32 rnncli, Keras (mixed_bfloat16) and torch (float32 and autocast)."""
+    rows = [row for row in report["summary"] if "rnncli_bf16_ms" in row]
+    if not rows:
+        return []
+    others = ("rnncli", "keras_bf16", "torch", "torch_bf16")
+    lines = ["bfloat16 (x IMPL = IMPL time / rnncli_bf16 time, > 1: rnncli_bf16 is faster)",
+             "| threads | cell | shape | phase | rnncli_bf16 ms | " + " | ".join(f"{o} ms" for o in others) + " | "
+             + " | ".join(f"x {o}" for o in others) + " |", "|" + "---|" * (5 + 2 * len(others))]
+    for row in rows:
+        times = " | ".join(f"{row.get(f'{o}_ms', math.nan):.2f}" for o in others)
+        ratios = " | ".join("-" if row.get(f"bf16_speedup_vs_{o}") is None else f"{row[f'bf16_speedup_vs_{o}']:.2f}"
+                            for o in others)
+        lines.append(f"| {row['threads']} | {row['cell']} | {row['shape']} | {row['phase']} | "
+                     f"{row['rnncli_bf16_ms']:.2f} | {times} | {ratios} |")
+    return lines + [""]
 
 
 def main(argv=None) -> int:
@@ -510,7 +542,9 @@ def main(argv=None) -> int:
                         help=f"write the JSON report here (default {RESULTS.relative_to(ROOT)} for full runs)")
     parser.add_argument("--shapes", nargs="+", default=None, choices=list(SHAPES))
     parser.add_argument("--cells", nargs="+", default=list(CELLS), choices=list(CELLS))
-    parser.add_argument("--impls", nargs="+", default=list(IMPLS), choices=list(IMPLS))
+    parser.add_argument("--impls", nargs="+", default=list(IMPLS), choices=list(IMPLS + BF16_IMPLS))
+    parser.add_argument("--bf16", action="store_true",
+                        help="also time " + ", ".join(BF16_IMPLS) + " (bfloat16 compute; a CPU with native bf16)")
     parser.add_argument("--threads", nargs="+", default=["1", "default"],
                         help="thread settings, each in its own process: integers and/or `default`")
     parser.add_argument("--reps", type=int, default=5)
@@ -536,6 +570,8 @@ def main(argv=None) -> int:
         result = worker_time(args) if args.worker == "time" else worker_memory(args)
         print(json.dumps(result))
         return 0
+    if args.bf16:
+        args.impls = list(args.impls) + [impl for impl in BF16_IMPLS if impl not in args.impls]
     if args.quick:
         args.shapes = args.shapes or ["tiny"]
         args.threads = ["default"]

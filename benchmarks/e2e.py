@@ -13,6 +13,9 @@ order rotated every round; ratios are ``theirs / ours`` per round, so above 1 me
   reference only; ``torch.save`` of model and optimizer twice per epoch).
 * ``predict``: ``rnncli predict`` of 60 rows with a trained small GRU run (written once, untimed) vs a bare
   ``python -c "import tensorflow"``.
+* ``--bf16`` (epoch scenario): also ``rnncli train --precision mixed_bfloat16``, Keras 3 ``fit`` under the
+  ``mixed_bfloat16`` policy and the torch loop under ``torch.autocast("cpu", dtype=torch.bfloat16)``, in the same
+  rounds; a second table gives every ratio against ``rnncli_bf16``.
 * time to first training step: from process start to the end of the first training step, measured in the
   ``epoch`` and ``small`` processes (rnncli's through a one-line hook on its reporter, the same CLI code).
 
@@ -24,6 +27,7 @@ given, the run uses a fresh XLA compilation cache of its own: round 1 compiles, 
     python benchmarks/e2e.py                              # 3 rounds of everything, JSON to results/e2e.json
     python benchmarks/e2e.py --scenarios small predict --baseline /tmp/rnncli-before --env RNNCLI_NO_CACHE=1
     python benchmarks/e2e.py --quick --json               # smoke test: tiny shapes, one round
+    python benchmarks/e2e.py --scenarios epoch --bf16 --rounds 2 --epochs 3   # float32 and bf16 side by side
 """
 
 from __future__ import annotations
@@ -47,6 +51,9 @@ SCHEMA = 1
 SCENARIOS = ("epoch", "small", "predict")
 IMPLS = {"epoch": ("rnncli", "keras", "torch"), "small": ("rnncli", "keras", "torch"),
          "predict": ("rnncli", "import_tensorflow")}
+# --bf16 adds these to the epoch scenario: rnncli --precision mixed_bfloat16, Keras 3 fit under the mixed_bfloat16
+# policy, torch under torch.autocast("cpu", dtype=torch.bfloat16)
+BF16_IMPLS = ("rnncli_bf16", "keras_bf16", "torch_bf16")
 SAME_MATH = {("small", "torch"): False}  # torch.nn.GRU resets after the recurrent product (not Keras 1's GRU)
 # epoch scenario shapes: samples, timesteps, features, units, batch
 EPOCH_SHAPES = {"medium": (1024, 100, 64, 256, 64), "large": (512, 200, 128, 512, 128), "tiny": (64, 6, 3, 8, 16)}
@@ -108,6 +115,8 @@ def worker_keras_epoch(spec: dict) -> None:
     data = np.load(spec["data"])
     x, y = data["x"], data["y"]
     keras.utils.set_random_seed(1)
+    if spec.get("precision") == "mixed_bfloat16":
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
     model = keras.Sequential([keras.Input(x.shape[1:]), keras.layers.LSTM(spec["units"],
                               recurrent_activation="sigmoid"), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
@@ -138,6 +147,7 @@ def worker_torch_epoch(spec: dict) -> None:
     optimizer = torch.optim.SGD(net.parameters(), lr=0.01)
     loss_fn = torch.nn.MSELoss()
     batch = spec["batch"]
+    bf16 = spec.get("precision") == "mixed_bfloat16"
     for _ in range(spec["epochs"]):
         started = time.perf_counter()
         order = torch.randperm(len(x))
@@ -145,7 +155,9 @@ def worker_torch_epoch(spec: dict) -> None:
         for start in range(0, len(x), batch):
             index = order[start:start + batch]
             optimizer.zero_grad()
-            loss = loss_fn(net(x[index]), y[index])
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                prediction = net(x[index])
+            loss = loss_fn(prediction.float(), y[index])
             loss.backward()
             optimizer.step()
             total += loss.item() * len(index)  # the per-epoch running mean every framework reports
@@ -322,15 +334,20 @@ def one_run(scenario: str, impl: str, setup: dict, workdir: Path, env: dict) -> 
         impl = "rnncli"
     else:
         spec_root = {}
+    precision = "float32"
+    if impl.endswith("_bf16"):
+        impl, precision = impl[:-len("_bf16")], "mixed_bfloat16"
     if scenario == "epoch":
         if impl == "rnncli":
             run_dir = workdir / f"epoch_run_{time.monotonic_ns()}"
-            result = run_worker("rnncli", {"argv": ["train", setup["config"], "-o", str(run_dir), "--no-progress"],
+            flags = ["--precision", precision] if precision != "float32" else []  # a --baseline may predate it
+            result = run_worker("rnncli", {"argv": ["train", setup["config"], "-o", str(run_dir), "--no-progress",
+                                                    *flags],
                                            "cwd": str(workdir), **spec_root}, workdir, env)
             result["epoch_s"] = _history_seconds(run_dir)
             shutil.rmtree(run_dir, ignore_errors=True)
             return result
-        return run_worker(f"{impl}_epoch", setup, workdir, env)
+        return run_worker(f"{impl}_epoch", dict(setup, precision=precision), workdir, env)
     if scenario == "small":
         out = workdir / f"small_{impl}_{time.monotonic_ns()}"
         out.mkdir()
@@ -366,16 +383,17 @@ METRICS = {  # scenario: what each process contributes
 }
 
 
-def summarize(scenario: str, rounds: list[dict]) -> dict:
-    """Medians per implementation and metric, and the median of the per-round paired ratios theirs / rnncli."""
+def summarize(scenario: str, rounds: list[dict], reference: str = "rnncli") -> dict:
+    """Medians per implementation and metric, and the median of the per-round paired ratios theirs / ``reference``
+    (rnncli; ``rnncli_bf16`` for the bf16 block)."""
     impls = tuple(rounds[0])
-    impls = ("rnncli",) + tuple(i for i in impls if i != "rnncli")
+    impls = (reference,) + tuple(i for i in impls if i != reference)
     summary: dict = {"medians": {}, "ratios": {}}
     for metric, read in METRICS[scenario].items():
         values = {impl: [read(r[impl]) for r in rounds] for impl in impls}
         summary["medians"][metric] = {impl: _median([v for v in vs if v is not None]) for impl, vs in values.items()}
         for impl in impls[1:]:
-            paired = [theirs / ours for ours, theirs in zip(values["rnncli"], values[impl])
+            paired = [theirs / ours for ours, theirs in zip(values[reference], values[impl])
                       if ours is not None and theirs is not None and ours > 0]
             if paired:
                 summary["ratios"].setdefault(metric, {})[impl] = {
@@ -383,13 +401,16 @@ def summarize(scenario: str, rounds: list[dict]) -> dict:
     return summary
 
 
-def format_table(report: dict) -> str:
-    lines = ["| scenario | metric | rnncli s | other | other s | other / rnncli (median, range) |",
+def format_table(report: dict, key: str = "summary", reference: str = "rnncli") -> str:
+    """The markdown table of the ``key`` summaries (``bf16_summary``: ratios against ``rnncli_bf16``)."""
+    lines = [f"| scenario | metric | {reference} s | other | other s | other / {reference} (median, range) |",
              "|---|---|---|---|---|---|"]
     for scenario, block in report["scenarios"].items():
-        for metric, medians in block["summary"]["medians"].items():
-            ours = medians.get("rnncli")
-            for impl, ratio in block["summary"]["ratios"].get(metric, {}).items():
+        if key not in block:
+            continue
+        for metric, medians in block[key]["medians"].items():
+            ours = medians.get(reference)
+            for impl, ratio in block[key]["ratios"].get(metric, {}).items():
                 ref = "" if SAME_MATH.get((scenario, impl), True) else " (ref)"
                 lines.append(f"| {scenario} | {metric} | {ours:.3f} | {impl}{ref} | {medians[impl]:.3f} | "
                              f"{ratio['median']:.2f}x ({ratio['min']:.2f}-{ratio['max']:.2f}) |")
@@ -413,6 +434,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="implementations to leave out (e.g. torch on a host where its threads starve)")
     parser.add_argument("--baseline", type=Path, default=None, metavar="DIR",
                         help="also time rnncli from another checkout (column rnncli_base) in every scenario")
+    parser.add_argument("--bf16", action="store_true",
+                        help="epoch scenario: add rnncli --precision mixed_bfloat16, Keras fit under mixed_bfloat16 and "
+                             "torch under bfloat16 autocast (needs a CPU with native bfloat16)")
     parser.add_argument("--json", action="store_true", help="print the JSON report on stdout")
     parser.add_argument("--output", type=Path, default=None, help=f"JSON report (default {RESULTS}; --quick: none)")
     args = parser.parse_args(argv)
@@ -436,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
         for scenario in args.scenarios:
             setup = setups[scenario]()
             impls = tuple(i for i in IMPLS[scenario] if i not in args.skip)
+            impls += tuple(i for i in BF16_IMPLS if i not in args.skip) if args.bf16 and scenario == "epoch" else ()
             impls += ("rnncli_base",) if args.baseline else ()
             if args.baseline:
                 setup["baseline"] = str(args.baseline.resolve())
@@ -450,13 +475,18 @@ def main(argv: list[str] | None = None) -> int:
                 "setup": {k: v for k, v in setup.items() if k in ("shape", "epochs", "batch")},
                 "same_math": {impl: SAME_MATH.get((scenario, impl), True) for impl in impls}, "impls": list(impls),
                 "rounds": results, "summary": summarize(scenario, results)}
+            if "rnncli_bf16" in impls:
+                report["scenarios"][scenario]["bf16_summary"] = summarize(scenario, results, "rnncli_bf16")
     report["loadavg_end"] = _loadavg()
     output = args.output or (None if args.quick else RESULTS)
     text = json.dumps(report, indent=1)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text + "\n")
-    print(text if args.json else format_table(report))
+    tables = format_table(report)
+    if any("bf16_summary" in block for block in report["scenarios"].values()):
+        tables += "\n\n" + format_table(report, "bf16_summary", "rnncli_bf16")
+    print(text if args.json else tables)
     return 0
 
 

@@ -2,7 +2,8 @@
 
 The model owns the layers (variables created eagerly, initial values drawn in numpy from the config seed, then
 overwritten by ``weights:`` files), propagates masks, sums regularization losses, and exposes the state variables of
-stateful layers.
+stateful layers. Under ``precision="mixed_bfloat16"`` every layer computes in bfloat16 (``Layer.compute_dtype``)
+while its variables stay float32; the model's output is float32 in either precision, so losses and metrics are too.
 """
 
 from __future__ import annotations
@@ -37,17 +38,21 @@ _SIMPLE = {"Masking": Masking, "Dropout": Dropout, "Activation": Activation, "Fl
 class Sequential(tf.Module):
     """A stack of rnncli layers. ``model(x, training)`` returns ``(y, mask)``; mask is [B, T] bool or None."""
 
-    def __init__(self, plan: ModelPlan, seed: int = 1337, weight_files: bool = True):
+    def __init__(self, plan: ModelPlan, seed: int = 1337, weight_files: bool = True, precision: str = "float32"):
         super().__init__(name="sequential")
         self.plan = plan
         self.layers: list[Layer] = [build_layer(layer, plan.batch_size, _layer_rng(seed, i), weight_files)
                                     for i, layer in enumerate(plan.layers)]
+        self.precision = precision
+        self.compute_dtype = tf.bfloat16 if precision == "mixed_bfloat16" else tf.float32
+        for layer in self.layers:
+            layer.set_compute_dtype(self.compute_dtype)
 
     def __call__(self, x: tf.Tensor, training: bool = False, rng: tf.random.Generator | None = None,
                  mask: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor | None]:
         for layer in self.layers:
             x, mask = layer(x, mask, training, rng)
-        return x, mask
+        return _as_float32(x), mask
 
     def call_with_states(self, x: tf.Tensor, states: list[tf.Tensor]) -> tuple[tf.Tensor, list[tf.Tensor]]:
         """Inference from explicit states of the stateful layers, touching no state variable, so any number of
@@ -66,7 +71,7 @@ class Sequential(tf.Module):
                 final += new
             else:
                 x, mask = layer(x, mask, False, None)
-        return x, final
+        return _as_float32(x), final
 
     def state_layout(self) -> list[tuple[str, str, int]]:
         """(layer name, state name, units) of every state ``call_with_states`` takes, in its order."""
@@ -114,11 +119,18 @@ class Sequential(tf.Module):
         return result
 
 
-def build_model(plan: ModelPlan, seed: int = 1337, weight_files: bool = True) -> "Sequential | GraphModel":
-    """The model of a plan: ``Sequential`` for a chain (unchanged), ``GraphModel`` for a ``GraphPlan``."""
+def build_model(plan: ModelPlan, seed: int = 1337, weight_files: bool = True, precision: str = "float32"
+                ) -> "Sequential | GraphModel":
+    """The model of a plan: ``Sequential`` for a chain (unchanged), ``GraphModel`` for a ``GraphPlan``; both
+    compute in bfloat16 under ``precision="mixed_bfloat16"`` and answer in float32."""
     if isinstance(plan, GraphPlan):
-        return GraphModel(plan, seed, weight_files, build_layer)
-    return Sequential(plan, seed, weight_files)
+        return GraphModel(plan, seed, weight_files, build_layer, precision)
+    return Sequential(plan, seed, weight_files, precision)
+
+
+def _as_float32(y: tf.Tensor) -> tf.Tensor:
+    """The model's output in float32 (a bfloat16 computation's output widened; float32 unchanged)."""
+    return tf.cast(y, tf.float32) if y.dtype == tf.bfloat16 else y
 
 
 def _variable_paths(layer: Layer, prefix: str):

@@ -5,6 +5,11 @@ from __future__ import annotations
 from rich.table import Table
 
 from rnncli.config.plan import LayerPlan, ModelPlan, fmt_shape
+from rnncli.platform.precision import compute_dtype_name
+
+# Layers whose input keeps its dtype under mixed_bfloat16 (the mask comparison stays exact): float32 as the model
+# input is (rnncli.layers.core.Masking)
+_INPUT_DTYPE_LAYERS = ("Masking",)
 
 EXECUTION_PATHS = {
     "cpu": "input projection of all timesteps in one matmul before the loop; one fused recurrent matmul per step",
@@ -70,18 +75,37 @@ def graph_summary_table(plan: ModelPlan, title: str) -> Table:
     return table
 
 
-def summary_table(plan: ModelPlan, title: str) -> Table:
+def layer_precision(layer: LayerPlan, precision: str = "float32") -> str:
+    """The dtype ``layer`` computes in under ``precision`` (``bfloat16`` or ``float32``); its variables are float32
+    in either."""
+    if layer.type in _INPUT_DTYPE_LAYERS:
+        return "float32"
+    return compute_dtype_name(precision)
+
+
+def summary_table(plan: ModelPlan, title: str, precision: str = "float32") -> Table:
+    """One row per layer; the ``Compute`` column is the dtype its matmuls and activations run in. A graph gets
+    Keras' functional table (``graph_summary_table``)."""
     if getattr(plan, "nodes", None):
         return graph_summary_table(plan, title)
     table = Table(title=title, title_justify="left")
     table.add_column("Layer (type)")
     table.add_column("Output shape")
     table.add_column("Param #", justify="right")
+    table.add_column("Compute")
     table.add_column("Notes")
     for layer in plan.layers:
         table.add_row(f"{layer.name} ({layer.type})", fmt_shape(layer.output_shape), f"{layer.params:,}",
-                      describe_layer(layer))
+                      layer_precision(layer, precision), describe_layer(layer))
     return table
+
+
+def precision_line(precision: str) -> str:
+    """The footer line that names the precision and what stays float32."""
+    if precision == "mixed_bfloat16":
+        return ("Precision: mixed_bfloat16 (bfloat16 matmuls and activations; variables, optimizer slots, states, "
+                "losses and metrics float32; needs a CPU with native bfloat16)")
+    return "Precision: float32"
 
 
 def distribution_line(training: dict) -> str:
@@ -110,6 +134,7 @@ def summary_footer(plan: ModelPlan, device: str = "cpu", training: dict | None =
     ]
     if training is not None:
         lines.append(distribution_line(training))
+        lines.append(precision_line(training.get("precision", "float32")))
     for layer in plan.layers:
         core = layer.inner if layer.type == "Bidirectional" else layer
         if core is not None and core.type in ("SimpleRNN", "GRU", "LSTM"):

@@ -80,6 +80,12 @@ device_option = click.option("--device", default="auto", show_default=True, meta
                              callback=check_device, help="Where to run: auto picks GPU 0 when TensorFlow can use one.")
 
 
+precision_option = click.option(
+    "--precision", type=click.Choice(["float32", "mixed_bfloat16"]), default=None,
+    help="Override training.precision: float32, or mixed_bfloat16 (bfloat16 matmuls and activations, float32 "
+    "variables and states; CPUs with AVX512_BF16 or AMX). Checkpoints are the same in both.")
+
+
 def data_options(command: Callable) -> Callable:
     """``--train/--y/--validation/--validation-y``: shorthands for the config's `data:` section."""
     data_file = click.Path(exists=True, dir_okay=False, path_type=Path)

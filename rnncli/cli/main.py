@@ -18,6 +18,7 @@ from rnncli.cli.common import (
     checkpoint_option,
     data_options,
     device_option,
+    precision_option,
     exit_code_of,
     handle_errors,
     stderr,
@@ -111,7 +112,8 @@ def summary(source: Path, device: str, overrides: tuple[str, ...]) -> None:
     sets, origins = option_overrides(overrides, {})
     with located_at_options(origins):
         config = model_config(source, sets)
-    print_table(stdout, summary_table(config.model, f"Model: {source}"))
+    precision = (config.training or {}).get("precision", "float32")
+    print_table(stdout, summary_table(config.model, f"Model: {source}", precision))
     for line in summary_footer(config.model, device, config.training):
         stdout.print(line, markup=False)
 
@@ -137,13 +139,15 @@ def summary(source: Path, device: str, overrides: tuple[str, ...]) -> None:
 @click.option("--distribute", type=click.Choice(["none", "mirrored", "multi_worker"]), default=None,
               help="Override training.distribute (multi_worker reads TF_CONFIG).")
 @click.option("--mixed-precision", is_flag=True, help="float16 compute with float32 variables (GPU only).")
+@precision_option
 @click.option("--progress/--no-progress", default=None, help="Live progress bar (default: when on a terminal; otherwise a progress line every 30 s).")
 @data_options
 @handle_errors
 def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_size: int | None, seed: int | None,
           device: str, resume: bool, force: bool, overrides: tuple[str, ...], distribute: str | None,
-          mixed_precision: bool, progress: bool | None, train_x: Path | None, train_y: Path | None,
-          validation_x: Path | None, validation_y: Path | None, init_from: str | None = None) -> None:
+          mixed_precision: bool, precision: str | None, progress: bool | None, train_x: Path | None,
+          train_y: Path | None, validation_x: Path | None, validation_y: Path | None,
+          init_from: str | None = None) -> None:
     """Train a model described by CONFIG; checkpoints, history and provenance go to the run directory.
 
     \b
@@ -165,10 +169,12 @@ def train(config_path: Path, run_dir: Path | None, epochs: int | None, batch_siz
     option_sets, origins = option_overrides(overrides, {"training.nb_epoch": ("--epochs", epochs),
                                                         "training.batch_size": ("--batch-size", batch_size),
                                                         "seed": ("--seed", seed),
-                                                        "training.distribute": ("--distribute", distribute)})
+                                                        "training.distribute": ("--distribute", distribute),
+                                                        "training.precision": ("--precision", precision)})
     sets = data_sets + option_sets
     for flag, value in (("--epochs", epochs), ("--batch-size", batch_size), ("--seed", seed),
-                        ("--distribute", distribute), ("--device", None if device == "auto" else device)):
+                        ("--distribute", distribute), ("--precision", precision),
+                        ("--device", None if device == "auto" else device)):
         if value is not None:
             given += [flag, str(value)]
     given += [part for override in overrides for part in ("--set", override)]
@@ -320,9 +326,10 @@ def init(x_path: Path, y_path: Path | None, cell: str, units: int, output: Path,
 @click.option("--classes", is_flag=True, help="Output class indices instead of scores: argmax over several units, "
               "score > 0.5 for one unit (Keras 1 predict_classes).")
 @device_option
+@precision_option
 @handle_errors
 def predict(source: Path, input_path: Path, output_path: Path | None, batch_size: int | None, checkpoint: str,
-            no_save_states: bool, classes: bool, device: str) -> None:
+            no_save_states: bool, classes: bool, device: str, precision: str | None) -> None:
     """Run inference with a run directory (trained weights) or a config file (its `weights:`/seeded init).
 
     \b
@@ -336,7 +343,7 @@ def predict(source: Path, input_path: Path, output_path: Path | None, batch_size
 
     outputs, notes = run_predict(source, input_path, output_path=output_path, batch_size=batch_size,
                                  checkpoint=checkpoint, save_states=not no_save_states, device_spec=device,
-                                 classes=classes)
+                                 classes=classes, precision=precision)
     for note in notes:
         stderr.print(f"note: {note}", markup=False)
     if isinstance(outputs, dict):  # a graph's named outputs: an .npz, or one block per output on stdout
@@ -369,9 +376,10 @@ def predict(source: Path, input_path: Path, output_path: Path | None, batch_size
 @click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE", help=SET_HELP)
 @checkpoint_option
 @device_option
+@precision_option
 @handle_errors
 def evaluate(source: Path, data_path: Path | None, y_path: Path | None, as_json: bool, overrides: tuple[str, ...],
-             checkpoint: str, device: str) -> None:
+             checkpoint: str, device: str, precision: str | None) -> None:
     """Loss and metrics of a run on its validation data or on --data (the table's title says which data and how
     many samples).
 
@@ -394,7 +402,8 @@ def evaluate(source: Path, data_path: Path | None, y_path: Path | None, as_json:
 
     sets, origins = option_overrides(overrides, {})
     with located_at_options(origins):
-        results, on = run_evaluate(source, data_path, device, checkpoint, y_path=y_path, overrides=sets)
+        results, on = run_evaluate(source, data_path, device, checkpoint, y_path=y_path, overrides=sets,
+                                   precision=precision)
     if as_json:  # stdout and stderr stay pure JSON (scripts read them together)
         click.echo(json.dumps(results))
         return

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from rnncli.cli.common import check_device, handle_errors, stderr
+from rnncli.cli.common import check_device, handle_errors, precision_option, stderr
 
 
 @click.command()
@@ -40,9 +40,10 @@ from rnncli.cli.common import check_device, handle_errors, stderr
                    "--save-every seconds and at SIGTERM (a client sees a rollback through the step counter).")
 @click.option("--device", default="auto", show_default=True, metavar="auto|cpu|gpu|gpu:N", callback=check_device,
               help="Where to run: auto picks GPU 0 when TensorFlow can use one.")
+@precision_option
 def serve(run_dir: Path, host: str, port: int, state_dir: Path | None, max_batch: int, max_delay_ms: float,
           idle_timeout: float, max_streams: int, token_file: Path | None, checkpoint: str, max_body_bytes: int,
-          save_every: float, durability: str, device: str) -> None:
+          save_every: float, durability: str, device: str, precision: str | None) -> None:
     """Serve a run over HTTP, keeping one state per stream; streams are batched into one compiled step.
 
     \b
@@ -55,7 +56,7 @@ def serve(run_dir: Path, host: str, port: int, state_dir: Path | None, max_batch
     from rnncli.serve.server import ServeOptions, serve as run_server
 
     options = ServeOptions(run_dir, host, port, state_dir, max_batch, max_delay_ms, idle_timeout, max_streams,
-                           token_file, checkpoint, max_body_bytes, save_every, device, durability)
+                           token_file, checkpoint, max_body_bytes, save_every, device, durability, precision)
 
     @handle_errors
     def run() -> int:

@@ -17,15 +17,15 @@ from rnncli.training.compile_policy import inference_compiles
 
 
 def predict(source: Path, input_path: Path, *, output_path: Path | None = None, batch_size: int | None = None,
-            checkpoint: str = "latest", save_states: bool = True, device_spec: str = "auto", classes: bool = False
-            ) -> tuple[np.ndarray, list[str]]:
+            checkpoint: str = "latest", save_states: bool = True, device_spec: str = "auto", classes: bool = False,
+            precision: str | None = None) -> tuple[np.ndarray, list[str]]:
     """Outputs for ``input_path`` (written to ``output_path`` when given), or with ``classes`` the predicted class
     of each sample (``rnncli.data.outputs.predicted_classes``). A stateful run starts from its saved states and, after
     the output is safely written, saves the final states back as its newest checkpoint."""
     if output_path is not None and output_path.suffix.lower() != ".npz":  # .npz: a graph's named outputs
         check_output_path(output_path)
     stateful_run = source.is_dir() and save_states  # a model with states writes them back: locked
-    loaded = load_source(source, checkpoint, device_spec, lock=stateful_run,
+    loaded = load_source(source, checkpoint, device_spec, lock=stateful_run, precision=precision,
                          read_only_hint="pass --no-save-states to predict without saving the final states",
                          before_tensorflow=lambda config: read_input(input_path, config,
                                                                      _normalization(config, source)))
@@ -77,12 +77,14 @@ def predict(source: Path, input_path: Path, *, output_path: Path | None = None, 
 
 
 def evaluate(source: Path, data_path: Path | None = None, device_spec: str = "auto", checkpoint: str = "latest",
-             y_path: Path | None = None, overrides: list[str] | None = None) -> tuple[dict, str]:
+             y_path: Path | None = None, overrides: list[str] | None = None, precision: str | None = None
+             ) -> tuple[dict, str]:
     """Loss and metrics of the ``checkpoint`` (``latest`` or ``best``) of a run on ``data_path`` or on the
     config's validation data, and which data that was (``"on the validation split of x.npz (20 samples)"``).
     ``overrides`` are ``--set`` values for the config (``training.loss=mse`` for an imported architecture). The
-    data is read and checked before TensorFlow starts, so a bad file is refused at once."""
-    loaded = load_source(source, checkpoint, device_spec, overrides=overrides,
+    data is read and checked before TensorFlow starts, so a bad file is refused at once. ``precision``: as
+    ``--precision`` (None: the config's)."""
+    loaded = load_source(source, checkpoint, device_spec, overrides=overrides, precision=precision,
                          before_tensorflow=lambda config: evaluation_data(config, data_path, y_path,
                                                                           _normalization(config, source)))
     config, engine, data = loaded.config, loaded.engine, loaded.prepared

@@ -44,7 +44,7 @@ def load_run_config(run: RunStore, overrides: list[str] | None = None) -> Config
 
 def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "auto", lock: bool = False,
                 read_only_hint: str = "", before_tensorflow: Callable[[Config], Any] | None = None,
-                overrides: list[str] | None = None) -> LoadedRun:
+                overrides: list[str] | None = None, precision: str | None = None) -> LoadedRun:
     """A run directory (restored from its ``latest`` or ``best`` checkpoint) or a config file (fresh weights).
 
     With ``lock``, the run of a model with states is locked before it is read (the caller releases
@@ -54,9 +54,11 @@ def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "au
     can do instead when the run directory cannot be written (a read-only or forbidden folder).
     ``before_tensorflow(config)`` runs after the lock and before TensorFlow starts (reading and checking the input
     data, so a bad file is refused at once); its result is ``LoadedRun.prepared``. ``overrides`` are ``--set``
-    values applied to the config (after a run's own).
+    values applied to the config (after a run's own). ``precision`` (``--precision``) overrides the config's
+    ``training.precision``; checkpoints are the same in both, so either restores any run.
     """
     from rnncli.platform.device import resolve_device
+    from rnncli.platform.precision import check_precision
 
     if checkpoint not in WHICH:
         raise UserInputError(f"--checkpoint must be `latest` or `best`, got {checkpoint!r}")
@@ -66,8 +68,10 @@ def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "au
         tf = prepare_tensorflow(False)
         from rnncli.training.graph_loop import make_engine
 
-        with tf.device(resolve_device(device_spec)):
-            engine = make_engine(config, jit_compile=False)
+        device = resolve_device(device_spec)
+        chosen = check_precision(precision or config.training_settings["precision"], device)
+        with tf.device(device):
+            engine = make_engine(config, jit_compile=False, precision=chosen)
         notes = [] if config.has_weight_files else [
             f"no trained weights: {source} is a config without `weights:` files, so the outputs come from its seeded "
             f"random initialisation (seed {config.seed}); pass a run directory to use trained weights"]
@@ -86,11 +90,12 @@ def load_source(source: Path, checkpoint: str = "latest", device_spec: str = "au
         prepared = before_tensorflow(config) if before_tensorflow else None
         tf = prepare_tensorflow(False)
         device = resolve_device(device_spec)
+        chosen = check_precision(precision or config.training_settings["precision"], device)
         from rnncli.training.hooks import HookList, training_hooks
         from rnncli.training.graph_loop import make_engine
 
         with tf.device(device):
-            engine = make_engine(config, weight_files=False)
+            engine = make_engine(config, weight_files=False, precision=chosen)
         # the hooks' state is restored and saved back with the rest (states written back by predict keep it)
         HookList(training_hooks(config.training_settings)).bind(engine)
         checkpoints = Checkpoints.for_run(engine.trackables(), run.checkpoints,

@@ -44,6 +44,8 @@ FIXED_ON_RESUME = (("model",), ("seed",), ("training", "optimizer", "name"))
 def _comparable(resolved: dict) -> dict:
     copy = json.loads(json.dumps(resolved))
     (copy.get("training") or {}).pop("nb_epoch", None)
+    # the checkpoint is the same in either precision: a run resumes in float32 or mixed_bfloat16 freely
+    (copy.get("training") or {}).pop("precision", None)
     return copy
 
 
@@ -64,7 +66,8 @@ def _with_new_defaults(old: dict, new: dict) -> dict:
 
 
 def config_difference(old: dict, new: dict) -> str:
-    """A unified diff of two resolved configs, ignoring ``training.nb_epoch`` (extending a run is allowed) and keys
+    """A unified diff of two resolved configs, ignoring ``training.nb_epoch`` (extending a run is allowed),
+    ``training.precision`` (checkpoints are the same in both) and keys
     that the run's rnncli did not have, at their defaults."""
     old = _with_new_defaults(old, new)
     a = yaml.safe_dump(_comparable(old), sort_keys=True).splitlines()
@@ -144,6 +147,7 @@ def _start_devices(training: dict, device_spec: str, mixed_precision: bool) -> t
     """Start TensorFlow for ``training``: (tf, strategy or None, device, its description)."""
     from rnncli.platform import distribute as dist
     from rnncli.platform.device import describe_device, enable_mixed_precision, resolve_device
+    from rnncli.platform.precision import check_precision
 
     tf = prepare_tensorflow(training["deterministic"], training["distribute"], training["devices"])
     strategy = dist.current()
@@ -152,6 +156,8 @@ def _start_devices(training: dict, device_spec: str, mixed_precision: bool) -> t
                              f"{strategy.num_replicas_in_sync} replicas of `distribute: {training['distribute']}`")
     device = resolve_device(device_spec) if strategy is None else "strategy"
     device_text = describe_device(device) if strategy is None else dist.describe(strategy)
+    if check_precision(training["precision"], device, mixed_precision) == "mixed_bfloat16":
+        device_text += ", mixed_bfloat16 (bfloat16 matmuls and activations, float32 variables and states)"
     if mixed_precision:
         enable_mixed_precision(device if strategy is None else "/GPU:0")
         device_text += ", mixed precision (float16 compute, float32 variables, dynamic loss scaling)"

@@ -149,6 +149,12 @@ TRAINING_ARGS = (
         "precision is used, and the planned steps are expected to save more time than compiling costs; a run keeps "
         "its choice on --resume; short predict/evaluate calls skip XLA), `true` or `false`.",
         choices=("auto", "true", "false")),
+    Arg("precision", "choice", "float32",
+        "`float32`, or `mixed_bfloat16`: matmuls and activations in bfloat16 while variables, optimizer slots, "
+        "carried states, losses and metrics stay float32 (no loss scaling); refused on a CPU without native "
+        "bfloat16 (AVX512_BF16 or AMX, see `rnncli doctor`). Checkpoints are the same in both, so a run can resume "
+        "or serve in either; `--precision` on train, predict, evaluate and serve overrides it.",
+        choices=("float32", "mixed_bfloat16")),
     Arg("deterministic", "bool", True, "Enable TensorFlow op determinism (identical runs for the same seed)."),
     Arg("distribute", "choice", "none", "`none`, `mirrored` (several GPUs/devices) or `multi_worker` (TF_CONFIG).",
         choices=("none", "mirrored", "multi_worker")),

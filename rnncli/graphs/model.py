@@ -27,9 +27,12 @@ LayerBuilder = Callable[[LayerPlan, "int | None", np.random.Generator, bool], La
 class GraphModel(tf.Module):
     """Named inputs -> nodes -> named outputs. ``layers``: the layers that own weights, in plan order."""
 
-    def __init__(self, plan: GraphPlan, seed: int, weight_files: bool, build_layer: LayerBuilder):
+    def __init__(self, plan: GraphPlan, seed: int, weight_files: bool, build_layer: LayerBuilder,
+                 precision: str = "float32"):
         super().__init__(name="graph")
         self.plan = plan
+        self.precision = precision
+        self.compute_dtype = tf.bfloat16 if precision == "mixed_bfloat16" else tf.float32
         ranks = {i.name: len(i.shape) for i in plan.inputs}
         for node in plan.nodes:
             for tensor, shape in zip(node.tensor_names, node.outputs):
@@ -42,6 +45,8 @@ class GraphModel(tf.Module):
             else:
                 self.layers.append(build_layer(layer, plan.batch_size, np.random.default_rng([seed, index]),
                                                weight_files))
+        for layer in self.layers:  # mixed_bfloat16: bfloat16 compute, float32 variables and outputs
+            layer.set_compute_dtype(self.compute_dtype)
         self._owners = {layer.layer_name: layer for layer in self.layers}
 
     @property
@@ -93,7 +98,7 @@ class GraphModel(tf.Module):
             for k, (tensor, value) in enumerate(zip(node.tensor_names, results)):
                 values[tensor] = value
                 value_masks[tensor] = out_mask if k == 0 else None
-        return ({name: values[name] for name in self.plan.outputs},
+        return ({name: _as_float32(values[name]) for name in self.plan.outputs},
                 {name: value_masks[name] for name in self.plan.outputs})
 
     # -- what the Engine, checkpoints and the importer ask of a model (as ``Sequential``) -------------------------
@@ -137,6 +142,11 @@ class GraphModel(tf.Module):
                 if variable.trainable:
                     result[path] = variable
         return result
+
+
+def _as_float32(y: tf.Tensor) -> tf.Tensor:
+    """An output in float32 (a bfloat16 computation's output widened; float32 unchanged)."""
+    return tf.cast(y, tf.float32) if y.dtype == tf.bfloat16 else y
 
 
 def _variable_paths(layer: Layer, prefix: str):

@@ -4,12 +4,16 @@ Every layer is a ``tf.Module`` whose variables are created in ``__init__`` from 
 (so optimizers and checkpoints see every variable before the first step), and whose ``call`` maps
 ``(x, mask, training, rng) -> (y, mask)``: masks are ``(B, T)`` bool tensors or None. A layer names its own weights
 (``named_weights``) and the layers it wraps (``children``), so the model walks layers without knowing wrappers.
+
+Precision: variables are always float32. A layer computes in ``compute_dtype`` (float32, or bfloat16 under
+``training.precision: mixed_bfloat16``): ``__call__`` casts a floating input to it, and ``read`` casts a variable to
+it where the layer uses it (the gradient flows back to the float32 variable through the cast).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import tensorflow as tf
@@ -24,12 +28,15 @@ def module_name(name: str) -> str:
 class Layer(tf.Module):
     """Base class: variables, regularizers, Keras 1 weight lists."""
 
+    casts_input: ClassVar[bool] = True  # False: the input keeps its dtype (Embedding's ids, Masking's comparison)
+
     def __init__(self, config: dict):
         super().__init__(name=module_name(config["name"]))
         self.config = config
         self.layer_name: str = config["name"]
         self.trainable: bool = bool(config.get("trainable", True))
         self._regularized: list[tuple[tf.Variable, dict]] = []
+        self.compute_dtype: tf.DType = tf.float32
 
     def call(self, x: tf.Tensor, mask: tf.Tensor | None, training: bool, rng: tf.random.Generator | None
              ) -> tuple[tf.Tensor, tf.Tensor | None]:
@@ -37,7 +44,22 @@ class Layer(tf.Module):
 
     def __call__(self, x: tf.Tensor, mask: tf.Tensor | None = None, training: bool = False,
                  rng: tf.random.Generator | None = None) -> tuple[tf.Tensor, tf.Tensor | None]:
-        return self.call(x, mask, training, rng)
+        return self.call(self.cast_input(x) if self.casts_input else x, mask, training, rng)
+
+    def set_compute_dtype(self, dtype: tf.DType) -> None:
+        """Compute in ``dtype`` (float32 or bfloat16), this layer and every layer it wraps; variables stay float32."""
+        for layer in self.walk():
+            layer.compute_dtype = dtype
+
+    def cast_input(self, x: tf.Tensor) -> tf.Tensor:
+        """A floating ``x`` in the compute dtype (integer inputs unchanged)."""
+        x = tf.convert_to_tensor(x)
+        return tf.cast(x, self.compute_dtype) if x.dtype.is_floating and x.dtype != self.compute_dtype else x
+
+    def read(self, variable: tf.Variable) -> tf.Tensor:
+        """The value of one of this layer's float32 variables in the compute dtype (same shape)."""
+        value = tf.convert_to_tensor(variable)
+        return value if value.dtype == self.compute_dtype else tf.cast(value, self.compute_dtype)
 
     def make_variable(self, name: str, value: np.ndarray, regularizer: dict | None = None) -> tf.Variable:
         variable = tf.Variable(value.astype(np.float32), name=name, trainable=self.trainable)
@@ -96,7 +118,8 @@ class Layer(tf.Module):
             variable.assign(tf.zeros_like(variable))
 
 
-def dropout_mask(rng: tf.random.Generator, shape: Any, rate: float) -> tf.Tensor:
-    """Inverted-dropout multiplier: 0 with probability ``rate``, else 1/(1-rate)."""
+def dropout_mask(rng: tf.random.Generator, shape: Any, rate: float, dtype: tf.DType = tf.float32) -> tf.Tensor:
+    """Inverted-dropout multiplier of ``shape`` in ``dtype``: 0 with probability ``rate``, else 1/(1-rate). The
+    draw is float32 whatever ``dtype``, so both precisions drop the same units."""
     keep = tf.cast(rng.uniform(shape) >= rate, tf.float32)
-    return keep / (1.0 - rate)
+    return tf.cast(keep / (1.0 - rate), dtype)

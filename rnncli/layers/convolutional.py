@@ -54,9 +54,9 @@ class Convolution1D(Layer):
         super().set_weights(arrays)
 
     def call(self, x, mask, training, rng):
-        y = tf.nn.conv1d(x, self.kernel, stride=self.stride, padding=self.padding)
+        y = tf.nn.conv1d(x, self.read(self.kernel), stride=self.stride, padding=self.padding)
         if self.bias is not None:
-            y = y + self.bias
+            y = y + self.read(self.bias)
         return self.activation(y), None
 
 

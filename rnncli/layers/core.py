@@ -31,9 +31,10 @@ class Dense(Layer):
         return {"kernel": self.kernel} | ({"bias": self.bias} if self.bias is not None else {})
 
     def call(self, x, mask, training, rng):
-        y = tf.matmul(x, self.kernel) if x.shape.rank == 2 else tf.einsum("...f,fo->...o", x, self.kernel)
+        kernel = self.read(self.kernel)
+        y = tf.matmul(x, kernel) if x.shape.rank == 2 else tf.einsum("...f,fo->...o", x, kernel)
         if self.bias is not None:
-            y = y + self.bias
+            y = y + self.read(self.bias)
         return self.activation(y), None
 
 
@@ -42,6 +43,8 @@ class Embedding(Layer):
 
     ``dropout`` drops whole rows of the matrix (word types) once per batch, scaled by 1/(1-p), in training only.
     """
+
+    casts_input = False  # ids, not values
 
     def __init__(self, config: dict, rng: np.random.Generator):
         super().__init__(config)
@@ -57,15 +60,19 @@ class Embedding(Layer):
 
     def call(self, x, mask, training, rng):
         ids = tf.cast(x, tf.int32)
-        table = self.embeddings
+        table = self.read(self.embeddings)
         if training and rng is not None and self.rate > 0:
-            table = table * dropout_mask(rng, [table.shape[0], 1], self.rate)
+            table = table * dropout_mask(rng, [table.shape[0], 1], self.rate, table.dtype)
         y = tf.gather(table, ids)
         return y, (tf.not_equal(ids, 0) if self.mask_zero else mask)
 
 
 class Masking(Layer):
-    """mask = any feature != mask_value per timestep; masked timesteps become exact zeros. [B, T, F] -> same."""
+    """mask = any feature != mask_value per timestep; masked timesteps become exact zeros. [B, T, F] -> same.
+
+    The input keeps its dtype, so the comparison is exact whatever the precision."""
+
+    casts_input = False
 
     def call(self, x, mask, training, rng):
         keep = tf.reduce_any(tf.not_equal(x, self.config["mask_value"]), axis=-1)
@@ -79,7 +86,7 @@ class Dropout(Layer):
         rate = float(self.config["p"])
         if not training or rng is None or rate <= 0:
             return x, mask
-        return x * dropout_mask(rng, tf.shape(x), rate), mask
+        return x * dropout_mask(rng, tf.shape(x), rate, x.dtype), mask
 
 
 class Activation(Layer):

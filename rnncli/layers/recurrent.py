@@ -197,17 +197,17 @@ class Recurrent(Layer):
         def draw(rate: float, dim: int) -> Masks:
             if not dropping or rate <= 0.0:
                 return None
-            return tuple(dropout_mask(rng, tf.stack([batch, dim]), rate) for _ in range(plan.mask_count))
+            return tuple(dropout_mask(rng, tf.stack([batch, dim]), rate, self.compute_dtype)
+                         for _ in range(plan.mask_count))
 
         input_masks = draw(self.dropout_W, self.input_dim)
         recurrent_masks = draw(self.dropout_U, self.units)
-        kernel = tf.convert_to_tensor(self.kernel)
-        input_bias, recurrent_bias = self._split_bias(tf.convert_to_tensor(self.bias))
+        kernel = self.read(self.kernel)
+        input_bias, recurrent_bias = self._split_bias(self.read(self.bias))
         return Execution(
             plan=plan,
             input_weights=self._blocks(kernel) if plan.per_gate_input else kernel,
-            recurrent_weights=self._arrange_recurrent(tf.convert_to_tensor(self.recurrent_kernel),
-                                                      plan.per_gate_recurrent),
+            recurrent_weights=self._arrange_recurrent(self.read(self.recurrent_kernel), plan.per_gate_recurrent),
             bias=input_bias,
             input_masks=input_masks,
             recurrent_masks=recurrent_masks,
@@ -264,7 +264,9 @@ class Recurrent(Layer):
         ``initial_states`` a list of ``num_states`` [B, u] tensors (None: zeros).
 
         Returns ``(y [B, T, u] or [B, u], mask or None, final_states)`` (``rnncli serve`` batches any streams this
-        way, whatever batch size the state variables were made for)."""
+        way, whatever batch size the state variables were made for). The states come and go in float32 whatever
+        the compute dtype (``Layer.read``), which the recurrence runs in."""
+        x = self.cast_input(x)
         batch = tf.shape(x)[0]
         execution = self.prepare(batch, training, rng)
         x_tbd = tf.transpose(x, [1, 0, 2])
@@ -279,11 +281,13 @@ class Recurrent(Layer):
             sequence = x_tbd
             step = functools.partial(self.step, execution=execution)
 
-        initial = list(initial_states) if initial_states is not None else self.initial_state(batch, x.dtype)
+        initial = ([self.cast_input(state) for state in initial_states] if initial_states is not None
+                   else self.initial_state(batch, x.dtype))
         time_mask = None if mask is None else tf.transpose(mask, [1, 0])
         last, outputs, final_states = unroll(step, sequence, initial, time_mask, self.go_backwards, self.unrolled,
                                              self.return_sequences,
                                              requested_iteration_steps() if execution.plan.inference else 1)
+        final_states = [tf.cast(state, tf.float32) for state in final_states]
         if self.return_sequences:
             out_mask = mask
             if mask is not None and self.go_backwards:

@@ -27,6 +27,7 @@ from rich.text import Text
 import rnncli
 from rnncli.platform import compile_cache
 from rnncli.platform.device import enable_memory_growth
+from rnncli.platform.precision import native_bfloat16
 
 # The pip wheels that `tensorflow[and-cuda]` (extra `rnncli[gpu]`) brings; their versions tell a cuDNN or CUDA
 # mismatch apart from a missing driver.
@@ -42,8 +43,10 @@ def collect() -> dict[str, Any]:
     ``tensorflow_error`` says why), ``is_cuda_build``, ``cuda_build_version`` and ``cudnn_build_version`` (what
     TensorFlow was compiled against), ``cuda_compute_capabilities``, ``cuda_wheels`` (installed ``nvidia-*`` wheels
     and their versions), ``cuda_visible_devices``, ``host_allocator`` (``bfc``, ``onednn`` or ``malloc``, the one
-    TensorFlow runs on), ``onednn`` (whether oneDNN's kernels are on), ``compile_cache`` (``rnncli.platform.compile_cache.describe()``: state, directory, entries, bytes),
-    ``devices`` (physical devices: name and type), ``gpus`` (one dict per GPU: ``index``, ``name``, ``model``,
+    TensorFlow runs on), ``onednn`` (whether oneDNN's kernels are on), ``compile_cache``
+    (``rnncli.platform.compile_cache.describe()``: state, directory, entries, bytes), ``bfloat16`` (native bfloat16
+    on this CPU: ``native``, ``flags``, ``source``, ``text``), ``devices`` (physical devices: name and type), ``gpus``
+    (one dict per GPU: ``index``, ``name``, ``model``,
     ``compute_capability``, ``usable`` and ``error``, the reason when a tiny matmul on it fails), ``gpu_usable`` (at least one GPU computes) and ``hints`` (sentences on what to fix).
 
     Importing TensorFlow and running the test matmuls initialises its GPUs (with memory growth enabled).
@@ -67,6 +70,7 @@ def collect() -> dict[str, Any]:
         "gpu_usable": False,
         "hints": [],
         "compile_cache": compile_cache.describe(),
+        "bfloat16": _bfloat16_entry(),
     }
     try:
         import tensorflow as tf
@@ -160,6 +164,9 @@ def render(report: dict[str, Any]) -> Group:
     if cache:
         summary.add_row("XLA cache", f"{cache['state']}: {cache['directory']} ({cache['entries']} programs, "
                                      f"{cache['bytes'] / 1e6:.1f} MB; all versions {cache['all_bytes'] / 1e6:.1f} MB)")
+    bf16 = report.get("bfloat16")
+    if bf16:
+        summary.add_row("bfloat16", Text(bf16["text"], style="green" if bf16["native"] else "yellow"))
     summary.add_row("devices", ", ".join(d["name"] for d in report["devices"]) or "none")
     usable = sum(gpu["usable"] for gpu in report["gpus"])
     if report["gpu_usable"]:
@@ -179,6 +186,14 @@ def render(report: dict[str, Any]) -> Group:
     for hint in report["hints"]:
         parts.append(Text(f"hint: {hint}"))
     return Group(*parts)
+
+
+def _bfloat16_entry() -> dict[str, Any]:
+    """``native`` (AVX512_BF16 or AMX on this CPU), ``flags`` found and the ``text`` doctor shows: what
+    ``training.precision: mixed_bfloat16`` needs (``rnncli.platform.precision``)."""
+    support = native_bfloat16()
+    text = support.describe() + (": mixed_bfloat16 available" if support.native else ": mixed_bfloat16 refused")
+    return {"native": support.native, "flags": list(support.flags), "source": support.source, "text": text}
 
 
 def _gpu_entry(tf: Any, index: int, gpu: Any, logical_gpu_count: int) -> dict[str, Any]:

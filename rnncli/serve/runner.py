@@ -202,7 +202,8 @@ def _layer_rows(plan: Any) -> list[dict]:
             for layer in plan.layers]
 
 
-def load_runner(run_path: Path, checkpoint: str, device_spec: str, max_batch: int) -> ModelRunner:
+def load_runner(run_path: Path, checkpoint: str, device_spec: str, max_batch: int, precision: str | None = None
+                ) -> ModelRunner:
     """Restore a run (the one place ``rnncli.serve`` calls the command layer) and build its runner.
 
     Raises ``UserInputError`` for a model whose states cannot be passed explicitly (a stateful layer inside
@@ -211,7 +212,7 @@ def load_runner(run_path: Path, checkpoint: str, device_spec: str, max_batch: in
 
     if not run_path.is_dir():
         raise UserInputError(f"{run_path}: `rnncli serve` needs a run directory (a trained run), not a file")
-    loaded = load_source(run_path, checkpoint, device_spec)
+    loaded = load_source(run_path, checkpoint, device_spec, precision=precision)
     plan = loaded.config.model
     for layer in plan.layers:
         if layer.type == "TimeDistributed" and layer.inner is not None and layer.inner.config.get("stateful"):

@@ -32,6 +32,7 @@ class ServeOptions:
     save_every: float = 30.0          # seconds between saves of changed states (and always at shutdown)
     device: str = "auto"
     durability: str = "always"        # "always": write-ahead log fsync'ed before each answer; "periodic"
+    precision: str | None = None      # None: the run's training.precision
 
 
 class Terminated(Exception):
@@ -107,7 +108,8 @@ def serve(options: ServeOptions, announce: Callable[[str], None]) -> None:
     try:
         if state_dir:
             state_dir.open()
-        runner = load_runner(options.run, options.checkpoint, options.device, options.max_batch)
+        runner = load_runner(options.run, options.checkpoint, options.device, options.max_batch,
+                             options.precision)
         for note in runner.info.notes:
             announce(f"note: {note}")
         identity = {"states": [[s.layer, s.name, s.units] for s in runner.state_specs],

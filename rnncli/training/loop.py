@@ -72,17 +72,23 @@ class Engine:
     """Model + optimizer + RNG + counters, and the compiled steps that use them."""
 
     def __init__(self, config: Config, jit_compile: bool | None = None, strategy: Any = None,
-                 loss_scaling: bool = False, weight_files: bool = True, expected_steps: int | None = None):
+                 loss_scaling: bool = False, weight_files: bool = True, expected_steps: int | None = None,
+                 precision: str | None = None):
         """``expected_steps``: training steps the run plans; with ``jit_compile: auto`` XLA is used only when it is
-        expected to pay for its compilation (``rnncli.training.compile_policy``). None keeps the shape rule alone."""
+        expected to pay for its compilation (``rnncli.training.compile_policy``). None keeps the shape rule alone.
+        ``precision``: ``float32`` or ``mixed_bfloat16`` (None: the config's ``training.precision``); the layers
+        compute in it, while variables, optimizer slots, carried states, losses and metrics stay float32 (so the
+        checkpoint is the same in both). Whether the CPU supports it is the caller's check
+        (``rnncli.platform.precision.check_precision``)."""
         self.config = config
         self.strategy = strategy
         self.loss_scaling = loss_scaling  # dynamic loss scaling for float16 compute (--mixed-precision)
         training = config.training_settings
         self.training = training
         self.loop = LoopState()  # host-side counters: plain variables even under a strategy
+        self.precision = precision or training.get("precision") or "float32"
         with _distribution_scope(strategy):
-            self.model = build_model(config.model, config.seed, weight_files)
+            self.model = build_model(config.model, config.seed, weight_files, self.precision)
             self.rng = tf.random.Generator.from_seed(config.seed)
             self.variables = self.model.trainable_by_path()
             self.optimizer = make_optimizer(training["optimizer"], self.variables, training.get("lr_schedule"),
@@ -97,8 +103,11 @@ class Engine:
                                                 and len(config.model.input_shape) == 3
                                                 and (expected_steps is None or worth_compiling(
                                                     config.model, training["batch_size"], expected_steps)))
-        # XLA does not compile cross-replica steps, and the float16 rewrite of --mixed-precision is a graph pass
-        self.jit_compile = bool(jit_compile) and strategy is None and not loss_scaling
+        # XLA does not compile cross-replica steps, and the float16 rewrite of --mixed-precision is a graph pass;
+        # mixed_bfloat16 runs in the plain graph, where oneDNN computes bf16 matmuls natively: XLA:CPU (TF 2.21) has
+        # no fast bf16 dot (medium LSTM training step 416 -> 1482 ms in bf16 under XLA, 197 -> 195 ms in the graph)
+        self.jit_compile = (bool(jit_compile) and strategy is None and not loss_scaling
+                            and self.precision != "mixed_bfloat16")
         step = self._distributed_train_step if strategy is not None else self._train_step_impl
         # autograph=False: the steps use tf.while_loop/tf.cond explicitly, and converting every layer's source on
         # each trace was most of the tracing time (a Python `if` on a tensor fails loudly without it)
