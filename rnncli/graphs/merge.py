@@ -34,6 +34,7 @@ class Merge(Layer):
         self.dot_axes = (axes[0] % rank, axes[1] % input_ranks[-1])
 
     def call_many(self, xs: list[tf.Tensor]) -> tf.Tensor:
+        xs = [self.cast_input(x) for x in xs]  # a graph input (float32) may meet a bfloat16 branch
         mode = self.mode
         if mode == "sum":
             return tf.add_n(xs)

@@ -42,7 +42,7 @@ class PReLU(Layer):
         return {"alphas": self.alphas}
 
     def call(self, x, mask, training, rng):
-        return tf.nn.relu(x) + self.alphas * tf.minimum(x, 0.0), mask
+        return tf.nn.relu(x) + self.read(self.alphas) * tf.minimum(x, 0.0), mask
 
 
 class SpatialDropout1D(Layer):
@@ -54,7 +54,7 @@ class SpatialDropout1D(Layer):
         if not training or rng is None or rate <= 0.0:
             return x, mask
         shape = tf.shape(x)
-        return x * dropout_mask(rng, tf.stack([shape[0], 1, shape[2]]), rate), mask
+        return x * dropout_mask(rng, tf.stack([shape[0], 1, shape[2]]), rate, x.dtype), mask
 
 
 class Highway(Layer):
@@ -82,10 +82,10 @@ class Highway(Layer):
         return weights
 
     def call(self, x, mask, training, rng):
-        carry = tf.matmul(x, self.carry_kernel)
-        act = tf.matmul(x, self.kernel)
+        carry = tf.matmul(x, self.read(self.carry_kernel))
+        act = tf.matmul(x, self.read(self.kernel))
         if self.bias is not None:
-            carry, act = carry + self.carry_bias, act + self.bias
+            carry, act = carry + self.read(self.carry_bias), act + self.read(self.bias)
         transform = tf.sigmoid(carry)
         return self.activation(act) * transform + (1.0 - transform) * x, None
 
@@ -107,7 +107,7 @@ class MaxoutDense(Layer):
         return {"kernel": self.kernel} | ({"bias": self.bias} if self.bias is not None else {})
 
     def call(self, x, mask, training, rng):
-        y = tf.einsum("bf,kfo->bko", x, self.kernel)
+        y = tf.einsum("bf,kfo->bko", x, self.read(self.kernel))
         if self.bias is not None:
-            y = y + self.bias
+            y = y + self.read(self.bias)
         return tf.reduce_max(y, axis=1), None

@@ -39,6 +39,8 @@ class BatchNormalization(Layer):
                                                                   "moving_variance": self.moving_variance}
 
     def call(self, x, mask, training, rng):
+        compute = x.dtype
+        x = tf.cast(x, tf.float32)  # statistics in float32 under mixed_bfloat16 too (as Keras' mixed policies)
         if training:
             axes = list(range(x.shape.rank - 1))
             mean, variance = tf.nn.moments(x, axes)
@@ -51,4 +53,4 @@ class BatchNormalization(Layer):
             y = y * self.gamma
         if self.beta is not None:
             y = y + self.beta
-        return y, None
+        return tf.cast(y, compute), None
