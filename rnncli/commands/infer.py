@@ -27,11 +27,10 @@ def predict(source: Path, input_path: Path, *, output_path: Path | None = None, 
     stateful_run = source.is_dir() and save_states  # a model with states writes them back: locked
     loaded = load_source(source, checkpoint, device_spec, lock=stateful_run, precision=precision,
                          read_only_hint="pass --no-save-states to predict without saving the final states",
-                         before_tensorflow=lambda config: read_input(input_path, config,
-                                                                     _normalization(config, source)))
+                         before_tensorflow=lambda config: _predict_input(input_path, config, source))
     try:
         config, engine = loaded.config, loaded.engine
-        inputs = loaded.prepared
+        inputs, normalization = loaded.prepared
         x = inputs.x
         plan = config.model
         notes = list(loaded.notes) + inputs.notes
@@ -107,3 +106,9 @@ def describe_evaluation_data(config: Any, data_path: Path | None, samples: int) 
 def _normalization(config: Any, source: Path) -> Any:
     """A series run's saved statistics (``source`` a run directory), or for a config, fitted on its training part."""
     return source_normalization(config, source if source.is_dir() else None)
+
+
+def _predict_input(input_path: Path, config: Any, source: Path) -> tuple[Any, Any]:
+    """(``predict``'s checked input, the series statistics or None), read before TensorFlow starts."""
+    normalization = _normalization(config, source)
+    return read_input(input_path, config, normalization), normalization

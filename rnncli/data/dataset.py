@@ -109,8 +109,14 @@ def _load_csv(path: Path, need_y: bool, missing: str = "error") -> tuple[np.ndar
         if total != total or total in (math.inf, -math.inf):  # a NaN or Inf cell (or an overflowing sum)
             bad = next((j for j, v in enumerate(values) if not math.isfinite(v)), None)
             if bad is not None:
-                raise DataError(f"{path}:{number}: {_column(bad, header)} contains NaN or Inf "
-                                f"({cells[bad].strip()!r}), which no model can use")
+                cell = cells[bad].strip()
+                if math.isinf(values[bad]):
+                    raise DataError(f"{path}:{number}: {_column(bad, header)} contains Inf ({cell!r}), which no "
+                                    f"model can use")
+                if missing == "error":  # an empty cell or NaN is a missing value: the policy decides
+                    what = "is empty" if not cell else f"is NaN ({cell!r})"
+                    raise DataError(f"{path}:{number}: missing value: {_column(bad, header)} {what}; set "
+                                    f"`data.missing` to drop, zero, ffill or interpolate")
         if width is None:
             width = len(values)
         elif len(values) != width:

@@ -277,9 +277,9 @@ def test_predict_reads_a_csv_in_the_training_layout(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("cell, message", [
-    ("nan", "column 3 (`x_2`) contains NaN or Inf ('nan')"),
-    ("-inf", "column 3 (`x_2`) contains NaN or Inf ('-inf')"),
-    ("", "not a number: column 3 (`x_2`) is empty"),
+    ("nan", "missing value: column 3 (`x_2`) is NaN ('nan'); set `data.missing` to drop"),
+    ("-inf", "column 3 (`x_2`) contains Inf ('-inf'), which no model can use"),
+    ("", "missing value: column 3 (`x_2`) is empty; set `data.missing` to drop"),
     ("abc", "not a number in column 3 (`x_2`): 'abc'"),
 ])
 def test_bad_csv_cells_are_reported_at_their_line(tmp_path: Path, cell: str, message: str) -> None:
