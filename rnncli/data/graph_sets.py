@@ -31,6 +31,8 @@ class GraphDataset:
     notes: list[str] = field(default_factory=list)
     sample_weight: None = None
     vocab: None = None
+    normalization: None = None  # (as ``Dataset``: graphs take no series statistics)
+    epoch_order: None = None  # (as ``Dataset``: a shuffled epoch is a plain permutation)
 
     def __len__(self) -> int:
         return int(next(iter(self.x.values())).shape[0])

@@ -102,9 +102,8 @@ def prepare_tensorflow(deterministic: bool = True, distribute: str = "none", dev
 
     compile_cache.apply()
     tf_env.apply()
-    tf_env.skip_keras()
     filter_native_stderr()
-    with frozen_import_heap():
+    with frozen_import_heap(), tf_env.skip_keras():
         import tensorflow as tf
 
     dist.activate(distribute, devices)

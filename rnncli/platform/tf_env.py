@@ -17,6 +17,9 @@ Keras: see its docstring.
 from __future__ import annotations
 
 import os
+import sys
+from contextlib import contextmanager
+from typing import Iterator
 
 DEFAULTS: dict[str, str] = {
     "TF_CPU_ALLOCATOR_USE_BFC": "true",
@@ -32,17 +35,30 @@ def apply(environ: dict | None = None) -> None:
         environ.setdefault(name, value)
 
 
-def skip_keras(environ: dict | None = None) -> None:
-    """Keep ``import tensorflow`` from importing all of Keras 3 (rnncli never uses ``tf.keras``).
+@contextmanager
+def skip_keras(environ: dict | None = None, modules: dict | None = None) -> Iterator[None]:
+    """While active, keep ``import tensorflow`` from importing all of Keras (rnncli never uses ``tf.keras``).
 
-    TensorFlow 2.21's ``__init__`` eagerly imports ``keras.src.optimizers``, which imports the whole of Keras and,
-    through it, scikit-learn, pandas and matplotlib when they are installed: 979 modules and about 40% of the
-    import's CPU time on this project's machine (user 8.5-9.4 s -> 4.9-6.0 s). ``TF_USE_LEGACY_KERAS=1`` makes it
-    look for the ``tf_keras`` package instead, and skip it when absent. Only set when the user has not set it and
-    ``tf_keras`` is not installed (it would then be imported in Keras' place).
+    TensorFlow 2.21's ``__init__`` eagerly imports ``keras.src.optimizers`` (``tf_keras.src.optimizers`` under
+    ``TF_USE_LEGACY_KERAS=1``) inside a ``try/except ImportError``; that imports the whole of Keras and, through
+    it, scikit-learn, pandas and matplotlib when they are installed: 979 modules and about 40% of the import's CPU
+    time on this project's machine (user 8.5-9.4 s -> 4.9-6.0 s). Here ``keras`` and ``tf_keras`` are marked
+    unimportable in ``sys.modules`` for the duration of the import, so that eager import fails fast and is skipped;
+    the marks are removed afterwards, so a later ``import keras`` works as usual. Nothing is done when the user set
+    ``TF_USE_LEGACY_KERAS`` (a choice of Keras flavour) or when TensorFlow or Keras is already imported.
+    ``environ`` and ``modules`` default to ``os.environ`` and ``sys.modules`` (tests pass their own).
     """
-    import importlib.util
-
     environ = os.environ if environ is None else environ
-    if "TF_USE_LEGACY_KERAS" not in environ and importlib.util.find_spec("tf_keras") is None:
-        environ["TF_USE_LEGACY_KERAS"] = "1"
+    modules = sys.modules if modules is None else modules
+    blocked = [] if "TF_USE_LEGACY_KERAS" in environ or "tensorflow" in modules else [
+        name for name in ("keras", "tf_keras") if name not in modules]
+    if len(blocked) < 2:  # one of them already imported: leave both alone
+        blocked = []
+    for name in blocked:
+        modules[name] = None  # `import keras` raises ImportError while this is set
+    try:
+        yield
+    finally:
+        for name in blocked:
+            if name in modules and modules[name] is None:
+                del modules[name]

@@ -60,11 +60,11 @@ def test_csv_tables_follow_data_missing(tmp_path: Path, policy: str) -> None:
 
 def test_default_error_names_the_line_for_empty_cells_and_nan(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "e.csv", [["a", "y"], ["1", "0"], ["", "1"]])
-    with pytest.raises(DataError, match=r"e.csv:3: missing value \(an empty cell or NaN\) in column 0; set "
-                                        r"`data.missing`"):
+    with pytest.raises(DataError, match=r"e.csv:3: missing value: column 1 \(`a`\) is empty; set "
+                                        r"`data.missing` to drop, zero, ffill or interpolate"):
         load_arrays(path)
     path = write_csv(tmp_path / "n.csv", [["a", "y"], ["1", "0"], ["2", "1"], ["3", "NaN"]])
-    with pytest.raises(DataError, match=r"n.csv:4: missing value .* in column 1"):
+    with pytest.raises(DataError, match=r"n.csv:4: missing value: column 2 \(`y`\) is NaN \('NaN'\)"):
         load_arrays(path)
 
 

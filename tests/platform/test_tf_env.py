@@ -84,13 +84,17 @@ def test_host_allocator_reads_zero_statistics_as_malloc_whatever_the_cpu():
     assert host_allocator(pooled, {}) == "onednn"
 
 
-def test_skip_keras_only_where_the_user_has_not_chosen():
-    environ: dict[str, str] = {}
-    tf_env.skip_keras(environ)
-    assert environ == {"TF_USE_LEGACY_KERAS": "1"}  # tf_keras is not installed here
-    chosen = {"TF_USE_LEGACY_KERAS": "0"}
-    tf_env.skip_keras(chosen)
-    assert chosen == {"TF_USE_LEGACY_KERAS": "0"}
+def test_skip_keras_blocks_keras_only_during_the_import_and_only_where_the_user_has_not_chosen():
+    modules: dict = {}
+    with tf_env.skip_keras({}, modules):
+        assert modules == {"keras": None, "tf_keras": None}  # `import keras` fails fast meanwhile
+    assert modules == {}  # and works again afterwards
+    for environ, already in (({"TF_USE_LEGACY_KERAS": "0"}, {}), ({}, {"tensorflow": object()}),
+                             ({}, {"keras": object()})):
+        modules = dict(already)
+        with tf_env.skip_keras(environ, modules):
+            assert modules == already, (environ, already)
+        assert modules == already
 
 
 def test_rnncli_processes_do_not_import_keras():
