@@ -20,7 +20,7 @@ from rnncli.config.weights import read_weight_arrays
 from rnncli.errors import ConfigError, Diagnostic
 from rnncli.graphs.model import GraphModel
 from rnncli.layers import advanced, convolutional
-from rnncli.layers.base import Layer, module_name
+from rnncli.layers.base import Layer, as_float32, module_name
 from rnncli.layers.core import (Activation, Dense, Dropout, Embedding, Flatten, InputLayer, Masking, Permute,
                                 RepeatVector, Reshape)
 from rnncli.layers.normalization import BatchNormalization
@@ -52,7 +52,7 @@ class Sequential(tf.Module):
                  mask: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor | None]:
         for layer in self.layers:
             x, mask = layer(x, mask, training, rng)
-        return _as_float32(x), mask
+        return as_float32(x), mask
 
     def call_with_states(self, x: tf.Tensor, states: list[tf.Tensor]) -> tuple[tf.Tensor, list[tf.Tensor]]:
         """Inference from explicit states of the stateful layers, touching no state variable, so any number of
@@ -71,7 +71,7 @@ class Sequential(tf.Module):
                 final += new
             else:
                 x, mask = layer(x, mask, False, None)
-        return _as_float32(x), final
+        return as_float32(x), final
 
     def state_layout(self) -> list[tuple[str, str, int]]:
         """(layer name, state name, units) of every state ``call_with_states`` takes, in its order."""
@@ -126,11 +126,6 @@ def build_model(plan: ModelPlan, seed: int = 1337, weight_files: bool = True, pr
     if isinstance(plan, GraphPlan):
         return GraphModel(plan, seed, weight_files, build_layer, precision)
     return Sequential(plan, seed, weight_files, precision)
-
-
-def _as_float32(y: tf.Tensor) -> tf.Tensor:
-    """The model's output in float32 (a bfloat16 computation's output widened; float32 unchanged)."""
-    return tf.cast(y, tf.float32) if y.dtype == tf.bfloat16 else y
 
 
 def _variable_paths(layer: Layer, prefix: str):

@@ -17,7 +17,7 @@ import tensorflow as tf
 from rnncli.config.graph_plan import GraphPlan
 from rnncli.config.plan import LayerPlan
 from rnncli.graphs.merge import Merge
-from rnncli.layers.base import Layer, module_name
+from rnncli.layers.base import Layer, as_float32, module_name
 from rnncli.layers.recurrent import Recurrent
 
 # build_layer(layer_plan, batch_size, rng, weight_files) -> Layer (rnncli.model.build_layer)
@@ -98,7 +98,7 @@ class GraphModel(tf.Module):
             for k, (tensor, value) in enumerate(zip(node.tensor_names, results)):
                 values[tensor] = value
                 value_masks[tensor] = out_mask if k == 0 else None
-        return ({name: _as_float32(values[name]) for name in self.plan.outputs},
+        return ({name: as_float32(values[name]) for name in self.plan.outputs},
                 {name: value_masks[name] for name in self.plan.outputs})
 
     # -- what the Engine, checkpoints and the importer ask of a model (as ``Sequential``) -------------------------
@@ -142,11 +142,6 @@ class GraphModel(tf.Module):
                 if variable.trainable:
                     result[path] = variable
         return result
-
-
-def _as_float32(y: tf.Tensor) -> tf.Tensor:
-    """An output in float32 (a bfloat16 computation's output widened; float32 unchanged)."""
-    return tf.cast(y, tf.float32) if y.dtype == tf.bfloat16 else y
 
 
 def _variable_paths(layer: Layer, prefix: str):

@@ -123,3 +123,8 @@ def dropout_mask(rng: tf.random.Generator, shape: Any, rate: float, dtype: tf.DT
     draw is float32 whatever ``dtype``, so both precisions drop the same units."""
     keep = tf.cast(rng.uniform(shape) >= rate, tf.float32)
     return tf.cast(keep / (1.0 - rate), dtype)
+
+
+def as_float32(y: tf.Tensor) -> tf.Tensor:
+    """A model's output in float32 (a bfloat16 computation's output widened; float32 unchanged)."""
+    return tf.cast(y, tf.float32) if y.dtype == tf.bfloat16 else y
