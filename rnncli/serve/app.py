@@ -37,6 +37,7 @@ from rnncli.serve.inputs import (BadRequest, check_stream_id, parse_json, read_e
 from rnncli.serve.metrics import ServerMetrics
 from rnncli.serve.runner import ModelRunner
 from rnncli.serve.store import StateDir, StreamStore
+from rnncli.runs.faults import ADVICE, StorageError, storage_error
 
 log = logging.getLogger("rnncli.serve")
 
@@ -198,6 +199,7 @@ class ServerState:
         self.batcher: Batcher | None = None
         self.ready = False
         self.failure: str | None = None
+        self.shutdown_error: Exception | None = None  # the last save at shutdown failed (reported by ``serve``)
         self.saved_version = store.version
         self.saved_at = time.monotonic()
         self.log: wal.WriteAheadLog | None = None  # --durability always: the open write-ahead log
@@ -399,7 +401,10 @@ def create_app(state: ServerState) -> Guard:
             await batching
             housekeeping.cancel()
             await compiling
-            await state.save()
+            try:
+                await state.save()
+            except OSError as exc:  # a full or read-only disk: one line from `serve`, not a traceback
+                state.shutdown_error = shutdown_save_error(exc, state)
             if state.log is not None:
                 state.log.close()
             state.executor.shutdown(wait=True)
@@ -504,3 +509,18 @@ def create_app(state: ServerState) -> Guard:
 
     return Guard(app, token=state.limits.token, max_body_bytes=state.limits.max_body_bytes, metrics=state.metrics,
                  state=state)
+
+
+def shutdown_save_error(exc: OSError, state: ServerState) -> Exception:
+    """The error ``serve`` reports when the states could not be saved at shutdown, saying what a restart gets:
+    with the write-ahead log nothing answered is lost; without it, the streams as of the last save."""
+    assert state.state_dir is not None
+    if state.log is not None:
+        after = "the write-ahead log still holds every answered chunk: a restart on this --state-dir replays it"
+    else:
+        after = (f"a restart continues every stream from the last save, {time.monotonic() - state.saved_at:.0f} s "
+                 f"earlier (clients see the rollback through expect_step)")
+    found = storage_error(exc, state.state_dir.file)
+    if found is not None:
+        return StorageError(found.kind, found.path, found.reason, f"{ADVICE[found.kind]}; {after}")
+    return OSError(f"cannot save the stream states to {state.state_dir.file}: {exc.strerror or exc}; {after}")

@@ -105,6 +105,7 @@ def serve(options: ServeOptions, announce: Callable[[str], None]) -> None:
     sock = bind(options.host, options.port)
     state_dir = StateDir(options.state_dir) if options.state_dir else None
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    state = None
     try:
         if state_dir:
             state_dir.open()
@@ -134,9 +135,13 @@ def serve(options: ServeOptions, announce: Callable[[str], None]) -> None:
         announce(f"listening on http://{shown}:{port} (compiling the step for batches of "
                  f"{', '.join(map(str, runner.buckets))}; /healthz answers 200 once batch size 1 is ready)")
         server.run(sockets=[sock])
+        if state.shutdown_error is not None:
+            raise state.shutdown_error
         if server.started:
             announce("stopped" + (f"; stream states saved in {state_dir.file}" if state_dir else ""))
     except Terminated:
+        if state is not None and state.shutdown_error is not None:
+            raise state.shutdown_error from None
         announce("stopped (SIGTERM)" + (f"; stream states saved in {state_dir.file}" if state_dir else ""))
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -149,3 +149,33 @@ def test_a_busy_or_foreign_state_dir_is_refused_with_both_sides(masked_run: Path
         in message
     assert f"this server runs run {masked_run.resolve()}, checkpoint " in message and "weights sha256 0000" not in \
         message.split("this server runs")[1]
+
+
+def test_a_failed_save_at_shutdown_is_one_line_saying_what_a_restart_gets(stream_run: Path, start_server,
+                                                                          tmp_path: Path) -> None:
+    """The shutdown save cannot replace streams.npz (a folder stands in its place, which any user and file system
+    reproduce): `serve` exits 1 with one line that names the file and says what a restart gets, no traceback."""
+    states = tmp_path / "states"
+    server = start_server(stream_run, "--state-dir", str(states), "--durability", "periodic", "--save-every", "3600")
+    status, _ = chunk_request(server, "s1", np.zeros((1, 1), np.float32))
+    assert status == 200
+    (states / "streams.npz").mkdir()  # the atomic rename onto it fails (EISDIR)
+    assert server.stop(signal.SIGTERM) == 1, server.lines
+    text = "\n".join(server.lines)
+    assert f"cannot save the stream states to {states / 'streams.npz'}" in text, text
+    assert "a restart continues every stream from the last save" in text and "Traceback" not in text, text
+
+
+def test_shutdown_save_errors_name_the_storage_fault_and_the_write_ahead_log() -> None:
+    import errno
+    from types import SimpleNamespace
+
+    from rnncli.runs.faults import StorageError
+    from rnncli.serve.app import shutdown_save_error
+
+    state = SimpleNamespace(state_dir=SimpleNamespace(file=Path("/srv/states/streams.npz")), log=object(), saved_at=0)
+    error = shutdown_save_error(OSError(errno.ENOSPC, "No space left on device"), state)  # type: ignore[arg-type]
+    assert isinstance(error, StorageError) and error.kind == "disk_full"
+    assert str(error) == ("cannot write /srv/states/streams.npz: No space left on device (the disk is full: free "
+                          "some space, then run the command again; the write-ahead log still holds every answered "
+                          "chunk: a restart on this --state-dir replays it)")
