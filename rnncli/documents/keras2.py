@@ -33,7 +33,9 @@ _IMPLEMENTATION = {0: "cpu", 1: "mem", 2: "gpu"}
 _RECURRENT_CONSTRAINTS = {"kernel_constraint": "W_constraint", "recurrent_constraint": "U_constraint",
                           "bias_constraint": "b_constraint"}
 _CONSTRAINT_KEYS = {
-    **{kind: _RECURRENT_CONSTRAINTS for kind in _RECURRENT + tuple(CUDNN_LAYERS)},
+    # not the CuDNN layers: their weights are re-laid out (biases summed, kernel blocks reordered), so a norm of the
+    # stored array is not a norm of rnncli's
+    **{kind: _RECURRENT_CONSTRAINTS for kind in _RECURRENT},
     "Dense": {"kernel_constraint": "W_constraint", "bias_constraint": "b_constraint"},
     "Conv1D": {"kernel_constraint": "W_constraint", "bias_constraint": "b_constraint"},
     "Convolution1D": {"kernel_constraint": "W_constraint", "bias_constraint": "b_constraint"},

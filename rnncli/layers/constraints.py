@@ -12,8 +12,9 @@ Activity regularizers: a layer's ``__call__`` appends its per-sample penalty ``[
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import tensorflow as tf
 
@@ -34,6 +35,13 @@ def project(w: tf.Tensor, constraint: dict) -> tf.Tensor:
         rate = constraint["rate"]
         desired = rate * tf.clip_by_value(norms, constraint["min_value"], constraint["max_value"]) + (1 - rate) * norms
     return w * (desired / (EPSILON + norms))
+
+
+def projections(layers: list[Any], variables: dict[str, tf.Variable]) -> dict[str, Callable]:
+    """``{key: projection}`` for the trained ``variables`` (keyed by path) whose layer declares a constraint."""
+    declared = {variable.ref(): constraint for layer in layers for variable, constraint in layer.constrained_variables()}
+    return {key: functools.partial(project, constraint=declared[variable.ref()])
+            for key, variable in variables.items() if variable.ref() in declared}
 
 
 _COLLECTING = threading.local()

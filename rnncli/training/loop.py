@@ -20,7 +20,7 @@ import tensorflow as tf
 from rnncli.config.config import Config
 from rnncli.config.training_specs import metric_key
 from rnncli.data.dataset import Dataset
-from rnncli.layers.constraints import activity_penalty, collect_activity, project
+from rnncli.layers.constraints import activity_penalty, collect_activity, projections
 from rnncli.layers.unroll import inference_iteration_steps
 from rnncli.model import build_model
 from rnncli.training.hooks import EpochEnd, Hook
@@ -93,7 +93,7 @@ class Engine:
             self.rng = tf.random.Generator.from_seed(config.seed)
             self.variables = self.model.trainable_by_path()
             self.optimizer = make_optimizer(training["optimizer"], self.variables, training.get("lr_schedule"),
-                                            self.loop.epoch, self._constraints())
+                                            self.loop.epoch, projections(self.model.layers, self.variables))
         self.loss_name = training["loss"]  # None for a config without `training:` (inference only)
         self.objective = get_objective(self.loss_name) if self.loss_name is not None else None
         self.metric_names = [metric_key(m) for m in training["metrics"]]
@@ -146,20 +146,11 @@ class Engine:
             self._graph_steps[kind] = tf.function(impl, reduce_retracing=True, autograph=False)
         return self._graph_steps[kind]
 
-    def _constraints(self) -> dict[str, Any]:
-        """``{variable key: projection}`` for the trained variables whose layer declares a constraint."""
-        declared = {variable.ref(): constraint for layer in self.model.layers
-                    for variable, constraint in layer.constrained_variables()}
-        return {key: functools.partial(project, constraint=declared[variable.ref()])
-                for key, variable in self.variables.items() if variable.ref() in declared}
-
     def forward(self, x, rows: tf.Tensor, training: bool, all_sum=lambda value: value):
-        """``(y_pred, mask, activity)``: the model on ``x`` and the activity penalty of its layers over the real
-        ``rows`` (batch means over the global batch's real samples)."""
+        """``(y_pred, mask, activity penalty of the layers over the real rows)``."""
         with collect_activity() as collected:
             y_pred, mask = self.model(x, training=training, rng=self.rng if training else None)
-        activity = activity_penalty(collected, rows, all_sum(tf.reduce_sum(rows))) if collected else 0.0
-        return y_pred, mask, activity
+        return y_pred, mask, activity_penalty(collected, rows, all_sum(tf.reduce_sum(rows))) if collected else 0.0
 
     def trackables(self) -> dict[str, Any]:
         """What a checkpoint holds: everything a resumed run needs to continue bit for bit."""
@@ -216,9 +207,7 @@ class Engine:
             global_count = all_sum(count)
             denominator = self._loss_denominator(global_count, weights, sample_weight, all_sum)
             regularization = self.model.regularization_loss()
-            # the activity penalty is summed over this replica's rows (a batch mean divides by the global count),
-            # so like the loss sum it adds up over replicas
-            total_activity = all_sum(activity) if replicas > 1 else activity
+            total_activity = all_sum(activity) if replicas > 1 else activity  # per replica's rows: add up
             total = tf.math.divide_no_nan(loss_sum, denominator) + regularization / replicas + activity
             scale = tf.cast(self.loop.loss_scale, total.dtype) if self.loss_scaling else None
             scaled = total * scale if self.loss_scaling else total

@@ -152,7 +152,7 @@ def test_tf_keras_constrained_step(tmp_path, kind):
 
 
 @pytest.mark.parametrize("lib", (keras, tf_keras), ids=("keras3", "tf_keras"))
-@pytest.mark.parametrize("which", ("lstm_dense", "embedding_gru_reset_after"))
+@pytest.mark.parametrize("which", MODELS)
 def test_activity_regularizer_loss_and_step(tmp_path, lib, which):
     path, start = saved_file(lib, which, None, tmp_path, activity=True)
     loss, expected = keras_step(lib, which, None, start, activity=True)
@@ -161,6 +161,23 @@ def test_activity_regularizer_loss_and_step(tmp_path, lib, which):
     actual_loss, actual, _ = rnncli_step(path, which, tmp_path)
     assert actual_loss == pytest.approx(loss, rel=1e-5)
     assert_same_weights(actual, expected)
+
+
+def test_cudnn_constraints_are_refused(tmp_path):
+    """CuDNN weights are re-laid out at import (biases summed, kernel blocks reordered): a norm of the stored array
+    is not one of rnncli's, so their constraints are refused in one line."""
+    import json
+
+    from rnncli.config.validate import load_config
+    from rnncli.errors import ConfigError
+
+    layer = {"class_name": "CuDNNLSTM", "config": {"name": "cu_dnnlstm_1", "units": 3, "batch_input_shape": [None, 5, 2],
+                                                   "bias_constraint": {"class_name": "MaxNorm", "config": {}}}}
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"class_name": "Sequential", "keras_version": "2.2.4", "config": [layer]}))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "(CuDNNLSTM) has `bias_constraint`, which rnncli does not support on this layer" in str(info.value)
 
 
 def test_activity_penalty_ignores_padding_rows(tmp_path):
