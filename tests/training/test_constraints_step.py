@@ -1,6 +1,6 @@
 """Constraints inside the compiled step (plain graph and XLA) and activity penalties of an rnncli config: the
-projection follows the update, a skipped loss-scaled step projects nothing, and ``batch_mean: false`` (Keras 1.2)
-adds the plain sum over the batch's real samples."""
+projection follows the update, and ``batch_mean: false`` (Keras 1.2) adds the plain sum over the batch's real
+samples."""
 
 from __future__ import annotations
 
