@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from rnncli.config.constraints import ACTIVITY_HELP, CONSTRAINT_HELP, RECURRENT_CONSTRAINT_HELP
+
 REQUIRED = object()  # sentinel default: the key must be given
 
 ACTIVATIONS = ("tanh", "sigmoid", "hard_sigmoid", "relu", "linear", "softmax", "softplus", "softsign", "elu")
@@ -43,6 +45,10 @@ KERAS2_NAMES = {
     "embeddings_regularizer": "W_regularizer",
     "recurrent_regularizer": "U_regularizer",
     "bias_regularizer": "b_regularizer",
+    "kernel_constraint": "W_constraint",
+    "embeddings_constraint": "W_constraint",
+    "recurrent_constraint": "U_constraint",
+    "bias_constraint": "b_constraint",
     "dropout": "dropout_W",
     "recurrent_dropout": "dropout_U",
     "unit_forget_bias": "forget_bias_init",
@@ -59,7 +65,9 @@ class Arg:
     """One config key.
 
     kind is one of: ``int``, ``float``, ``bool``, ``str``, ``choice`` (one of ``choices``), ``activation``,
-    ``initializer`` (a name or ``{name, scale}``), ``regularizer`` (``{l1, l2}`` or null), ``shape`` (a list of
+    ``initializer`` (a name or ``{name, scale}``), ``regularizer`` (``{l1, l2}`` or null), ``constraint``
+    (``rnncli.config.constraints``: a name or ``{name, ...}``, or null), ``activity_regularizer``
+    (``{l1, l2, batch_mean}`` or null), ``shape`` (a list of
     positive ints or nulls), ``path`` (a file relative to the config), ``layer`` (a nested layer mapping),
     ``list`` (a list of strings from ``choices`` when given), ``any``.
     """
@@ -141,6 +149,13 @@ INPUT_DIM_ARGS = (
 REGULARIZER_HELP = "Weight penalty `{l1: 0.0, l2: 0.01}` added to the training loss, or null."
 
 
+def _constraint(name: str, help: str = CONSTRAINT_HELP) -> Arg:
+    return Arg(name, "constraint", None, help, nullable=True)
+
+
+ACTIVITY_ARG = Arg("activity_regularizer", "activity_regularizer", None, ACTIVITY_HELP, nullable=True)
+
+
 def _recurrent_args(layer: str) -> tuple[Arg, ...]:
     gated = layer in ("GRU", "LSTM")
     args = [
@@ -159,6 +174,11 @@ def _recurrent_args(layer: str) -> tuple[Arg, ...]:
         Arg("W_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
         Arg("U_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
         Arg("b_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
+        _constraint("W_constraint", RECURRENT_CONSTRAINT_HELP + " Keras 2/3 `kernel_constraint`."),
+        _constraint("U_constraint", "Like `W_constraint`, on the recurrent kernel U (Keras 2/3 "
+                    "`recurrent_constraint`)."),
+        _constraint("b_constraint", "Like `W_constraint`, on the bias (Keras 2/3 `bias_constraint`)."),
+        ACTIVITY_ARG,
         _rate("dropout_W", "Variational dropout rate on the inputs, in [0, 1)."),
         _rate("dropout_U", "Variational dropout rate on the recurrent state, in [0, 1)."),
         Arg("weights", "path", None,
@@ -222,6 +242,8 @@ LAYER_SPECS: dict[str, LayerSpec] = {
                 Arg("input_length", "int", None, "Sequence length, when fixed.", low=1, nullable=True),
                 _rate("dropout", "Drops whole embedding rows (word types) per batch, in [0, 1)."),
                 Arg("W_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
+                _constraint("W_constraint", CONSTRAINT_HELP + " Keras 2/3 `embeddings_constraint`."),
+                ACTIVITY_ARG,
                 Arg("weights", "path", None, "`.npz` or Keras 1 `.h5` with one array (input_dim, output_dim).",
                     nullable=True),
             )
@@ -242,6 +264,10 @@ LAYER_SPECS: dict[str, LayerSpec] = {
                 Arg("activation", "activation", "linear", "Activation applied to the output."),
                 Arg("W_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
                 Arg("b_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
+                _constraint("W_constraint", CONSTRAINT_HELP + " W is `[D, output_dim]` (Keras 2/3 "
+                            "`kernel_constraint`)."),
+                _constraint("b_constraint", "Like `W_constraint`, on b (Keras 2/3 `bias_constraint`)."),
+                ACTIVITY_ARG,
                 Arg("bias", "bool", True, "Whether to add a bias b."),
                 Arg("weights", "path", None, "`.npz` or Keras 1 `.h5` with `[W, b]` (or `[W]` without bias).",
                     nullable=True),
@@ -335,6 +361,10 @@ LAYER_SPECS.update({
                 positive_int("subsample_length", "Stride over time.", 1),
                 Arg("W_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
                 Arg("b_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
+                _constraint("W_constraint", CONSTRAINT_HELP + " Applied to W as rnncli and Keras 2/3 store it, "
+                            "`[L, D, F]` (e.g. `axis: [0, 1]` per filter)."),
+                _constraint("b_constraint", "Like `W_constraint`, on b (Keras 2/3 `bias_constraint`)."),
+                ACTIVITY_ARG,
                 Arg("bias", "bool", True, "Whether to add a bias b."),
                 Arg("weights", "path", None, "`.npz` or Keras 1 `.h5` with `[W, b]`; W (L, 1, D, F) as Keras 1.1+ "
                     "stores it, (F, D, L, 1) as Keras 1.0 did, or (L, D, F).", nullable=True),
@@ -365,6 +395,8 @@ LAYER_SPECS["BatchNormalization"] = LayerSpec(
         Arg("beta_init", "initializer", "zero", "Initializer of beta."),
         Arg("gamma_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
         Arg("beta_regularizer", "regularizer", None, REGULARIZER_HELP, nullable=True),
+        _constraint("gamma_constraint", "Beyond Keras 1 (Keras 2/3): " + CONSTRAINT_HELP),
+        _constraint("beta_constraint", "Beyond Keras 1 (Keras 2/3): like `gamma_constraint`, on beta."),
         Arg("weights", "path", None, "`.npz` or Keras `.h5` with `[gamma, beta, moving_mean, moving_variance]`.",
             nullable=True),
         Arg("input_dim", "int", None, "Input size, for a first layer.", low=1, nullable=True),

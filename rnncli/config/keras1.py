@@ -4,7 +4,7 @@ A Keras 1 document is ``{class_name: Sequential, config: [{class_name: LSTM, con
 (``!!python/tuple`` values are read as lists by the loader); ``rnncli.documents.keras_architecture`` first reduces functional
 single-chain ``Model`` documents and ``TimeDistributedDense`` to that form, and refuses what rnncli cannot run.
 Each layer becomes ``{type: <class_name>, **config}`` minus the keys Keras 1 writes that carry no meaning here
-(``input_dtype``, a regularizer's ``name``, empty constraints); the positions of the original keys are kept so
+(``input_dtype``, a regularizer's ``name``, null constraints); the positions of the original keys are kept so
 errors still point into the user's file.
 """
 
@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from rnncli.config.args import LAYER_SPECS
 from rnncli.config.values import Diagnostics, where
 from rnncli.documents.yaml_loader import MarkedDict, MarkedList
 from rnncli.documents.keras_architecture import Refusal, to_sequential_entries, training_from_keras
 from rnncli.documents.keras2 import normalize
 
-# Keys Keras 1 serialises that rnncli accepts only when empty (null).
-_MUST_BE_NULL = ("W_constraint", "b_constraint", "U_constraint", "activity_regularizer")
+# Keys Keras 1 serialises on many layers; a layer type without the key in its Args accepts only null.
+_WHERE_DECLARED = ("W_constraint", "b_constraint", "U_constraint", "activity_regularizer")
 _DROPPED = ("input_dtype", "create_input_layer")
 # Keras 1.0.x `to_yaml()`/`to_json()` wrote the compile arguments at the top level (spec section 0, 1.0.7)
 TRAINING_KEYS = ("loss", "optimizer", "sample_weight_mode")
@@ -68,7 +69,7 @@ def keras1_to_layers(doc: dict, diags: Diagnostics) -> list | None:
     result = MarkedList()
     result.mark, result.marks = entries.mark if isinstance(entries, MarkedList) else where(doc), {}
     for index, entry in enumerate(entries):
-        converted = _convert(entry, entries, index, diags)
+        converted = _convert(entry, entries, index, diags, keras1_layout="converted_from_keras" not in doc)
         if converted is None:
             return None
         result.append(converted)
@@ -76,7 +77,10 @@ def keras1_to_layers(doc: dict, diags: Diagnostics) -> list | None:
     return result
 
 
-def _convert(entry: Any, container: Any, key: Any, diags: Diagnostics) -> MarkedDict | None:
+def _convert(entry: Any, container: Any, key: Any, diags: Diagnostics, keras1_layout: bool = True
+             ) -> MarkedDict | None:
+    """``keras1_layout``: the document is Keras 1's own (not converted from Keras 2/3, whose Conv1D kernel is
+    rnncli's [L, D, F])."""
     if not isinstance(entry, dict) or "class_name" not in entry or not isinstance(entry.get("config"), dict):
         diags.add(container, key, "a Keras 1 layer entry must be a mapping with `class_name` and `config`")
         return None
@@ -89,19 +93,40 @@ def _convert(entry: Any, container: Any, key: Any, diags: Diagnostics) -> Marked
         mark = config.where(name) if isinstance(config, MarkedDict) else layer.mark
         if name in _DROPPED:
             continue
-        if name in _MUST_BE_NULL:
-            if value is not None:
-                diags.add(config, name, f"`{name}` is not supported by rnncli (only null)")
-            continue
-        if name.endswith("regularizer") and isinstance(value, dict):
+        if name in _WHERE_DECLARED:
+            if value is None:
+                continue
+            spec = LAYER_SPECS.get(entry["class_name"])
+            if spec is None or name not in spec.arg_index:
+                diags.add(config, name, f"`{name}` is not supported by rnncli on {entry['class_name']} (only null)")
+                continue
+            if keras1_layout and entry["class_name"] == "Convolution1D" and name == "W_constraint" \
+                    and not _is_nonneg(value):
+                diags.add(config, name, "`W_constraint` of a Keras 1 Convolution1D: Keras 1 stored the kernel "
+                          "[L, 1, D, F] (or [F, D, L, 1]), so its norm axes do not carry over to rnncli's [L, D, F]; "
+                          "only nonneg or null is imported")
+                continue
+        if name == "activity_regularizer" and isinstance(value, dict):
+            # Keras 1.0-1.1's ActivityRegularizer averaged over the batch; 1.2's L1L2Regularizer sums
+            batch_mean = value.get("name") == "ActivityRegularizer"
+            value = _strip_name(value)
+            if "batch_mean" not in value:
+                value["batch_mean"] = batch_mean
+                value.marks["batch_mean"] = value.mark
+        elif name.endswith("regularizer") and isinstance(value, dict):
             value = _strip_name(value)
         if name == "layer" and isinstance(value, dict) and "class_name" in value:
-            value = _convert(value, config, name, diags)
+            value = _convert(value, config, name, diags, keras1_layout)
             if value is None:
                 return None
         layer[name] = value
         layer.marks[name] = mark
     return layer
+
+
+def _is_nonneg(constraint: Any) -> bool:
+    name = constraint.get("name") if isinstance(constraint, dict) else constraint
+    return isinstance(name, str) and name.lower().replace("_", "") == "nonneg"
 
 
 def _strip_name(regularizer: dict) -> dict:

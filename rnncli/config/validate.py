@@ -13,6 +13,7 @@ from rnncli.config.args import LAYER_SPECS, TIME_DISTRIBUTABLE
 
 from rnncli.config.section_args import DATA_ARGS, TOP_LEVEL_ARGS
 from rnncli.config.config import Config
+from rnncli.config.constraints import WEIGHT_RANKS, axis_problem
 from rnncli.config.data_section import check_data_section
 from rnncli.config.graph_training import needs_graph_training, validate_graph_training
 from rnncli.config.graph_validate import LayerChecks, is_graph_model, validate_graph
@@ -163,6 +164,7 @@ def _resolve_layer(item: Any, container: Any, key: Any, where_text: str, path: P
                   f"{suggest(kind, list(LAYER_SPECS))}; expected one of {', '.join(LAYER_SPECS)}")
         return None
     spec = LAYER_SPECS[kind]
+    wrapped = nested  # the name is taken by the helper below
     check_unknown_keys(diags, item, ["type"] + list(spec.arg_index), where_text, f"a {kind} layer")
     before = len(diags.items)
 
@@ -176,10 +178,31 @@ def _resolve_layer(item: Any, container: Any, key: Any, where_text: str, path: P
     if resolved is None or len(diags.items) > before:
         return None
     result: dict[str, Any] = {"type": kind, **resolved}
+    if not _check_constraints_and_activity(result, item, where_text, wrapped, diags):
+        return None
     if result.get("name") is None:
         counters[kind] = counters.get(kind, 0) + 1
         result["name"] = f"{kind.lower()}_{counters[kind]}"
     return result
+
+
+def _check_constraints_and_activity(cfg: dict, item: dict, where_text: str, nested: bool, diags: Diagnostics
+                                    ) -> bool:
+    """Each constraint's axis fits the rank of its weight; no activity regularizer inside a wrapper."""
+    ok = True
+    ranks = dict(WEIGHT_RANKS.get(cfg["type"], {}))
+    if cfg.get("reset_after"):
+        ranks["b_constraint"] = 2  # the GRU's bias [2, 3u]
+    for key, rank in ranks.items():
+        problem = axis_problem(cfg[key], rank) if cfg.get(key) else None
+        if problem:
+            diags.add(item, key, f"{where_text}.{key}: {problem}")
+            ok = False
+    if nested and cfg.get("activity_regularizer"):
+        diags.add(item, "activity_regularizer", f"{where_text}.activity_regularizer: not supported on a layer "
+                  "inside TimeDistributed or Bidirectional (put it on the wrapper's next layer instead)")
+        ok = False
+    return ok
 
 
 def _check_wrapped(wrapper: str, inner: dict, item: dict, where_text: str, diags: Diagnostics) -> None:

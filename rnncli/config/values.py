@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from rnncli.config.args import ACTIVATIONS, INITIALIZER_SCALES, INITIALIZERS, KERAS2_NAMES, Arg
+from rnncli.config.constraints import check_activity_regularizer, check_constraint
 from rnncli.documents.yaml_loader import Mark, MarkedDict, MarkedList
 from rnncli.errors import Diagnostic
 
@@ -141,6 +142,15 @@ def check_value(diags: Diagnostics, arg: Arg, value: Any, container: Any, key: A
         return _check_initializer(diags, arg, value, container, key, full)
     if kind == "regularizer":
         return _check_regularizer(diags, value, container, key, full)
+    if kind in ("constraint", "activity_regularizer"):
+        check = check_constraint if kind == "constraint" else check_activity_regularizer
+        result, problems = check(value, full)
+        for where_container, where_key, message in problems:
+            if not isinstance(where_container, MarkedDict):  # the value itself, or a bare name made a mapping
+                diags.add(container, key, message)
+            else:
+                diags.add(where_container, where_key, message)
+        return INVALID if result is None else result
     if kind == "shape":
         return _check_shape(diags, value, container, key, full)
     if kind == "list":
@@ -172,6 +182,8 @@ def _expected(arg: Arg) -> str:
         "shape": "a list like [null, 10, 64]",
         "layer": "a layer mapping",
         "regularizer": "{l1: ..., l2: ...}",
+        "constraint": "{name: maxnorm, m: ...}",
+        "activity_regularizer": "{l1: ..., l2: ..., batch_mean: ...}",
     }.get(arg.kind, "a value")
     return f"{base} {described}".strip()
 

@@ -7,9 +7,11 @@ The mapping follows Keras 2.0.0's ``keras/legacy/interfaces.py`` (spec §14.1) i
 ``reset_after: true`` becomes rnncli's GRU with the same argument (beyond Keras 1, bias ``[2, 3u]``). The CuDNN
 layers of Keras 2.0.9-2.2 become what tf.keras 2's loader made of them: ``CuDNNLSTM`` an LSTM with sigmoid gates
 (its two bias vectors summed when the weights are read), ``CuDNNGRU`` a GRU with ``reset_after`` and sigmoid gates
-(``rnncli.config.weight_layouts.from_cudnn`` converts their weights). Anything without an rnncli equivalent
-(``return_state``, constraints, a bias-free recurrent layer, an initializer Keras 1 did not have, any other layer
-type) is refused with one message naming the layer and why.
+(``rnncli.config.weight_layouts.from_cudnn`` converts their weights). Constraints (``kernel_constraint`` ...) become rnncli's ``W_constraint``/``U_constraint``/``b_constraint`` (the
+same weights, stored alike), ``activity_regularizer`` rnncli's with ``batch_mean`` as the version computed it.
+Anything without an rnncli equivalent
+(``return_state``, ``time_major``, a constraint rnncli does not have, a bias-free recurrent layer, an initializer
+Keras 1 did not have, any other layer type) is refused with one message naming the layer and why.
 Pure Python: no TensorFlow.
 """
 
@@ -27,6 +29,24 @@ _PLAIN = ("Activation", "Flatten", "RepeatVector", "Masking", "Reshape", "Permut
 _COMMON = ("name", "trainable", "batch_input_shape", "input_shape")
 _IGNORED = ("dtype", "seed", "noise_shape", "data_format", "time_major", "zero_output_for_mask", "ragged")
 _IMPLEMENTATION = {0: "cpu", 1: "mem", 2: "gpu"}
+# the constraint keys each layer type imports, and rnncli's (Keras 1) names for them
+_RECURRENT_CONSTRAINTS = {"kernel_constraint": "W_constraint", "recurrent_constraint": "U_constraint",
+                          "bias_constraint": "b_constraint"}
+_CONSTRAINT_KEYS = {
+    # not the CuDNN layers: their weights are re-laid out (biases summed, kernel blocks reordered), so a norm of the
+    # stored array is not a norm of rnncli's
+    **{kind: _RECURRENT_CONSTRAINTS for kind in _RECURRENT},
+    "Dense": {"kernel_constraint": "W_constraint", "bias_constraint": "b_constraint"},
+    "Conv1D": {"kernel_constraint": "W_constraint", "bias_constraint": "b_constraint"},
+    "Convolution1D": {"kernel_constraint": "W_constraint", "bias_constraint": "b_constraint"},
+    "Embedding": {"embeddings_constraint": "W_constraint"},
+    "BatchNormalization": {"gamma_constraint": "gamma_constraint", "beta_constraint": "beta_constraint"},
+}
+_ALL_CONSTRAINT_KEYS = ("kernel_constraint", "recurrent_constraint", "bias_constraint", "embeddings_constraint",
+                        "beta_constraint", "gamma_constraint", "depthwise_constraint", "pointwise_constraint")
+_ACTIVITY_LAYERS = _RECURRENT + tuple(CUDNN_LAYERS) + ("Dense", "Embedding", "Conv1D", "Convolution1D")
+_CONSTRAINTS = ("MaxNorm", "NonNeg", "UnitNorm", "MinMaxNorm", "max_norm", "non_neg", "unit_norm", "min_max_norm",
+                "maxnorm", "nonneg", "unitnorm")
 
 
 def normalize(doc: Any) -> tuple[Any, list[str]]:
@@ -103,10 +123,14 @@ def _entry(entry: Any, version: str) -> Any:
         return Refusal(f"Keras {version} layer `{name}` ({kind}) {reason}; rnncli imports Keras 2 models only where "
                        f"the math is Keras 1's", config, key)
 
-    for key in ("kernel_constraint", "recurrent_constraint", "bias_constraint", "embeddings_constraint",
-                "beta_constraint", "gamma_constraint", "activity_regularizer"):
-        if config.get(key) is not None:
-            raise refuse(f"has `{key}`, which Keras 1 and rnncli do not support", key)
+    constraints = {key: name for key, name in _CONSTRAINT_KEYS.get(kind, {}).items()
+                   if config.get(key) is not None}
+    for key in _ALL_CONSTRAINT_KEYS:
+        if config.get(key) is not None and key not in constraints:
+            raise refuse(f"has `{key}`, which rnncli does not support on this layer", key)
+    if config.get("activity_regularizer") is not None and kind not in _ACTIVITY_LAYERS:
+        raise refuse("has `activity_regularizer`, which rnncli supports on Dense, Embedding, Conv1D and the "
+                     "recurrent layers", "activity_regularizer")
     if kind in ("Lambda", "Merge", "Concatenate", "Add", "Multiply", "Average", "Maximum", "Dot", "Subtract"):
         return entry  # refused later by the chain check, with its own reason
     out = {k: config[k] for k in _COMMON if k in config}
@@ -172,6 +196,11 @@ def _entry(entry: Any, version: str) -> Any:
         return entry  # nested model: refused by the chain check
     else:
         raise refuse("has no Keras 1 counterpart that rnncli imports")
+    for key, name in constraints.items():
+        out[name] = _constraint(config[key], refuse)
+    if config.get("activity_regularizer") is not None:
+        out["activity_regularizer"] = dict(_regularizer(config["activity_regularizer"], refuse),
+                                           batch_mean=_divides_activity_by_batch(version))
     result = {"class_name": kind, "config": out}
     for key in ("name", "inbound_nodes"):
         if key in entry:
@@ -225,6 +254,28 @@ def _pooling1d(config: dict, out: dict, refuse: Any) -> None:
         raise refuse("is `channels_first`; rnncli pools (batch, timesteps, features)", "data_format")
     out.update(pool_length=_one(config["pool_size"]), stride=_one(config.get("strides")),
                border_mode=config.get("padding", "valid"))
+
+
+def _constraint(value: Any, refuse: Any) -> dict:
+    """Keras 2/3 ``{class_name: MaxNorm, config: {max_value, axis}}`` as rnncli's ``{name: MaxNorm, ...}`` (the
+    config validator takes the Keras names and checks the arguments)."""
+    kind = value.get("class_name") if isinstance(value, dict) else value
+    if kind not in _CONSTRAINTS:
+        raise refuse(f"uses constraint {kind!r}, which rnncli does not have (it has MaxNorm, NonNeg, UnitNorm, "
+                     f"MinMaxNorm)")
+    args = (value.get("config") or {}) if isinstance(value, dict) else {}
+    return {"name": kind, **args}
+
+
+def _divides_activity_by_batch(version: str) -> bool:
+    """Whether this Keras version divides an activity penalty by the batch size: tf.keras 2 (``2.x-tf``, 2.4+,
+    tf-keras) and Keras 3 do; Keras 1.2 and standalone Keras 2.0-2.3 add the plain sum."""
+    parts = str(version).split(".")
+    try:
+        major, minor = int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
+    except ValueError:
+        return True
+    return major >= 3 or "tf" in str(version) or (major == 2 and minor >= 4)
 
 
 def _forces_zero_output(version: str) -> bool:

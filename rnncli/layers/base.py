@@ -8,6 +8,10 @@ Every layer is a ``tf.Module`` whose variables are created in ``__init__`` from 
 Precision: variables are always float32. A layer computes in ``compute_dtype`` (float32, or bfloat16 under
 ``training.precision: mixed_bfloat16``): ``__call__`` casts a floating input to it, and ``read`` casts a variable to
 it where the layer uses it (the gradient flows back to the float32 variable through the cast).
+
+Constraints and activity regularizers (``rnncli.layers.constraints``): ``make_variable`` records a variable's
+constraint (``constrained_variables``, applied by the optimizer after each update); ``__call__`` records the
+output's activity penalty while a step collects them.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 import tensorflow as tf
+
+from rnncli.layers.constraints import record_activity
 
 
 def module_name(name: str) -> str:
@@ -36,6 +42,8 @@ class Layer(tf.Module):
         self.layer_name: str = config["name"]
         self.trainable: bool = bool(config.get("trainable", True))
         self._regularized: list[tuple[tf.Variable, dict]] = []
+        self._constrained: list[tuple[tf.Variable, dict]] = []
+        self.activity_regularizer: dict | None = config.get("activity_regularizer")
         self.compute_dtype: tf.DType = tf.float32
 
     def call(self, x: tf.Tensor, mask: tf.Tensor | None, training: bool, rng: tf.random.Generator | None
@@ -44,7 +52,10 @@ class Layer(tf.Module):
 
     def __call__(self, x: tf.Tensor, mask: tf.Tensor | None = None, training: bool = False,
                  rng: tf.random.Generator | None = None) -> tuple[tf.Tensor, tf.Tensor | None]:
-        return self.call(self.cast_input(x) if self.casts_input else x, mask, training, rng)
+        y, mask = self.call(self.cast_input(x) if self.casts_input else x, mask, training, rng)
+        if self.activity_regularizer:
+            record_activity(y, self.activity_regularizer)
+        return y, mask
 
     def set_compute_dtype(self, dtype: tf.DType) -> None:
         """Compute in ``dtype`` (float32 or bfloat16), this layer and every layer it wraps; variables stay float32."""
@@ -61,11 +72,18 @@ class Layer(tf.Module):
         value = tf.convert_to_tensor(variable)
         return value if value.dtype == self.compute_dtype else tf.cast(value, self.compute_dtype)
 
-    def make_variable(self, name: str, value: np.ndarray, regularizer: dict | None = None) -> tf.Variable:
+    def make_variable(self, name: str, value: np.ndarray, regularizer: dict | None = None,
+                      constraint: dict | None = None) -> tf.Variable:
         variable = tf.Variable(value.astype(np.float32), name=name, trainable=self.trainable)
         if regularizer and (regularizer.get("l1") or regularizer.get("l2")):
             self._regularized.append((variable, regularizer))
+        if constraint:
+            self._constrained.append((variable, constraint))
         return variable
+
+    def constrained_variables(self) -> list[tuple[tf.Variable, dict]]:
+        """(variable, constraint) of this layer and every layer it wraps."""
+        return [pair for layer in self.walk() for pair in layer._constrained]
 
     def regularization_loss(self) -> tf.Tensor:
         """Sum of l1*sum|w| + l2*sum(w^2) over the regularized variables (a scalar)."""

@@ -30,9 +30,9 @@ class Convolution1D(Layer):
         self.padding = "VALID" if config["border_mode"] == "valid" else "SAME"
         kernel = initialize(config["init"], (length * input_dim, filters), rng).reshape(length, input_dim, filters)
         with self.name_scope:
-            self.kernel = self.make_variable("kernel", kernel, config["W_regularizer"])
-            self.bias = (self.make_variable("bias", np.zeros(filters, np.float32), config["b_regularizer"])
-                         if config["bias"] else None)
+            self.kernel = self.make_variable("kernel", kernel, config["W_regularizer"], config.get("W_constraint"))
+            self.bias = (self.make_variable("bias", np.zeros(filters, np.float32), config["b_regularizer"],
+                                            config.get("b_constraint")) if config["bias"] else None)
 
     def named_weights(self):
         return {"kernel": self.kernel} | ({"bias": self.bias} if self.bias is not None else {})

@@ -23,9 +23,9 @@ class Dense(Layer):
         self.activation = get_activation(config["activation"])
         with self.name_scope:
             self.kernel = self.make_variable("kernel", initialize(config["init"], (input_dim, units), rng),
-                                             config["W_regularizer"])
-            self.bias = (self.make_variable("bias", np.zeros(units, np.float32), config["b_regularizer"])
-                         if config["bias"] else None)
+                                             config["W_regularizer"], config.get("W_constraint"))
+            self.bias = (self.make_variable("bias", np.zeros(units, np.float32), config["b_regularizer"],
+                                            config.get("b_constraint")) if config["bias"] else None)
 
     def named_weights(self):
         return {"kernel": self.kernel} | ({"bias": self.bias} if self.bias is not None else {})
@@ -53,7 +53,7 @@ class Embedding(Layer):
         shape = (config["input_dim"], config["output_dim"])
         with self.name_scope:
             self.embeddings = self.make_variable("embeddings", initialize(config["init"], shape, rng),
-                                                 config["W_regularizer"])
+                                                 config["W_regularizer"], config.get("W_constraint"))
 
     def named_weights(self):
         return {"embeddings": self.embeddings}

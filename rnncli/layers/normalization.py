@@ -26,9 +26,11 @@ class BatchNormalization(Layer):
         self.momentum = float(config["momentum"])
         with self.name_scope:
             self.gamma = (self.make_variable("gamma", initialize(config["gamma_init"], (features,), rng),
-                                             config["gamma_regularizer"]) if config["scale"] else None)
+                                             config["gamma_regularizer"], config.get("gamma_constraint"))
+                          if config["scale"] else None)
             self.beta = (self.make_variable("beta", initialize(config["beta_init"], (features,), rng),
-                                            config["beta_regularizer"]) if config["center"] else None)
+                                            config["beta_regularizer"], config.get("beta_constraint"))
+                         if config["center"] else None)
             self.moving_mean = tf.Variable(np.zeros(features, np.float32), trainable=False, name="moving_mean")
             self.moving_variance = tf.Variable(np.ones(features, np.float32), trainable=False,
                                                name="moving_variance")

@@ -143,11 +143,12 @@ class Recurrent(Layer):
         self.zero_output_for_mask = bool(config.get("zero_output_for_mask", False))
         with self.name_scope:
             self.kernel = self.make_variable("kernel", self._init_kernel(config["init"], (input_dim, units), rng),
-                                             config["W_regularizer"])
+                                             config["W_regularizer"], config.get("W_constraint"))
             self.recurrent_kernel = self.make_variable(
                 "recurrent_kernel", self._init_kernel(config["inner_init"], (units, units), rng),
-                config["U_regularizer"])
-            self.bias = self.make_variable("bias", self._init_bias(config, rng), config["b_regularizer"])
+                config["U_regularizer"], config.get("U_constraint"))
+            self.bias = self.make_variable("bias", self._init_bias(config, rng), config["b_regularizer"],
+                                           config.get("b_constraint"))
             if self.stateful:
                 if batch_size is None:
                     raise ValueError(f"stateful layer `{self.layer_name}` needs a fixed batch size")

@@ -89,17 +89,17 @@ class GraphEngine(Engine):
     def _train_step_impl(self, x, y, weights, sample_weight=None):
         keys = list(self.variables)
         with tf.GradientTape() as tape:
-            outputs, masks = self.model(x, training=True, rng=self.rng)
+            outputs, masks, activity = self.forward(x, weights, True)
             total, parts, metric_values = self._output_terms(y, outputs, masks, weights)
-            total = total + self.model.regularization_loss()
+            total = total + self.model.regularization_loss() + activity
         grads = tape.gradient(total, [self.variables[k] for k in keys])
         self.optimizer.apply_gradients(dict(zip(keys, grads)))
         return total, parts + metric_values
 
     def _eval_step_impl(self, x, y, weights, sample_weight=None):
-        outputs, masks = self.model(x, training=False)
+        outputs, masks, activity = self.forward(x, weights, False)
         total, parts, metric_values = self._output_terms(y, outputs, masks, weights)
-        return total + self.model.regularization_loss(), parts + metric_values
+        return total + self.model.regularization_loss() + activity, parts + metric_values
 
     def _predict_step_impl(self, x):
         outputs, _ = self.model(x, training=False)

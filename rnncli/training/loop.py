@@ -20,6 +20,7 @@ import tensorflow as tf
 from rnncli.config.config import Config
 from rnncli.config.training_specs import metric_key
 from rnncli.data.dataset import Dataset
+from rnncli.layers.constraints import activity_penalty, collect_activity, projections
 from rnncli.layers.unroll import inference_iteration_steps
 from rnncli.model import build_model
 from rnncli.training.hooks import EpochEnd, Hook
@@ -92,7 +93,7 @@ class Engine:
             self.rng = tf.random.Generator.from_seed(config.seed)
             self.variables = self.model.trainable_by_path()
             self.optimizer = make_optimizer(training["optimizer"], self.variables, training.get("lr_schedule"),
-                                            self.loop.epoch)
+                                            self.loop.epoch, projections(self.model.layers, self.variables))
         self.loss_name = training["loss"]  # None for a config without `training:` (inference only)
         self.objective = get_objective(self.loss_name) if self.loss_name is not None else None
         self.metric_names = [metric_key(m) for m in training["metrics"]]
@@ -145,6 +146,12 @@ class Engine:
             self._graph_steps[kind] = tf.function(impl, reduce_retracing=True, autograph=False)
         return self._graph_steps[kind]
 
+    def forward(self, x, rows: tf.Tensor, training: bool, all_sum=lambda value: value):
+        """``(y_pred, mask, activity penalty of the layers over the real rows)``."""
+        with collect_activity() as collected:
+            y_pred, mask = self.model(x, training=training, rng=self.rng if training else None)
+        return y_pred, mask, activity_penalty(collected, rows, all_sum(tf.reduce_sum(rows))) if collected else 0.0
+
     def trackables(self) -> dict[str, Any]:
         """What a checkpoint holds: everything a resumed run needs to continue bit for bit."""
         return {"model": self.model, "optimizer": self.optimizer, "rng": self.rng, "loop": self.loop}
@@ -195,12 +202,13 @@ class Engine:
 
         keys = list(self.variables)
         with tf.GradientTape() as tape:
-            y_pred, mask = self.model(x, training=True, rng=self.rng)
+            y_pred, mask, activity = self.forward(x, weights, True, all_sum)
             loss_sum, count, metric_sums = self._sums(y, y_pred, mask, weights, sample_weight)
             global_count = all_sum(count)
             denominator = self._loss_denominator(global_count, weights, sample_weight, all_sum)
             regularization = self.model.regularization_loss()
-            total = tf.math.divide_no_nan(loss_sum, denominator) + regularization / replicas
+            total_activity = all_sum(activity) if replicas > 1 else activity  # per replica's rows: add up
+            total = tf.math.divide_no_nan(loss_sum, denominator) + regularization / replicas + activity
             scale = tf.cast(self.loop.loss_scale, total.dtype) if self.loss_scaling else None
             scaled = total * scale if self.loss_scaling else total
         grads = tape.gradient(scaled, [self.variables[k] for k in keys])
@@ -210,7 +218,7 @@ class Engine:
             self._apply_scaled(keys, grads, scale)
         else:
             self.optimizer.apply_gradients(dict(zip(keys, grads)))
-        loss = tf.math.divide_no_nan(all_sum(loss_sum), denominator) + regularization
+        loss = tf.math.divide_no_nan(all_sum(loss_sum), denominator) + regularization + total_activity
         return loss, [tf.math.divide_no_nan(all_sum(m), global_count) for m in metric_sums]
 
     def _apply_scaled(self, keys: list[str], grads: list, scale: tf.Tensor) -> None:
@@ -250,10 +258,10 @@ class Engine:
         return self.strategy.experimental_distribute_values_from_function(slice_for)
 
     def _eval_step_impl(self, x, y, weights, sample_weight=None):
-        y_pred, mask = self.model(x, training=False)
+        y_pred, mask, activity = self.forward(x, weights, False)
         loss_sum, count, metric_sums = self._sums(y, y_pred, mask, weights, sample_weight)
         denominator = self._loss_denominator(count, weights, sample_weight)
-        loss = tf.math.divide_no_nan(loss_sum, denominator) + self.model.regularization_loss()
+        loss = tf.math.divide_no_nan(loss_sum, denominator) + self.model.regularization_loss() + activity
         return loss, [tf.math.divide_no_nan(m, count) for m in metric_sums]
 
     def _predict_step_impl(self, x):

@@ -21,7 +21,7 @@ Adadelta only counted when ``decay > 0``, the one case where the count enters th
 
 from __future__ import annotations
 
-from typing import ClassVar, Mapping
+from typing import Callable, ClassVar, Mapping
 
 import tensorflow as tf
 
@@ -65,6 +65,8 @@ class Optimizer(tf.Module):
       lr_schedule: a resolved ``training.lr_schedule``: each step uses ``lr * schedule_factor(position)``
         (``rnncli.training.schedules``) before the Keras 1 decay.
       completed_epochs: the loop's epoch counter (an int64 variable), the position of ``unit: epoch`` schedules.
+      constraints: ``{key: projection}`` for variables with a Keras constraint: after each step's updates every such
+        variable is assigned ``projection(variable)``, as Keras optimizers do (whether or not it had a gradient).
       **kw: the optimizer's own arguments (``momentum``, ``rho``, ``beta_1`` ... as in ``rnncli.config.training_specs.OPTIMIZERS``).
 
     Raises ValueError for an unknown argument, a value of the wrong type, or two keys that collide once sanitised.
@@ -85,6 +87,7 @@ class Optimizer(tf.Module):
         clipvalue: float | None = None,
         lr_schedule: Mapping | None = None,
         completed_epochs: tf.Variable | None = None,
+        constraints: Mapping[str, Callable[[tf.Tensor], tf.Tensor]] | None = None,
         **kw: float | bool,
     ) -> None:
         args = [arg.name for arg in OPTIMIZERS[self.config_name]]
@@ -114,8 +117,12 @@ class Optimizer(tf.Module):
         if lr_schedule is not None and lr_schedule["unit"] == "epoch" and completed_epochs is None:
             raise ValueError("an epoch-based lr_schedule needs `completed_epochs` (the loop's epoch counter)")
         # the schedule's position is the loop's counter: checkpointed with the loop, not with the optimizer
+        unknown = [key for key in constraints or {} if key not in variables]
+        if unknown:
+            raise ValueError(f"constraints given for unknown variables: {', '.join(map(repr, unknown))}")
         self._refs = _Untracked(params=dict(variables), slot_keys=slot_keys,
-                                schedule=dict(lr_schedule) if lr_schedule else None, epochs=completed_epochs)
+                                schedule=dict(lr_schedule) if lr_schedule else None, epochs=completed_epochs,
+                                constraints=dict(constraints or {}))
 
         with tf.init_scope():
             if warms_up_per_step(lr_schedule):
@@ -141,7 +148,8 @@ class Optimizer(tf.Module):
     # tracing fast and quiet).
     @tf.autograph.experimental.do_not_convert
     def apply_gradients(self, grads: Mapping[str, Gradient]) -> None:
-        """One Keras 1 update step: clip, update slots and variables, then ``iterations += 1``.
+        """One Keras 1 update step: clip, update slots and variables, apply the constraints, then
+        ``iterations += 1``.
 
         Args:
           grads: ``{key: gradient}`` with keys from ``variables``; each gradient has its variable's shape
@@ -169,6 +177,9 @@ class Optimizer(tf.Module):
             slots = {name: self.slots[name][safe] for name in self.slot_names}
             self._update(var, tf.cast(grad, var.dtype), slots, by_dtype[var.dtype])
         self._finish_step(coefficients)
+        for key in sorted(self._refs.constraints):
+            var = params[key]
+            var.assign(self._refs.constraints[key](tf.convert_to_tensor(var)))
         self.iterations.assign_add(1)
 
     def current_lr(self) -> float:
@@ -407,16 +418,19 @@ _CLASSES: dict[str, type[Optimizer]] = {
 
 
 def make_optimizer(spec: str | Mapping[str, object], variables: Mapping[str, tf.Variable],
-                   lr_schedule: Mapping | None = None, completed_epochs: tf.Variable | None = None) -> Optimizer:
+                   lr_schedule: Mapping | None = None, completed_epochs: tf.Variable | None = None,
+                   constraints: Mapping[str, Callable[[tf.Tensor], tf.Tensor]] | None = None) -> Optimizer:
     """Build an optimizer from a config spec.
 
     Args:
       spec: a name (``"adam"``) or a mapping ``{"name": "adam", "lr": 0.01, ...}`` with Keras 1 argument names.
       variables: ``{key: tf.Variable}`` to train, keyed by stable paths.
       lr_schedule, completed_epochs: a resolved ``training.lr_schedule`` and the loop's epoch counter.
+      constraints: ``{key: projection}`` applied after each update (see ``Optimizer``).
 
     Raises ValueError with a clear message for an unknown name or argument or a mistyped value.
     """
     config = resolve_optimizer(dict(spec) if isinstance(spec, Mapping) else spec)
     cls = _CLASSES[config.pop("name")]
-    return cls(variables, lr_schedule=lr_schedule, completed_epochs=completed_epochs, **config)
+    return cls(variables, lr_schedule=lr_schedule, completed_epochs=completed_epochs, constraints=constraints,
+               **config)

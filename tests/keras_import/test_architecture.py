@@ -142,7 +142,11 @@ def test_keras2_recurrent_models_are_read_as_keras1(tmp_path: Path) -> None:
     ({"return_state": True}, "has `return_state: true`"),
     ({"time_major": True}, "has `time_major: true`"),
     ({"class_name": "BatchNormalization"}, "(BatchNormalization) has no Keras 1 counterpart"),
-    ({"kernel_constraint": {"class_name": "MaxNorm", "config": {}}}, "has `kernel_constraint`"),
+    ({"kernel_constraint": {"class_name": "RadialConstraint", "config": {}}},
+     "uses constraint 'RadialConstraint', which rnncli does not have"),
+    ({"class_name": "Dense", "units": 2, "kernel_constraint": {"class_name": "MaxNorm", "config": {}},
+      "activity_regularizer": {"class_name": "L1L2", "config": {"l1": 0.1}}, "recurrent_constraint": {}},
+     "(Dense) has `recurrent_constraint`, which rnncli does not support on this layer"),
 ])
 def test_keras2_layers_without_keras1_math_are_refused(tmp_path: Path, change: dict, message: str) -> None:
     layer = {"class_name": change.pop("class_name", "LSTM"), "config": dict(KERAS2_LSTM["config"], **change)}
