@@ -23,7 +23,8 @@ from rnncli.errors import DataError
 
 @dataclass
 class GraphDataset:
-    """Inputs ``x`` and targets ``y`` by name, each [N, ...]; ``sample_weight`` is always None (unweighted)."""
+    """Inputs ``x`` and targets ``y`` by name, each [N, ...]; ``sample_weight`` is always None (unweighted), and a
+    shuffled epoch is a plain permutation (``epoch_order`` None: no length buckets)."""
 
     x: dict[str, np.ndarray]
     y: dict[str, np.ndarray] | None
@@ -31,6 +32,7 @@ class GraphDataset:
     notes: list[str] = field(default_factory=list)
     sample_weight: None = None
     vocab: None = None
+    epoch_order: None = None
 
     def __len__(self) -> int:
         return int(next(iter(self.x.values())).shape[0])
