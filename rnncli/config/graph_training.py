@@ -27,6 +27,12 @@ def needs_graph_training(plan: ModelPlan | None) -> bool:
     return isinstance(plan, GraphPlan) and (len(plan.inputs) > 1 or len(plan.outputs) > 1)
 
 
+def per_output_training(section: Any) -> bool:
+    """Whether a ``training:`` section uses the per-output forms (a mapping of losses or metrics, loss_weights)."""
+    return isinstance(section, dict) and (isinstance(section.get("loss"), dict)
+                                          or isinstance(section.get("metrics"), dict) or "loss_weights" in section)
+
+
 def validate_graph_training(raw: dict, diags: Diagnostics, required: bool, plan: GraphPlan) -> dict | None:
     """The resolved ``training:`` section of a graph: per-output ``loss``/``metrics``/``loss_weights``."""
     section = raw.get("training")
@@ -59,6 +65,9 @@ def validate_graph_training(raw: dict, diags: Diagnostics, required: bool, plan:
             if metric not in METRICS:
                 diags.add(section, "metrics", f"training.metrics: unknown metric {show(metric)} for output `{name}`"
                           f"{suggest(metric, list(METRICS))}")
+    if result.get("distribute", "none") != "none":
+        diags.add(section, "distribute", f"training.distribute: {result['distribute']} is not supported yet for "
+                  "graphs with several inputs or outputs; use `distribute: none`")
     if result.get("class_weight") or result.get("sample_weight_mode") not in (None, "none"):
         diags.add(section, None, "training: class_weight and sample_weight_mode are not supported yet for graphs "
                   "with several inputs or outputs")

@@ -14,7 +14,7 @@ from rnncli.config.args import LAYER_SPECS, TIME_DISTRIBUTABLE
 from rnncli.config.section_args import DATA_ARGS, TOP_LEVEL_ARGS
 from rnncli.config.config import Config
 from rnncli.config.data_section import check_data_section
-from rnncli.config.graph_training import needs_graph_training, validate_graph_training
+from rnncli.config.graph_training import needs_graph_training, per_output_training, validate_graph_training
 from rnncli.config.graph_validate import LayerChecks, is_graph_model, validate_graph
 from rnncli.config.keras1 import is_keras1_document, keras1_to_layers, wrap_document
 from rnncli.config.keras1_graph import is_keras_graph_document, keras1_graph_section
@@ -86,6 +86,8 @@ def _validate_document(raw: Any, path: Path, diags: Diagnostics, require_trainin
     data = _validate_data(raw, path, diags, require_training)
     if needs_graph_training(plan):  # several inputs or outputs: data and training by name
         training = validate_graph_training(raw, diags, require_training, plan)
+    elif plan is None and is_graph_model(raw["model"]) and per_output_training(raw.get("training")):
+        training = None  # its outputs are unknown until the graph is valid: read as a chain's, it would only mislead
     else:
         training = validate_training(raw, diags, require_training, plan)
     tune = validate_tune(raw, diags)
