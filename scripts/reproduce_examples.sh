@@ -16,7 +16,7 @@ if [ -x .venv/bin/python ] && [ "$PYTHON" = python ]; then PYTHON=.venv/bin/pyth
 OUT=${OUT:-runs/examples}
 mkdir -p "$OUT"
 NAMES=("$@")
-[ ${#NAMES[@]} -eq 0 ] && NAMES=(stateful_cosine addition char_lm digits_irnn masked_classification bidirectional sunspots_gru series_forecast ragged_classifier stateful_series)
+[ ${#NAMES[@]} -eq 0 ] && NAMES=(stateful_cosine addition char_lm digits_irnn masked_classification bidirectional sunspots_gru series_forecast ragged_classifier stateful_series store_forecast reverse_seq2seq)
 
 for name in "${NAMES[@]}"; do
   echo "== $name" >&2

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from rnncli.commands.source import load_source
+from rnncli.config.graph_plan import GraphPlan
+from rnncli.config.graph_training import needs_graph_training
 from rnncli.data.sets import ensure_folder
+from rnncli.errors import UserInputError
+
+# what TensorFlow accepts as the name of a signature's input
+SIGNATURE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*")
 
 
 def export(run_path: Path, output: Path, fmt: str = "savedmodel", force: bool = False, checkpoint: str = "latest"
@@ -15,11 +22,34 @@ def export(run_path: Path, output: Path, fmt: str = "savedmodel", force: bool = 
     from rnncli.export import check_destination, export_model
 
     check_destination(output, fmt, force)
-    loaded = load_source(run_path, checkpoint, "cpu")
+    loaded = load_source(run_path, checkpoint, "cpu", before_tensorflow=lambda config: _check_graph(config, fmt))
     ensure_folder(output.parent, "-o")
-    lines = export_model(loaded.engine.model, loaded.config.model, output, fmt,
-                         loaded.config.training_settings["batch_size"])
+    plan = loaded.config.model
+    lines = export_model(loaded.engine.model, plan, output, fmt, loaded.config.training_settings["batch_size"])
+    if isinstance(plan, GraphPlan) and needs_graph_training(plan):
+        from rnncli.export.savedmodel import signature_key
+
+        lines.append("predict(" + ", ".join(f"{i.name}={_shape(i.shape)} {i.dtype}" for i in plan.inputs) + ") -> "
+                     + ", ".join(f"{signature_key(o)} {_shape(plan.output_shapes[o])}" for o in plan.outputs))
     return lines + _write_normalization(loaded, output, fmt)
+
+
+def _shape(shape) -> str:
+    return "[" + ", ".join("None" if d is None else str(d) for d in shape) + "]"
+
+
+def _check_graph(config, fmt: str) -> None:
+    """A graph with several inputs or outputs exports as a SavedModel only, its inputs named as TensorFlow allows."""
+    plan = config.model
+    if not (isinstance(plan, GraphPlan) and needs_graph_training(plan)):
+        return
+    if fmt != "savedmodel":
+        raise UserInputError(f"--format {fmt} does not export graphs with several inputs or outputs yet; use --format "
+                             f"savedmodel (a `predict` signature taking {', '.join(plan.input_names)} by name)")
+    for name in plan.input_names:
+        if not SIGNATURE_NAME.fullmatch(name):
+            raise UserInputError(f"input {name!r}: a SavedModel signature names its inputs with a letter, then "
+                                 f"letters, digits, `_`, `.` or `-`; rename the input to export the model")
 
 
 def _write_normalization(loaded, output: Path, fmt: str) -> list[str]:

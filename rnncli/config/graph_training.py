@@ -15,7 +15,7 @@ from typing import Any
 from rnncli.config.graph_plan import GraphPlan
 from rnncli.config.plan import ModelPlan
 from rnncli.config.training import validate_training
-from rnncli.config.training_specs import LOSS_ALIASES, LOSSES, METRICS
+from rnncli.config.training_specs import LOSS_ALIASES, LOSSES, METRICS, metric_key
 from rnncli.config.values import Diagnostics, show, suggest, type_name
 from rnncli.documents.yaml_loader import MarkedDict
 
@@ -25,6 +25,31 @@ GRAPH_ONLY_KEYS = ("loss_weights",)
 def needs_graph_training(plan: ModelPlan | None) -> bool:
     """Whether a plan is a graph with several inputs or outputs (its data and training go by name)."""
     return isinstance(plan, GraphPlan) and (len(plan.inputs) > 1 or len(plan.outputs) > 1)
+
+
+def reported_names(outputs: list[str], metrics: dict[str, list[str]]) -> list[str]:
+    """What training a graph reports (without ``val_``), as Keras 1 names it: ``loss``, and with several outputs
+    ``{output}_loss`` and ``{output}_{metric}`` (``layer:k`` spelled ``layer_k``); with one, the plain metric names.
+
+    >>> reported_names(["out", "flag"], {"out": [], "flag": ["acc"]})
+    ['loss', 'out_loss', 'flag_loss', 'flag_acc']
+    """
+    several = len(outputs) > 1
+    names = ["loss"] + ([f"{output.replace(':', '_')}_loss" for output in outputs] if several else [])
+    for output in outputs:
+        prefix = f"{output.replace(':', '_')}_" if several else ""
+        for metric in metrics.get(output, []):
+            try:
+                names.append(prefix + metric_key(metric))
+            except (ValueError, TypeError):
+                pass  # reported as an unknown metric
+    return names
+
+
+def per_output_training(section: Any) -> bool:
+    """Whether a ``training:`` section uses the per-output forms (a mapping of losses or metrics, loss_weights)."""
+    return isinstance(section, dict) and (isinstance(section.get("loss"), dict)
+                                          or isinstance(section.get("metrics"), dict) or "loss_weights" in section)
 
 
 def validate_graph_training(raw: dict, diags: Diagnostics, required: bool, plan: GraphPlan) -> dict | None:
@@ -45,7 +70,8 @@ def validate_graph_training(raw: dict, diags: Diagnostics, required: bool, plan:
     wrapper = MarkedDict(raw)
     wrapper.mark, wrapper.marks = getattr(raw, "mark", wrapper.mark), getattr(raw, "marks", {})
     wrapper["training"] = shown
-    result = validate_training(wrapper, diags, required, plan)
+    reported = None if metrics is None else reported_names(outputs, metrics)
+    result = validate_training(wrapper, diags, required, plan, reported)
     if result is None or losses is None or metrics is None or weights is None:
         return None
     all_losses = list(LOSSES) + list(LOSS_ALIASES)
@@ -59,6 +85,9 @@ def validate_graph_training(raw: dict, diags: Diagnostics, required: bool, plan:
             if metric not in METRICS:
                 diags.add(section, "metrics", f"training.metrics: unknown metric {show(metric)} for output `{name}`"
                           f"{suggest(metric, list(METRICS))}")
+    if result.get("distribute", "none") != "none":
+        diags.add(section, "distribute", f"training.distribute: {result['distribute']} is not supported yet for "
+                  "graphs with several inputs or outputs; use `distribute: none`")
     if result.get("class_weight") or result.get("sample_weight_mode") not in (None, "none"):
         diags.add(section, None, "training: class_weight and sample_weight_mode are not supported yet for graphs "
                   "with several inputs or outputs")

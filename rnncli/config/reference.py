@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from rnncli.config.args import LAYER_SPECS, Arg
+from rnncli.config.graph_args import GRAPH_LAYER_ARGS, INPUT_ARGS, MERGE_SPECS
 
 from rnncli.config.section_args import (
     CALLBACK_ARGS,
@@ -51,6 +52,13 @@ def render() -> str:
         own = tuple(a for a in spec.args if a.name not in common)
         mask = "passes masks on" if spec.supports_masking else "does not accept a mask"
         out += [f"#### `{spec.type}`", "", f"{spec.doc} ({mask})", ""]
+        out += (_table(own) if own else ["(no arguments of its own)"]) + [""]
+    out += ["### Graphs (`model.inputs`, `model.outputs`; see [Graphs](#graphs))", "",
+            "`model.inputs.NAME`:", "", *_table(INPUT_ARGS), "",
+            "Keys any layer of a graph may carry besides its own:", "", *_table(GRAPH_LAYER_ARGS), ""]
+    for spec in MERGE_SPECS.values():
+        own = tuple(a for a in spec.args if a.name not in common)
+        out += [f"#### `{spec.type}` (graphs only)", "", spec.doc, ""]
         out += (_table(own) if own else ["(no arguments of its own)"]) + [""]
     out += ["### `data:`", "", *_table(DATA_ARGS), ""]
     out += ["`data.series` (sample n: `window` steps of `inputs` from step n*stride; target: `outputs` steps of "

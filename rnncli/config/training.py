@@ -36,7 +36,10 @@ def training_defaults() -> dict:
     return {**result, "loss": None}
 
 
-def validate_training(raw: dict, diags: Diagnostics, required: bool, plan: ModelPlan | None) -> dict | None:
+def validate_training(raw: dict, diags: Diagnostics, required: bool, plan: ModelPlan | None,
+                      reported: list[str] | None = None) -> dict | None:
+    """The resolved ``training:`` section. ``reported``: the names training reports (without ``val_``) when they
+    are not ``loss`` and the metrics (a graph's per-output names)."""
     if raw.get("training") is None:
         if required:
             diags.add(raw, None, "missing the `training:` section: `rnncli train` needs at least `training: {loss: mse}` "
@@ -62,7 +65,7 @@ def validate_training(raw: dict, diags: Diagnostics, required: bool, plan: Model
     result["reset_states"] = _validate_reset_states(result["reset_states"], section, diags)
     result["class_weight"] = validate_weighting(raw, section, result, plan, diags)
     result["lr_schedule"] = validate_lr_schedule(result["lr_schedule"], section, diags)
-    _check_monitors(raw, section, result, diags)
+    _check_monitors(raw, section, result, diags, reported)
     if plan is not None and plan.stateful:
         batch = plan.batch_size
         if "batch_size" in section and result["batch_size"] != batch:
@@ -83,14 +86,15 @@ def validate_training(raw: dict, diags: Diagnostics, required: bool, plan: Model
     return result
 
 
-def _check_monitors(raw: dict, section: dict, result: dict, diags: Diagnostics) -> None:
+def _check_monitors(raw: dict, section: dict, result: dict, diags: Diagnostics,
+                    reported: list[str] | None = None) -> None:
     """Callbacks and checkpoints may only watch quantities that training reports."""
     data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
     series_split = ((data.get("series") or {}).get("split") or {}) if isinstance(data.get("series"), dict) else {}
     has_validation = bool(data.get("validation") or data.get("validation_split")
                           or (isinstance(series_split, dict) and series_split.get("validation")))
-    names = ["loss"]
-    for metric in result["metrics"]:
+    names = list(reported) if reported is not None else ["loss"]
+    for metric in result["metrics"] if reported is None else []:
         try:
             names.append(metric_key(metric))
         except ValueError:

@@ -92,7 +92,7 @@ def direction_for(metric: str, direction: str) -> str:
     return "maximize" if "acc" in metric or name in _HIGHER_IS_BETTER else "minimize"
 
 
-def validate_tune(raw: dict, diags: Diagnostics) -> dict | None:
+def validate_tune(raw: dict, diags: Diagnostics, reported: list[str] | None = None) -> dict | None:
     """The resolved ``tune:`` section (or None without one, or after reporting its problems)."""
     if raw.get("tune") is None:
         return None
@@ -106,7 +106,7 @@ def validate_tune(raw: dict, diags: Diagnostics) -> dict | None:
     if result is None:
         return None
     result["direction"] = direction_for(result["metric"], result["direction"])
-    _check_metric(raw, section, result["metric"], diags)
+    _check_metric(raw, section, result["metric"], diags, reported)
     result["sampler"] = _named(result["sampler"], SAMPLER_ARGS, section, "sampler", diags)
     result["pruner"] = _named(result["pruner"], PRUNER_ARGS, section, "pruner", diags)
     result["space"] = _validate_space(raw, section, diags)
@@ -115,11 +115,13 @@ def validate_tune(raw: dict, diags: Diagnostics) -> dict | None:
     return result if len(diags.items) == before else None
 
 
-def _check_metric(raw: dict, section: dict, metric: str, diags: Diagnostics) -> None:
+def _check_metric(raw: dict, section: dict, metric: str, diags: Diagnostics, reported: list[str] | None = None
+                  ) -> None:
+    """``reported``: what training reports (without ``val_``) when not ``loss`` and the metrics (a graph's names)."""
     training = raw.get("training") if isinstance(raw.get("training"), dict) else {}
     data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
-    names = ["loss"]
-    metrics = training.get("metrics") or []
+    names = list(reported) if reported is not None else ["loss"]
+    metrics = (training.get("metrics") or []) if reported is None else []
     for name in [metrics] if isinstance(metrics, str) else metrics:
         try:
             names.append(metric_key(name))

@@ -15,7 +15,9 @@ from rnncli.config.section_args import DATA_ARGS, TOP_LEVEL_ARGS
 from rnncli.config.config import Config
 from rnncli.config.constraints import WEIGHT_RANKS, axis_problem
 from rnncli.config.data_section import check_data_section
-from rnncli.config.graph_training import needs_graph_training, validate_graph_training
+from rnncli.config.graph_data import check_graph_data
+from rnncli.config.graph_training import (needs_graph_training, per_output_training, reported_names,
+                                          validate_graph_training)
 from rnncli.config.graph_validate import LayerChecks, is_graph_model, validate_graph
 from rnncli.config.keras1 import is_keras1_document, keras1_to_layers, wrap_document
 from rnncli.config.keras1_graph import is_keras_graph_document, keras1_graph_section
@@ -87,10 +89,16 @@ def _validate_document(raw: Any, path: Path, diags: Diagnostics, require_trainin
     data = _validate_data(raw, path, diags, require_training)
     if needs_graph_training(plan):  # several inputs or outputs: data and training by name
         training = validate_graph_training(raw, diags, require_training, plan)
+    elif plan is None and is_graph_model(raw["model"]) and per_output_training(raw.get("training")):
+        training = None  # its outputs are unknown until the graph is valid: read as a chain's, it would only mislead
     else:
         training = validate_training(raw, diags, require_training, plan)
-    tune = validate_tune(raw, diags)
-    if data is not None and not needs_graph_training(plan):
+    reported = (reported_names(plan.outputs, training["metrics"])
+                if needs_graph_training(plan) and training is not None else None)
+    tune = validate_tune(raw, diags, reported)
+    if data is not None and needs_graph_training(plan):
+        check_graph_data(raw["data"], data, plan, training, diags)
+    elif data is not None:
         check_data_section(raw["data"], data, plan, training, diags)
     if plan is None or seed is INVALID:
         return None

@@ -23,7 +23,8 @@ from rnncli.errors import DataError
 
 @dataclass
 class GraphDataset:
-    """Inputs ``x`` and targets ``y`` by name, each [N, ...]; ``sample_weight`` is always None (unweighted)."""
+    """Inputs ``x`` and targets ``y`` by name, each [N, ...]; ``sample_weight`` is always None (unweighted), and a
+    shuffled epoch is a plain permutation (``epoch_order`` None: no length buckets)."""
 
     x: dict[str, np.ndarray]
     y: dict[str, np.ndarray] | None

@@ -202,6 +202,14 @@ def _layer_rows(plan: Any) -> list[dict]:
             for layer in plan.layers]
 
 
+def _refuse_graph(config: Any, run_path: Path) -> None:
+    from rnncli.config.graph_plan import GraphPlan
+
+    if isinstance(config.model, GraphPlan):
+        raise UserInputError(f"{run_path}: `rnncli serve` does not serve graph models (named inputs, merges, shared "
+                             f"layers) yet; use `rnncli predict` or `rnncli export --format savedmodel`")
+
+
 def load_runner(run_path: Path, checkpoint: str, device_spec: str, max_batch: int, precision: str | None = None
                 ) -> ModelRunner:
     """Restore a run (the one place ``rnncli.serve`` calls the command layer) and build its runner.
@@ -212,7 +220,8 @@ def load_runner(run_path: Path, checkpoint: str, device_spec: str, max_batch: in
 
     if not run_path.is_dir():
         raise UserInputError(f"{run_path}: `rnncli serve` needs a run directory (a trained run), not a file")
-    loaded = load_source(run_path, checkpoint, device_spec, precision=precision)
+    loaded = load_source(run_path, checkpoint, device_spec, precision=precision,
+                         before_tensorflow=lambda config: _refuse_graph(config, run_path))
     plan = loaded.config.model
     for layer in plan.layers:
         if layer.type == "TimeDistributed" and layer.inner is not None and layer.inner.config.get("stateful"):

@@ -16,8 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from rnncli.config.config import Config
-from rnncli.config.graph_training import needs_graph_training
-from rnncli.config.training_specs import metric_key
+from rnncli.config.graph_training import needs_graph_training, reported_names
 from rnncli.data.graph_sets import GraphDataset
 from rnncli.training.loop import Engine
 from rnncli.training.losses import get_objective
@@ -29,10 +28,6 @@ def make_engine(config: Config, **kwargs: Any) -> Engine:
     if needs_graph_training(config.model):
         return GraphEngine(config, **kwargs)
     return Engine(config, **kwargs)
-
-
-def _output_name(name: str) -> str:
-    return name.replace(":", "_")
 
 
 class GraphEngine(Engine):
@@ -59,11 +54,7 @@ class GraphEngine(Engine):
         self.objectives = {name: get_objective(loss) for name, loss in losses.items() if loss is not None}
         self.output_metrics = {name: [get_metric(m, losses[name]) for m in metrics[name]]
                                for name in self.output_names if losses[name] is not None}
-        several = len(self.output_names) > 1
-        names = [f"{_output_name(name)}_loss" for name in self.output_names] if several else []
-        for name in self.output_names:
-            prefix = f"{_output_name(name)}_" if several else ""
-            names += [prefix + metric_key(m) for m in metrics[name]]
+        names = reported_names(self.output_names, metrics)[1:]  # without the total `loss`
         self.metric_names = names
         self.metric_fns = names  # only its length is read by the chain loop (the totals it averages)
 

@@ -18,6 +18,13 @@ def slice_npz(source: Path, target: Path, n: int) -> Path:
     return target
 
 
+def slice_named(source: Path, target: Path, n: int) -> Path:
+    """The first ``n`` samples of every array of a graph's named .npz."""
+    with np.load(source, allow_pickle=False) as archive:
+        np.savez(target, **{k: archive[k][:n] for k in archive.files})
+    return target
+
+
 def tiny_corpus(target: Path, n: int = 2000) -> Path:
     """The first ``n`` characters of the corpus plus one line holding every character of the corpus, so the
     vocabulary (and hence the model's input/output size in configs/char_lm.yaml) is the full corpus's."""
@@ -47,6 +54,11 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
         "series_forecast": ["data.series.stride=16"],
         "ragged_classifier": [],
         "stateful_series": [],
+        # the graph examples read named arrays (history, static, sales; source, decoder_in, reversed)
+        "store_forecast": [f"data.train={slice_named(DATASETS / 'store_sales.npz', d / 'sales.npz', 128)}",
+                           f"data.validation={slice_named(DATASETS / 'store_sales_val.npz', d / 'sales_val.npz', 64)}"],
+        "reverse_seq2seq": [f"data.train={slice_named(DATASETS / 'reverse.npz', d / 'reverse.npz', 128)}",
+                            f"data.validation={slice_named(DATASETS / 'reverse_val.npz', d / 'reverse_val.npz', 64)}"],
     }
 
 

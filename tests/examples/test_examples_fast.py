@@ -18,7 +18,8 @@ CONFIGS = ROOT / "configs"
 DATASETS = ROOT / "datasets"
 
 EXAMPLES = ["stateful_cosine", "addition", "char_lm", "digits_irnn", "masked_classification", "sunspots_gru",
-            "bidirectional", "series_forecast", "ragged_classifier", "stateful_series"]
+            "bidirectional", "series_forecast", "ragged_classifier", "stateful_series",
+            "store_forecast", "reverse_seq2seq"]
 
 
 def invoke(*args: str):

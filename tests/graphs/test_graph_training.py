@@ -142,3 +142,27 @@ def test_train_resume_predict_and_evaluate_by_name(tmp_path):
     result = runner.invoke(main, ["evaluate", str(run), "--data", str(tmp_path / "train.npz"), "--json"])
     assert result.exit_code == 0, result.output
     assert '"out_loss"' in result.output and '"flag_binary_accuracy"' in result.output
+
+
+def test_monitors_and_the_tune_metric_take_the_per_output_names(tmp_path):
+    training = {"loss": {"out": "mse", "flag": "binary_crossentropy"}, "metrics": {"flag": ["acc"]},
+                "checkpoint": {"monitor": "val_flag_loss"},
+                "callbacks": {"early_stopping": {"monitor": "val_flag_acc", "patience": 2}}}
+    path = _write(tmp_path, training, {"train": "train.npz", "validation_split": 0.25})
+    raw = yaml.safe_load(path.read_text())
+    raw["tune"] = {"metric": "val_out_loss", "space": {"training.batch_size": {"choice": [4, 8]}}}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    config = load_config(path)
+    assert config.training["checkpoint"]["monitor"] == "val_flag_loss" and config.tune["metric"] == "val_out_loss"
+    raw["training"]["checkpoint"]["monitor"] = "val_flag_los"
+    raw["tune"]["metric"] = "val_flag_accuracy"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    messages = [d.message for d in caught.value.diagnostics]
+    reports = "loss, out_loss, flag_loss, flag_acc, val_loss, val_out_loss, val_flag_loss, val_flag_acc"
+    assert messages == [
+        f"training.checkpoint.monitor: training does not report `val_flag_los` (did you mean `val_flag_loss`?); it "
+        f"reports {reports}",
+        f"tune.metric: training does not report `val_flag_accuracy` (did you mean `val_flag_acc`?); it reports "
+        f"{reports}"]
