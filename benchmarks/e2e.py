@@ -71,7 +71,10 @@ def worker_rnncli(spec: dict) -> None:
     """The rnncli CLI itself (``rnncli.cli.main``, what the console script runs) with the first batch's end time
     recorded from its reporter; epoch times come from the run's history.csv afterwards."""
     sys.path.insert(0, spec.get("root", str(ROOT)))
-    from rnncli.cli import reporting
+    try:
+        from rnncli.cli import reporting
+    except ImportError:  # a --baseline checkout from before the layout of issue 24 (rnncli/reporting.py)
+        from rnncli import reporting  # type: ignore[no-redef]
 
     marks: dict = {}
     original = reporting.ConsoleReporter.batch_end
@@ -81,7 +84,10 @@ def worker_rnncli(spec: dict) -> None:
         return original(self, batch, logs)
 
     reporting.ConsoleReporter.batch_end = batch_end
-    from rnncli.cli.main import main
+    try:
+        from rnncli.cli.main import main
+    except ImportError:  # before issue 24: rnncli/cli.py
+        from rnncli.cli import main  # type: ignore[no-redef]
 
     try:
         main(spec["argv"], prog_name="rnncli", standalone_mode=False)
