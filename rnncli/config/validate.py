@@ -123,7 +123,8 @@ def _validate_model(model: Any, parent: dict, path: Path, diags: Diagnostics) ->
         container, key = model, "config"
     elif is_graph_model(model):
         checks = LayerChecks(_resolve_layer, _check_weights_file, _check_later_declaration)
-        return validate_graph(model, parent, path, diags, checks), list(model.get("layers") or [])
+        layers = model.get("layers")  # validate_graph reports a `layers:` that is not a list
+        return validate_graph(model, parent, path, diags, checks), list(layers) if isinstance(layers, list) else []
     elif isinstance(model, dict):
         check_unknown_keys(diags, model, ["layers"], "model", "the model section")
         if "layers" not in model:
