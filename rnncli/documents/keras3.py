@@ -39,6 +39,10 @@ def from_keras3(doc: dict) -> dict:
     config = out.get("config")
     if isinstance(config, dict) and isinstance(config.get("layers"), list):
         config["layers"] = [_layer(entry) for entry in config["layers"]]
+        for key in ("input_layers", "output_layers"):
+            refs = config.get(key)
+            if isinstance(refs, list) and refs and isinstance(refs[0], str):
+                config[key] = [refs]  # one input or output: Keras 3 writes `[name, 0, 0]`, Keras 2 a list of them
     return out
 
 

@@ -137,3 +137,30 @@ def test_return_state_inside_bidirectional_is_refused_in_one_line(tmp_path):
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "`bi` (Bidirectional) wraps a layer with `return_state: true`" in lines[0], lines
+
+
+@pytest.mark.parametrize("outputs, names", [(lambda o: o[0], ["enc"]), (lambda o: [o[1], o[2]], ["enc:1", "enc:2"])],
+                         ids=["output-only", "states-only"])
+def test_one_recurrent_layer_with_return_state(tmp_path, outputs, names):
+    """A single output (Keras 3 writes `output_layers: [name, 0, 0]`, not a list of them) and states as the only
+    outputs."""
+    import keras
+
+    source = keras.Input(shape=(T_ENC, D), name="source")
+    layer = keras.layers.LSTM(U, return_state=True, use_cudnn=False, name="enc")
+    model = keras.Model(source, outputs(layer(source)))
+    x = _inputs(1)["source"]
+    expected = model.predict(x, verbose=0)
+    expected = expected if isinstance(expected, list) else [expected]
+    model.save(tmp_path / "m.keras")
+    run = tmp_path / "run"
+    assert CliRunner().invoke(main, ["import", str(tmp_path / "m.keras"), "-o", str(run)]).exit_code == 0
+    np.savez(tmp_path / "x.npz", **{"x" if len(names) == 1 else "source": x})   # one in, one out: read as a chain
+    suffix = ".npz" if len(names) > 1 else ".npy"
+    result = CliRunner().invoke(main, ["predict", str(run), "-i", str(tmp_path / "x.npz"),
+                                       "-o", str(tmp_path / f"y{suffix}")])
+    assert result.exit_code == 0, result.output
+    got = np.load(tmp_path / f"y{suffix}")
+    got = [got[name] for name in names] if len(names) > 1 else [got]
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=0, atol=1e-5 * max(1.0, float(np.abs(e).max())))
