@@ -90,6 +90,11 @@ def test_a_stateful_graph_streams_as_keras_stateful_does(tmp_path):
         np.testing.assert_allclose(g, w, rtol=0, atol=1e-5 * max(1.0, float(np.abs(w).max())))
     result = CliRunner().invoke(main, ["states", str(run)])
     assert result.exit_code == 0 and "enc" in result.output, result.output
+    np.savez(tmp_path / "odd.npz", **{k: v[:N - 1] for k, v in np.load(tmp_path / "train.npz").items()})
+    result = CliRunner().invoke(main, ["evaluate", str(run), "--data", str(tmp_path / "odd.npz")])
+    assert result.exit_code == 2 and "divisible by the batch size 2" in result.output, result.output
+    result = CliRunner().invoke(main, ["evaluate", str(run), "--data", str(tmp_path / "train.npz")])
+    assert result.exit_code == 0 and "loss" in result.output, result.output
     h_keras = np.asarray(keras_enc.states[0])
     result = CliRunner().invoke(main, ["reset-states", str(run)])
     assert result.exit_code == 0, result.output
