@@ -133,7 +133,8 @@ def _entry(entry: Any, version: str) -> Any:
         raise refuse("has `activity_regularizer`, which rnncli supports on Dense, Embedding, Conv1D and the "
                      "recurrent layers", "activity_regularizer")
     if kind in ("Lambda", "Merge", "Concatenate", "Add", "Multiply", "Average", "Maximum", "Dot", "Subtract"):
-        return entry  # refused later by the chain check, with its own reason
+        # a graph's merge (a chain refuses it later, with its own reason); Keras 2.2+ and 3 write its `dtype`
+        return dict(entry, config={k: v for k, v in config.items() if k not in _IGNORED})
     out = {k: config[k] for k in _COMMON if k in config}
     if kind in CUDNN_LAYERS:
         _recurrent(dict(config, recurrent_activation="sigmoid", activation="tanh", implementation=2,

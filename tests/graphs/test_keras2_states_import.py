@@ -164,3 +164,29 @@ def test_one_recurrent_layer_with_return_state(tmp_path, outputs, names):
     got = [got[name] for name in names] if len(names) > 1 else [got]
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, rtol=0, atol=1e-5 * max(1.0, float(np.abs(e).max())))
+
+
+def test_stateful_two_input_tf_keras_graph_imports_and_streams(tmp_path):
+    """A tf-keras functional model with a stateful LSTM (fixed batch on both inputs) and a Concatenate (whose
+    `dtype` tf-keras writes): ``rnncli predict`` chunk after chunk equals Keras' stateful ``predict``."""
+    keras = pytest.importorskip("tf_keras")
+    layers = keras.layers
+    history = keras.Input(batch_shape=(2, T_ENC, D), name="history")
+    static = keras.Input(batch_shape=(2, 2), name="static")
+    encoded = layers.LSTM(U, stateful=True, name="enc")(history)
+    both = layers.Concatenate(name="both")([encoded, layers.Dense(3, name="feat")(static)])
+    model = keras.Model([history, static], layers.Dense(2, name="out")(both))
+    model.save(tmp_path / "stateful.h5")
+    run = tmp_path / "run"
+    result = CliRunner().invoke(main, ["import", str(tmp_path / "stateful.h5"), "-o", str(run)])
+    assert result.exit_code == 0, result.output
+    rng = np.random.default_rng(4)
+    for chunk in range(2):
+        x = {"history": rng.normal(size=(4, T_ENC, D)).astype(np.float32),
+             "static": rng.normal(size=(4, 2)).astype(np.float32)}
+        want = model.predict([x["history"], x["static"]], batch_size=2, verbose=0)
+        np.savez(tmp_path / "x.npz", **x)
+        result = CliRunner().invoke(main, ["predict", str(run), "-i", str(tmp_path / "x.npz"),
+                                           "-o", str(tmp_path / "y.npy")])
+        assert result.exit_code == 0 and "saved the final states of enc" in result.output, result.output
+        np.testing.assert_allclose(np.load(tmp_path / "y.npy"), want, rtol=0, atol=1e-5, err_msg=f"chunk {chunk}")
