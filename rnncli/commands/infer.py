@@ -39,9 +39,10 @@ def predict(source: Path, input_path: Path, *, output_path: Path | None = None, 
                 raise UserInputError(f"--batch-size {batch_size} differs from the stateful model's batch size "
                                      f"{plan.batch_size} (its states have one row per stream)")
             batch_size = plan.batch_size
-            if len(x) % batch_size:
+            count = len(inputs)
+            if count % batch_size:
                 raise DataError(f"{input_path}: a stateful model with batch size {batch_size} needs a number of "
-                                f"samples divisible by {batch_size} (one row per stream); the input has {len(x)}")
+                                f"samples divisible by {batch_size} (one row per stream); the input has {count}")
         else:
             batch_size = batch_size or config.training_settings["batch_size"]
         outputs = engine.predict(x, batch_size, inference_compiles(engine, config, len(inputs), batch_size))
@@ -54,6 +55,8 @@ def predict(source: Path, input_path: Path, *, output_path: Path | None = None, 
             outputs = {name: value.astype(np.float32) for name, value in outputs.items()}
             if output_path is not None:
                 write_graph_outputs(outputs, output_path)
+            if plan.stateful and stateful_run:
+                _save_states(loaded, checkpoint, notes)
             return outputs, notes
         outputs = outputs.astype(np.float32)
         if normalization is not None:  # back to the targets' units
@@ -63,16 +66,21 @@ def predict(source: Path, input_path: Path, *, output_path: Path | None = None, 
         if output_path is not None:
             write_output(outputs, output_path, "class" if classes else "y")
         if plan.stateful and stateful_run:
-            if checkpoint == "best":
-                notes.append("states not saved: they were read from the best checkpoint, and saving them as the "
-                             "newest would rewind the run (use --checkpoint latest to stream)")
-            else:
-                loaded.checkpoints.save("latest")
-                names = ", ".join(layer.layer_name for layer in engine.model.stateful_layers())
-                notes.append(f"saved the final states of {names} into {loaded.run.path}")
+            _save_states(loaded, checkpoint, notes)
     finally:
         loaded.release()
     return outputs, notes
+
+
+def _save_states(loaded: Any, checkpoint: str, notes: list[str]) -> None:
+    """After a stateful run's predict: its final states become the newest checkpoint (streaming)."""
+    if checkpoint == "best":
+        notes.append("states not saved: they were read from the best checkpoint, and saving them as the "
+                     "newest would rewind the run (use --checkpoint latest to stream)")
+        return
+    loaded.checkpoints.save("latest")
+    names = ", ".join(layer.layer_name for layer in loaded.engine.model.stateful_layers())
+    notes.append(f"saved the final states of {names} into {loaded.run.path}")
 
 
 def evaluate(source: Path, data_path: Path | None = None, device_spec: str = "auto", checkpoint: str = "latest",

@@ -466,9 +466,8 @@ def _infer_layer(entry: _Entry, config: dict, shape: tuple, mask: bool, inputs: 
                   f"InputLayer")
         return None
     if config.get("stateful") or (config.get("layer") or {}).get("stateful"):
-        diags.add(item, "stateful", f"{where_text}: stateful layers are not supported in graphs yet; use a chain "
-                  f"(a `layers:` list without `inputs:`)")
-        return None
+        if not _stateful_fits(entry, inputs, item, where_text, diags):
+            return None
     if kind == "Embedding" and entry.inbound[0] not in inputs:
         diags.add(item, "input" if "input" in item else None, f"{where_text}: an Embedding reads integer indices "
                   f"from a model input, not from `{entry.inbound[0]}`")
@@ -491,6 +490,29 @@ def _infer_layer(entry: _Entry, config: dict, shape: tuple, mask: bool, inputs: 
     else:
         checks.weights(layer, item, where_text, diags)
     return layer
+
+
+def _stateful_fits(entry: _Entry, inputs: dict, item: dict, where_text: str, diags: Diagnostics) -> bool:
+    """A stateful layer in a graph (Keras 1 semantics: its states carry over from batch to batch) needs every input
+    to declare one fixed batch size, runs once per batch (not shared) and keeps its own states (no
+    ``initial_state``/``return_state``, whose states are tensors of the batch)."""
+    key = "stateful" if "stateful" in item else None
+    batches = {name: spec["shape"][0] for name, spec in inputs.items()}
+    if None in batches.values() or len(set(batches.values())) != 1:
+        shown = ", ".join(f"{name} {batch}" for name, batch in batches.items())
+        diags.add(item, key, f"{where_text}: layer `{entry.owner}` is stateful, so every model input needs the same "
+                  f"fixed batch size: give each `batch_shape: [B, ...]` (batch sizes now: {shown})")
+        return False
+    if entry.config is None:
+        diags.add(item, "share", f"{where_text}: shares the stateful layer `{entry.owner}`; a stateful layer keeps one "
+                  f"state per batch row, so it is applied once")
+        return False
+    if entry.graph.get("initial_state") or entry.graph.get("return_state"):
+        diags.add(item, "initial_state" if entry.graph.get("initial_state") else "return_state",
+                  f"{where_text}: a stateful layer keeps its states across batches itself; it takes no "
+                  f"`initial_state` and has no `return_state`")
+        return False
+    return True
 
 
 def _outputs(model: dict, entries: list[_Entry], tensors: dict, diags: Diagnostics) -> list[str] | None:

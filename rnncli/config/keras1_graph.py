@@ -5,8 +5,11 @@ Read: functional ``Model`` documents (``input_layers``, ``output_layers``, each 
 of nodes, each a list of ``[layer, node_index, tensor_index(, kwargs)]``), Keras 1 ``Merge`` layers, shared layers
 (a layer with several nodes: node 0 is the layer, node k an entry ``{share: layer, name: layer_nodek}``), nested
 ``Model``/``Sequential`` layers (inlined: their inputs become the tensors the outer node feeds them), recurrent nodes
-with extra inputs (``initial_state``, as Keras 2 serialises them), and a ``Sequential`` whose first layer is a
-``Merge`` of Sequential branches (each branch's input is called ``<its first layer>_input``, as Keras 1 named it).
+with extra inputs (``initial_state``, as Keras 2 serialises them and ``rnncli.documents.keras3`` rewrites Keras 3's
+``kwargs``, or as the node's call argument ``{initial_state: [...]}``), recurrent layers with ``return_state``
+(Keras' tensor indices 1 and 2 are rnncli's ``name:1``, ``name:2``; each node of a shared one returns them), and a
+``Sequential`` whose first layer is a ``Merge`` of Sequential branches (each branch's input is called ``<its first
+layer>_input``, as Keras 1 named it).
 The layers keep the document's order, so weights load by position as Keras loads them. ``Lambda`` and unknown
 layers are refused by the layer validation in one line.
 """
@@ -159,21 +162,23 @@ def _functional(config: Any, graph: _Graph, feeds: list[str] | None) -> list[str
             if not isinstance(node, (list, tuple)) or not node:
                 raise Refusal(f"layer `{name}`: inbound node {index} is empty", entry, "inbound_nodes")
             tensors = [graph.tensor(ref, entry) for ref in node]
-            states = [ref[3].get("initial_state") for ref in node if len(ref) > 3 and isinstance(ref[3], dict)]
+            states = [graph.tensor(ref, entry) for ref in _call_states(node, entry)]
             if index == 0:
                 mapping = layer
             else:
                 mapping = _marked({"share": name, "name": f"{name}_node{index}"}, entry)
+                if layer.get("return_state"):
+                    mapping["return_state"] = True
             if kind == "Merge" or layer.get("type") in ("Add", "Multiply", "Average", "Maximum", "Concatenate",
                                                         "Dot"):
                 mapping["inputs"] = tensors
             else:
                 mapping["input"] = tensors[0]
-                if len(tensors) > 1:
-                    mapping["initial_state"] = tensors[1:]
-                elif any(states):
-                    raise Refusal(f"layer `{name}`: initial_state given as a call argument is not supported",
-                                  entry, "inbound_nodes")
+                if len(tensors) > 1 and states:
+                    raise Refusal(f"layer `{name}`: inbound node {index} gives initial_state both as extra inputs "
+                                  f"and as a call argument", entry, "inbound_nodes")
+                if len(tensors) > 1 or states:
+                    mapping["initial_state"] = tensors[1:] or states
             graph.layers.append(mapping)
             if index == 0:
                 graph.alias.setdefault((name, 0, 0), name)
@@ -181,6 +186,24 @@ def _functional(config: Any, graph: _Graph, feeds: list[str] | None) -> list[str
     if not outputs:
         raise Refusal("the model has no `output_layers`", config, "output_layers")
     return outputs
+
+
+def _call_states(node: list, entry: dict) -> list:
+    """The ``initial_state`` references of a Keras 2 node given as a call argument (``[layer, node, tensor,
+    {initial_state: [[layer, node, tensor], ...]}]``; one reference or a list of them)."""
+    refs: list = []
+    for ref in node:
+        kwargs = ref[3] if isinstance(ref, (list, tuple)) and len(ref) > 3 and isinstance(ref[3], dict) else {}
+        value = kwargs.get("initial_state")
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple)) and value and isinstance(value[0], str):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise Refusal(f"inbound `initial_state` {value!r} is not a list of `[layer, node_index, tensor_index]`",
+                          entry, "inbound_nodes")
+        refs += list(value)
+    return refs
 
 
 def _sequential(doc: dict, graph: _Graph, feed: str | None) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 from rnncli.config.config import Config
 from rnncli.config.graph_plan import GraphPlan
 from rnncli.config.plan import fmt_shape
-from rnncli.data.dataset import _check_finite
+from rnncli.data.dataset import _check_finite, fit_to_batches
 from rnncli.errors import DataError
 
 
@@ -171,8 +171,16 @@ def graph_training_data(config: Config) -> tuple[GraphDataset, GraphDataset | No
         if split_at <= 0 or split_at >= len(train):
             raise DataError(f"{train.source}: validation_split={data_cfg['validation_split']} leaves no training "
                             f"or no validation samples out of {len(train)}")
+        if config.model.stateful:  # both parts whole batches, as a chain's split
+            batch = config.model.batch_size
+            split_at = max(batch, split_at // batch * batch)
         train, validation = (train.slice(0, split_at),
                              train.slice(split_at, len(train), f"{train.source} (validation_split)"))
+    if config.model.stateful:  # states carry over from batch to batch: whole batches only
+        remainder = data_cfg.get("remainder", "error")
+        train = fit_to_batches(train, config.model.batch_size, remainder, "training")
+        if validation is not None:
+            validation = fit_to_batches(validation, config.model.batch_size, remainder, "validation")
     return train, validation
 
 

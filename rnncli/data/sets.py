@@ -78,7 +78,11 @@ def evaluation_data(config: Config, data_path: Path | None, y_path: Path | None 
         if y_path is not None:
             raise UserInputError("--y is not used by a model with several inputs or outputs: keep the targets as "
                                  "named arrays in the --data .npz")
-        return load_graph_dataset(data_path, config)  # type: ignore[return-value]
+        graph_data = load_graph_dataset(data_path, config)
+        if config.model.stateful:
+            graph_data = fit_to_batches(graph_data, config.model.batch_size,  # type: ignore[arg-type]
+                                        (config.data or {}).get("remainder", "error"), "evaluation")
+        return graph_data  # type: ignore[return-value]
     if (config.data or {}).get("series"):
         from rnncli.data.series_inference import series_evaluation_data
 

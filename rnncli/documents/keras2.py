@@ -9,9 +9,10 @@ layers of Keras 2.0.9-2.2 become what tf.keras 2's loader made of them: ``CuDNNL
 (its two bias vectors summed when the weights are read), ``CuDNNGRU`` a GRU with ``reset_after`` and sigmoid gates
 (``rnncli.config.weight_layouts.from_cudnn`` converts their weights). Constraints (``kernel_constraint`` ...) become rnncli's ``W_constraint``/``U_constraint``/``b_constraint`` (the
 same weights, stored alike), ``activity_regularizer`` rnncli's with ``batch_mean`` as the version computed it.
-Anything without an rnncli equivalent
-(``return_state``, ``time_major``, a constraint rnncli does not have, a bias-free recurrent layer, an initializer
-Keras 1 did not have, any other layer type) is refused with one message naming the layer and why.
+``return_state`` is kept for the graph reader (``rnncli.config.keras1_graph``: the states become tensors
+``name:1``, ``name:2``). Anything without an rnncli equivalent (``time_major``, ``return_state`` inside a wrapper, a
+constraint rnncli does not have, a bias-free recurrent layer, an initializer Keras 1 did not have, any other layer
+type) is refused with one message naming the layer and why.
 Pure Python: no TensorFlow.
 """
 
@@ -132,7 +133,8 @@ def _entry(entry: Any, version: str) -> Any:
         raise refuse("has `activity_regularizer`, which rnncli supports on Dense, Embedding, Conv1D and the "
                      "recurrent layers", "activity_regularizer")
     if kind in ("Lambda", "Merge", "Concatenate", "Add", "Multiply", "Average", "Maximum", "Dot", "Subtract"):
-        return entry  # refused later by the chain check, with its own reason
+        # a graph's merge (a chain refuses it later, with its own reason); Keras 2.2+ and 3 write its `dtype`
+        return dict(entry, config={k: v for k, v in config.items() if k not in _IGNORED})
     out = {k: config[k] for k in _COMMON if k in config}
     if kind in CUDNN_LAYERS:
         _recurrent(dict(config, recurrent_activation="sigmoid", activation="tanh", implementation=2,
@@ -160,6 +162,9 @@ def _entry(entry: Any, version: str) -> Any:
         out["input_dtype"] = "int32" if str(config.get("dtype", "float32")).startswith("int") else "float32"
     elif kind in ("TimeDistributed", "Bidirectional"):
         out["layer"] = _entry(config["layer"], version)
+        if out["layer"].get("config", {}).get("return_state"):
+            raise refuse("wraps a layer with `return_state: true`; rnncli returns the states of a recurrent layer "
+                         "that is not wrapped", "layer")
         if kind == "Bidirectional":
             if _forces_zero_output(version) and out["layer"]["config"].get("return_sequences"):
                 # tf.keras 2.3+ and Keras 3 force `zero_output_for_mask = return_sequences` on both directions
@@ -293,8 +298,6 @@ def _recurrent(config: dict, out: dict, kind: str, refuse: Any) -> None:
     if config.get("time_major"):
         raise refuse("has `time_major: true` (inputs [T, B, D]); rnncli's recurrent layers take [B, T, D]",
                      "time_major")
-    if config.get("return_state"):
-        raise refuse("has `return_state: true`; rnncli layers return the output only", "return_state")
     if not config.get("use_bias", True):
         raise refuse("has `use_bias: false`; Keras 1 recurrent layers always have a bias", "use_bias")
     out.update(
@@ -315,6 +318,8 @@ def _recurrent(config: dict, out: dict, kind: str, refuse: Any) -> None:
         out["reset_after"] = True
     if config.get("zero_output_for_mask"):
         out["zero_output_for_mask"] = True
+    if config.get("return_state"):
+        out["return_state"] = True  # a graph key: the states become tensors `name:1` (h) and `name:2` (LSTM's c)
     if kind == "LSTM":
         out["forget_bias_init"] = "one" if config.get("unit_forget_bias", True) else "zero"
 

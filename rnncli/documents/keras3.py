@@ -4,7 +4,11 @@ as the Keras 2 documents they correspond to, for ``rnncli.documents.keras2`` to 
 Keras 3 kept Keras 2's argument names and wraps every object as ``{module, class_name, config, registered_name,
 build_config}``: those wrappers are dropped, dtype policies become their name, ``InputLayer``'s ``batch_shape``
 becomes ``batch_input_shape`` and a Bidirectional's ``backward_layer`` (always written by Keras 3) is dropped when it
-is the forward layer run backwards, as Keras 1 ran it. Pure Python: no TensorFlow.
+is the forward layer run backwards, as Keras 1 ran it. A functional model's ``inbound_nodes`` (Keras 3: ``{args,
+kwargs}`` with each tensor a ``__keras_tensor__`` whose ``keras_history`` is ``[layer, node_index, tensor_index]``)
+become Keras 2's lists of ``[layer, node_index, tensor_index, {}]``: the tensors of ``args`` in order (a merge's
+list flattened), then those of an ``initial_state`` call argument, as Keras 2 serialised a recurrent layer called
+with ``initial_state``. Pure Python: no TensorFlow.
 
 Example::
 
@@ -35,6 +39,10 @@ def from_keras3(doc: dict) -> dict:
     config = out.get("config")
     if isinstance(config, dict) and isinstance(config.get("layers"), list):
         config["layers"] = [_layer(entry) for entry in config["layers"]]
+        for key in ("input_layers", "output_layers"):
+            refs = config.get(key)
+            if isinstance(refs, list) and refs and isinstance(refs[0], str):
+                config[key] = [refs]  # one input or output: Keras 3 writes `[name, 0, 0]`, Keras 2 a list of them
     return out
 
 
@@ -53,6 +61,8 @@ def _layer(entry: Any) -> Any:
     if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
         return entry
     kind, config = entry.get("class_name"), dict(entry["config"])
+    if isinstance(entry.get("inbound_nodes"), list):
+        entry = dict(entry, inbound_nodes=[_node(node, entry) for node in entry["inbound_nodes"]])
     for key in _DROPPED:
         config.pop(key, None)
     if kind == "InputLayer" and "batch_shape" in config:
@@ -67,6 +77,31 @@ def _layer(entry: Any) -> Any:
                               f"that is not its forward layer run backwards; Keras 1 and rnncli run a copy of the "
                               f"forward layer", entry["config"], "backward_layer")
     return dict(entry, config=config)
+
+
+def _node(node: Any, entry: dict) -> Any:
+    """A Keras 3 node ``{args, kwargs}`` as Keras 2's list of ``[layer, node_index, tensor_index, {}]``."""
+    if not isinstance(node, dict) or "args" not in node:
+        return node
+    kwargs = node.get("kwargs") if isinstance(node.get("kwargs"), dict) else {}
+    for key, value in kwargs.items():
+        if key != "initial_state" and _tensors(value):
+            name = entry["config"].get("name", entry.get("class_name"))
+            raise Refusal(f"Keras 3 layer `{name}` is called with a tensor as `{key}`; rnncli reads tensors as "
+                          f"inputs and as `initial_state` only", entry, "inbound_nodes")
+    return [[*ref, {}] for ref in _tensors(node["args"]) + _tensors(kwargs.get("initial_state"))]
+
+
+def _tensors(value: Any) -> list[list]:
+    """The ``keras_history`` of every Keras tensor in ``value`` (nested lists, tuples and dicts), in order."""
+    if isinstance(value, dict):
+        history = value.get("config", {}).get("keras_history") if isinstance(value.get("config"), dict) else None
+        if value.get("class_name") == "__keras_tensor__" and isinstance(history, list):
+            return [list(history[:3])]
+        return [ref for v in value.values() for ref in _tensors(v)]
+    if isinstance(value, (list, tuple)):
+        return [ref for v in value for ref in _tensors(v)]
+    return []
 
 
 def _mirrors(forward: dict, backward: dict) -> bool:

@@ -147,6 +147,11 @@ def _refuse_special(entries: list) -> None:
         if kind in _NESTED:
             raise Refusal(f"layer `{_entry_name(entry)}` is a nested model ({kind}); rnncli models are one flat "
                           f"chain of layers: save the inner model's layers in the outer one", entry, "class_name")
+        if isinstance(entry.get("config"), dict) and entry["config"].get("return_state"):
+            # a functional document with such a layer is read as a graph (its states are tensors `name:1`, `name:2`)
+            raise Refusal(f"layer `{_entry_name(entry)}` ({kind}) has `return_state: true`; a chain passes on the "
+                          f"output only (a functional model's states are read as graph tensors)", entry["config"],
+                          "return_state")
 
 
 def _inbound(entry: dict) -> list:

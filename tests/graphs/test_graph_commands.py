@@ -102,4 +102,4 @@ def test_a_broken_graph_with_per_output_training_reports_only_the_graph(tmp_path
     result = CliRunner().invoke(main, ["validate", str(path)])
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and "stateful layers are not supported in graphs yet" in lines[0], result.output
+    assert len(lines) == 1 and "`enc` is stateful, so every model input needs the same fixed batch size" in lines[0], result.output

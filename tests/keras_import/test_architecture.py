@@ -139,7 +139,7 @@ def test_keras2_recurrent_models_are_read_as_keras1(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("change, message", [
     ({"class_name": "GRU", "use_bias": False}, "layer `lstm_1` (GRU) has `use_bias: false`"),
-    ({"return_state": True}, "has `return_state: true`"),
+    ({"return_state": True}, "layer `lstm_1` (LSTM) has `return_state: true`; a chain passes on the output only"),
     ({"time_major": True}, "has `time_major: true`"),
     ({"class_name": "BatchNormalization"}, "(BatchNormalization) has no Keras 1 counterpart"),
     ({"kernel_constraint": {"class_name": "RadialConstraint", "config": {}}},
