@@ -20,11 +20,12 @@ from rnncli.config.weights import read_weight_arrays
 from rnncli.errors import ConfigError, Diagnostic
 from rnncli.graphs.model import GraphModel
 from rnncli.layers import advanced, convolutional
-from rnncli.layers.base import Layer, as_float32, module_name
+from rnncli.layers.base import Layer, as_float32
+from rnncli.layers.stack import LayerStack
 from rnncli.layers.core import (Activation, Dense, Dropout, Embedding, Flatten, InputLayer, Masking, Permute,
                                 RepeatVector, Reshape)
 from rnncli.layers.normalization import BatchNormalization
-from rnncli.layers.recurrent import RECURRENT_LAYERS, Recurrent
+from rnncli.layers.recurrent import RECURRENT_LAYERS
 from rnncli.layers.wrappers import Bidirectional, TimeDistributed
 
 _SIMPLE = {"Masking": Masking, "Dropout": Dropout, "Activation": Activation, "Flatten": Flatten,
@@ -35,7 +36,7 @@ _SIMPLE = {"Masking": Masking, "Dropout": Dropout, "Activation": Activation, "Fl
            "ELU": advanced.ELU, "SpatialDropout1D": advanced.SpatialDropout1D}
 
 
-class Sequential(tf.Module):
+class Sequential(tf.Module, LayerStack):
     """A stack of rnncli layers. ``model(x, training)`` returns ``(y, mask)``; mask is [B, T] bool or None."""
 
     def __init__(self, plan: ModelPlan, seed: int = 1337, weight_files: bool = True, precision: str = "float32"):
@@ -82,42 +83,6 @@ class Sequential(tf.Module):
                        for label, variable in zip(labels, core.state_variables)]
         return layout
 
-    def regularization_loss(self) -> tf.Tensor:
-        total = tf.constant(0.0)
-        for layer in self.layers:
-            total += layer.regularization_loss()
-        return total
-
-    @property
-    def state_variables(self) -> list[tf.Variable]:
-        return [v for layer in self.layers for v in layer.state_variables]
-
-    def stateful_layers(self) -> list[Layer]:
-        return [layer for layer in self.layers if layer.state_variables]
-
-    def stateful_cores(self) -> list[Layer]:
-        """The recurrent layers that keep states, also those inside a Bidirectional wrapper."""
-        return [core for layer in self.layers for core in layer.walk()
-                if isinstance(core, Recurrent) and core.stateful]
-
-    def reset_states(self, layer_name: str | None = None) -> list[str]:
-        """Zero the states of every stateful layer (or only ``layer_name``); returns the names reset."""
-        reset = []
-        for layer in self.stateful_layers():
-            if layer_name is None or layer.layer_name == layer_name:
-                layer.reset_states()
-                reset.append(layer.layer_name)
-        return reset
-
-    def trainable_by_path(self) -> dict[str, tf.Variable]:
-        """Trainable variables keyed by a stable path such as ``lstm_1__kernel`` (used for optimizer slots)."""
-        result: dict[str, tf.Variable] = {}
-        for layer in self.layers:
-            for path, variable in _variable_paths(layer, layer.layer_name):
-                if variable.trainable:
-                    result[path] = variable
-        return result
-
 
 def build_model(plan: ModelPlan, seed: int = 1337, weight_files: bool = True, precision: str = "float32"
                 ) -> "Sequential | GraphModel":
@@ -126,14 +91,6 @@ def build_model(plan: ModelPlan, seed: int = 1337, weight_files: bool = True, pr
     if isinstance(plan, GraphPlan):
         return GraphModel(plan, seed, weight_files, build_layer, precision)
     return Sequential(plan, seed, weight_files, precision)
-
-
-def _variable_paths(layer: Layer, prefix: str):
-    """(path, variable) for the layer's own weights, then its children's: ``bidi__forward__kernel``."""
-    for role, variable in layer.named_weights().items():
-        yield f"{module_name(prefix)}__{role}", variable
-    for role, child in layer.children().items():
-        yield from _variable_paths(child, f"{prefix}__{role}")
 
 
 def _layer_rng(seed: int, index: int) -> np.random.Generator:

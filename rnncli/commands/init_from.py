@@ -36,9 +36,9 @@ def parse_init_from(text: str) -> tuple[Path, str]:
 
 def layer_weights(model: Any) -> dict[str, dict[str, Any]]:
     """{layer name: {weight path: variable}} of a ``Sequential`` (wrapped layers' weights under their layer)."""
-    from rnncli.model import _variable_paths
+    from rnncli.layers.stack import variable_paths
 
-    return {layer.layer_name: dict(_variable_paths(layer, layer.layer_name)) for layer in model.layers}
+    return {layer.layer_name: dict(variable_paths(layer, layer.layer_name)) for layer in model.layers}
 
 
 def _shape(array: Any) -> str:

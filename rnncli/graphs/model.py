@@ -17,14 +17,15 @@ import tensorflow as tf
 from rnncli.config.graph_plan import GraphPlan
 from rnncli.config.plan import LayerPlan
 from rnncli.graphs.merge import Merge
-from rnncli.layers.base import Layer, as_float32, module_name
+from rnncli.layers.base import Layer, as_float32
+from rnncli.layers.stack import LayerStack
 from rnncli.layers.recurrent import Recurrent
 
 # build_layer(layer_plan, batch_size, rng, weight_files) -> Layer (rnncli.model.build_layer)
 LayerBuilder = Callable[[LayerPlan, "int | None", np.random.Generator, bool], Layer]
 
 
-class GraphModel(tf.Module):
+class GraphModel(tf.Module, LayerStack):
     """Named inputs -> nodes -> named outputs. ``layers``: the layers that own weights, in plan order."""
 
     def __init__(self, plan: GraphPlan, seed: int, weight_files: bool, build_layer: LayerBuilder,
@@ -103,49 +104,8 @@ class GraphModel(tf.Module):
 
     # -- what the Engine, checkpoints and the importer ask of a model (as ``Sequential``) -------------------------
 
-    def regularization_loss(self) -> tf.Tensor:
-        total = tf.constant(0.0)
-        for layer in self.layers:
-            total += layer.regularization_loss()
-        return total
-
-    @property
-    def state_variables(self) -> list[tf.Variable]:
-        return [v for layer in self.layers for v in layer.state_variables]
-
-    def stateful_layers(self) -> list[Layer]:
-        return [layer for layer in self.layers if layer.state_variables]
-
-    def stateful_cores(self) -> list[Layer]:
-        return [core for layer in self.layers for core in layer.walk()
-                if isinstance(core, Recurrent) and core.stateful]
-
     def state_layout(self) -> list[tuple[str, str, int]]:
         return []
 
-    def reset_states(self, layer_name: str | None = None) -> list[str]:
-        reset = []
-        for layer in self.stateful_layers():
-            if layer_name is None or layer.layer_name == layer_name:
-                layer.reset_states()
-                reset.append(layer.layer_name)
-        return reset
-
     def call_with_states(self, x, states):
-        raise ValueError("explicit states are not supported for graphs (no stateful graphs yet)")
-
-    def trainable_by_path(self) -> dict[str, tf.Variable]:
-        """Trainable variables keyed by a stable path such as ``lstm_1__kernel`` (optimizer slots)."""
-        result: dict[str, tf.Variable] = {}
-        for layer in self.layers:
-            for path, variable in _variable_paths(layer, layer.layer_name):
-                if variable.trainable:
-                    result[path] = variable
-        return result
-
-
-def _variable_paths(layer: Layer, prefix: str):
-    for role, variable in layer.named_weights().items():
-        yield f"{module_name(prefix)}__{role}", variable
-    for role, child in layer.children().items():
-        yield from _variable_paths(child, f"{prefix}__{role}")
+        raise ValueError("explicit states (as `serve` passes them) are not supported for graphs yet")
