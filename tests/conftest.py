@@ -14,6 +14,14 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import signal  # noqa: E402
+
+# A shell without job control starts background jobs (`pytest ... &`) with SIGINT ignored, and Python then leaves
+# it ignored, in this process and in the rnncli processes the tests start: the Ctrl-C tests would see nothing.
+# Give the suite (and so its children) the usual Ctrl-C behaviour wherever it was started from.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
