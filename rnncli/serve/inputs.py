@@ -2,7 +2,9 @@
 
 A body is ``{"inputs": ...}`` and nothing else: nested JSON lists of numbers (not booleans, strings or nulls), of
 the model's input shape without the batch axis (``[T][D]`` for one stream's chunk, ``[N][T][D]`` for a stateless
-batch), finite, and integers in the vocabulary for models that start with an ``Embedding``.
+batch), finite, and integers in the vocabulary for models that start with an ``Embedding``. A graph model's body
+names its inputs, ``{"inputs": {"history": ..., "static": ...}}``, each checked the same way against its own shape
+(``read_named_inputs``); every message names the input (``inputs.static``).
 """
 
 from __future__ import annotations

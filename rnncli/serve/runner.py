@@ -10,6 +10,10 @@ needs it runs as several steps of the largest compiled size.
 A model whose layers work step by step along time up to its last recurrent layer (no Flatten, Reshape, Permute,
 convolution, pooling or RepeatVector on the time axis, no ``unroll``) takes stream chunks of any length T: its step
 is traced with a free time axis (``stream_timesteps: "any"`` in ``/v1/model``).
+
+A graph model (``GraphModel``) takes ``x`` as ``{input name: [b, ...]}``, each input at its declared shape, and
+answers ``{output name: [b, ...]}`` (the one array when it has one output); ``GraphModel.call_with_states`` passes
+the states of its stateful layers as ``Sequential``'s does.
 """
 
 from __future__ import annotations
@@ -23,8 +27,8 @@ import numpy as np
 from rnncli.errors import UserInputError
 from rnncli.serve.inputs import NamedInput
 
-# a model's input: one array (a chain), or one array per named input (a graph)
-Inputs = "np.ndarray | dict[str, np.ndarray]"
+
+# A model's input (and output) is one array for a chain, one array per name (a dict) for a graph.
 
 
 def rows_of(x: Any) -> int:
