@@ -70,9 +70,10 @@ class GraphModel(tf.Module, LayerStack):
             return outputs[name], out_masks[name]
         return outputs, out_masks
 
-    def run(self, inputs: dict, masks: dict, training: bool, rng: tf.random.Generator | None
-            ) -> tuple[dict, dict]:
-        """Evaluate every node; returns the output tensors and their masks by output name."""
+    def run(self, inputs: dict, masks: dict, training: bool, rng: tf.random.Generator | None,
+            explicit: dict[str, list] | None = None) -> tuple[dict, dict]:
+        """Evaluate every node; returns the output tensors and their masks by output name. ``explicit``: explicit
+        states per stateful layer name (``call_with_states``), replaced in place by the layers' final states."""
         values: dict[str, tf.Tensor] = {}
         value_masks: dict[str, tf.Tensor | None] = {}
         for graph_input in self.plan.inputs:
@@ -87,6 +88,11 @@ class GraphModel(tf.Module, LayerStack):
             xs = [values[t] for t in node.inbound]
             if isinstance(layer, Merge):
                 results, out_mask = [layer.call_many(xs)], None
+            elif explicit is not None and node.owner in explicit:
+                y, out_mask, final = layer.call_with_states(xs[0], value_masks[node.inbound[0]], training, rng,
+                                                            explicit[node.owner])
+                explicit[node.owner] = list(final)
+                results = [y] + (list(final) if node.return_state else [])
             elif node.initial_state or node.return_state:
                 assert isinstance(layer, Recurrent)
                 initial = [values[t] for t in node.initial_state] or None
@@ -105,7 +111,41 @@ class GraphModel(tf.Module, LayerStack):
     # -- what the Engine, checkpoints and the importer ask of a model (as ``Sequential``) -------------------------
 
     def state_layout(self) -> list[tuple[str, str, int]]:
-        return []
+        """(layer name, state name, units) of every state ``call_with_states`` takes, in its order (the stateful
+        layers in plan order, as ``Sequential.state_layout``)."""
+        layout = []
+        for core in self.stateful_cores():
+            labels = ["h", "c"] if len(core.state_variables) == 2 else ["h"]
+            layout += [(core.layer_name, label, int(variable.shape[-1]))
+                       for label, variable in zip(labels, core.state_variables)]
+        return layout
+
+    def explicit_state_problem(self) -> str | None:
+        """Why the states of this graph cannot be passed explicitly (None: they can): a stateful layer applied at
+        several nodes, or one that also takes ``initial_state``."""
+        for layer in self.stateful_layers():
+            nodes = [node for node in self.plan.nodes if node.owner == layer.layer_name]
+            if not hasattr(layer, "call_with_states"):
+                return f"layer `{layer.layer_name}` keeps states that cannot be passed explicitly"
+            if len(nodes) > 1:
+                return f"stateful layer `{layer.layer_name}` is shared by {len(nodes)} nodes"
+            if nodes and nodes[0].initial_state:
+                return f"stateful layer `{layer.layer_name}` also takes initial_state"
+        return None
 
     def call_with_states(self, x, states):
-        raise ValueError("explicit states (as `serve` passes them) are not supported for graphs yet")
+        """Inference from explicit states of the stateful layers, touching no state variable: x ``{input name:
+        [B, ...]}`` (or one tensor for a one-input graph); ``states`` one [B, u] tensor per entry of
+        ``state_layout()``. Returns ``({output name: y}, final_states)`` in the same layout."""
+        problem = self.explicit_state_problem()
+        if problem is not None:
+            raise ValueError(problem)
+        inputs = x if isinstance(x, dict) else {self.plan.inputs[0].name: x}
+        remaining = list(states)
+        by_layer: dict[str, list] = {}
+        for layer in self.stateful_layers():
+            count = len(layer.state_variables)
+            by_layer[layer.layer_name], remaining = remaining[:count], remaining[count:]
+        outputs, _ = self.run(inputs, {}, False, None, by_layer)
+        final = [state for layer in self.stateful_layers() for state in by_layer[layer.layer_name]]
+        return outputs, final

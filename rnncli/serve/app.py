@@ -33,9 +33,9 @@ from rnncli.serve import wal
 from rnncli.serve.hot_path import (ClientGone, error_body, header, json_content_type, match_hot_route, receive_body,
                                    stream_predict)
 from rnncli.serve.inputs import (BadRequest, check_stream_id, parse_json, read_expect_step, read_inputs,
-                                 stream_conflict)
+                                 read_named_inputs, stream_conflict)
 from rnncli.serve.metrics import ServerMetrics
-from rnncli.serve.runner import ModelRunner
+from rnncli.serve.runner import ModelRunner, rows_of
 from rnncli.serve.store import StateDir, StreamStore
 from rnncli.runs.faults import ADVICE, StorageError, storage_error
 
@@ -65,10 +65,13 @@ def error_response(status: int, message: str, headers: dict | None = None, step:
     return Response(error_body(message, step), status, headers=headers, media_type="application/json")
 
 
-def encode_outputs(y: np.ndarray, step: int | None = None) -> bytes:
-    """``{"outputs": y}`` (and ``"step"``) as JSON; float32 values as their shortest repr, which reads back to the
-    same float32."""
-    payload: dict = {"outputs": np.ascontiguousarray(y)}
+def encode_outputs(y: Any, step: int | None = None) -> bytes:
+    """``{"outputs": y}`` (and ``"step"``) as JSON, ``y`` an array or a graph's ``{output name: array}``; float32
+    values as their shortest repr, which reads back to the same float32."""
+    if isinstance(y, dict):
+        payload: dict = {"outputs": {name: np.ascontiguousarray(value) for name, value in y.items()}}
+    else:
+        payload = {"outputs": np.ascontiguousarray(y)}
     if step is not None:
         payload["step"] = step
     return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
@@ -207,7 +210,7 @@ class ServerState:
         info = runner.info
         self.sample_shape = info.accepted_shape
         first = runner.plan.layers[0]
-        self.vocab = first.config["input_dim"] if info.input_dtype == "int32" else None
+        self.vocab = first.config["input_dim"] if info.input_dtype == "int32" and not info.named else None
         self.max_values = limits.max_body_bytes  # every number takes at least one byte of JSON
 
     async def save(self) -> None:
@@ -280,17 +283,22 @@ class ServerState:
             raise BadRequest(503, "the model is still compiling; retry when /healthz answers 200"
                              if self.failure is None else f"the model failed to compile: {self.failure}")
 
-    async def parse(self, body: bytes, batched: bool) -> np.ndarray:
+    async def parse(self, body: bytes, batched: bool) -> Any:
         x, _ = await self.parse_chunk(body, batched, None)
         return x
 
-    async def parse_chunk(self, body: bytes, batched: bool, if_match: bytes | None) -> tuple[np.ndarray, int | None]:
-        """The checked inputs of a body and its ``expect_step`` (large bodies are parsed off the event loop)."""
+    async def parse_chunk(self, body: bytes, batched: bool, if_match: bytes | None) -> tuple[Any, int | None]:
+        """The checked inputs of a body (a graph's: ``{input name: array}``) and its ``expect_step`` (large bodies
+        are parsed off the event loop)."""
 
-        def check() -> tuple[np.ndarray, int | None]:
+        def check() -> tuple[Any, int | None]:
             document = parse_json(body)
-            x = read_inputs(document, self.sample_shape, self.vocab, batched, self.max_values,
-                            frozenset() if batched else CHUNK_FIELDS)
+            optional = frozenset() if batched else CHUNK_FIELDS
+            info = self.runner.info
+            if info.inputs is not None:
+                x: Any = read_named_inputs(document, info.inputs, batched, self.max_values, optional)
+            else:
+                x = read_inputs(document, self.sample_shape, self.vocab, batched, self.max_values, optional)
             return x, (None if batched else read_expect_step(document, if_match))
 
         if len(body) > LARGE_BODY:
@@ -453,12 +461,12 @@ def create_app(state: ServerState) -> Guard:
         run = state.runner.run
         try:
             y, _ = await asyncio.get_running_loop().run_in_executor(state.executor, run, x,
-                                                                     state.runner.zero_states(len(x)))
+                                                                     state.runner.zero_states(rows_of(x)))
         except Exception as exc:  # noqa: BLE001 - one line, never a traceback
             state.metrics.model_errors.inc()
             raise ModelFailure(f"model error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
                                [:300]) from None
-        state.metrics.batch_size.observe(min(len(x), state.limits.max_batch))
+        state.metrics.batch_size.observe(min(rows_of(x), state.limits.max_batch))
         return Response(encode_outputs(y), media_type="application/json")
 
     @app.post("/v1/streams/{stream_id}/predict", summary="Continue one stream with a chunk [T][D]",

@@ -31,7 +31,7 @@ import numpy as np
 
 from rnncli.serve.inputs import stream_conflict
 from rnncli.serve.metrics import ServerMetrics
-from rnncli.serve.runner import ModelRunner
+from rnncli.serve.runner import ModelRunner, row_of, shape_key, stack_samples
 from rnncli.serve.store import Stream, StreamStore
 
 
@@ -45,7 +45,7 @@ class ModelFailure(Exception):
 @dataclass
 class Chunk:
     stream_id: str
-    x: np.ndarray            # one sample: the model's input shape without the batch axis
+    x: Any                   # one sample: the model's input shape without the batch axis (a graph: by name)
     future: asyncio.Future   # result: (y of the sample, the stream's step after it)
     arrived: float
     expect_step: int | None = None
@@ -75,8 +75,8 @@ class Batcher:
     def busy_streams(self) -> set[str]:
         return {chunk.stream_id for chunk in self.waiting}
 
-    async def submit(self, stream_id: str, x: np.ndarray, client: Any = None,
-                     expect_step: int | None = None) -> tuple[np.ndarray, int]:
+    async def submit(self, stream_id: str, x: Any, client: Any = None,
+                     expect_step: int | None = None) -> tuple[Any, int]:
         """The output of ``x`` continued from the stream's states, and the stream's step after it (admission is the
         caller's job). ``client``: the connection (ASGI ``scope["client"]``), the unit of concurrency. Raises
         ``BadRequest(409)`` when ``expect_step`` is not the stream's step."""
@@ -132,13 +132,13 @@ class Batcher:
 
     def _take(self) -> list[Chunk]:
         """The oldest chunk and later ones of the same shape from other streams, up to ``max_batch``."""
-        shape = self.waiting[0].x.shape
+        shape = shape_key(self.waiting[0].x)
         batch: list[Chunk] = []
         seen: set[str] = set()
         kept: deque[Chunk] = deque()
         while self.waiting:
             chunk = self.waiting.popleft()
-            if len(batch) < self.max_batch and chunk.stream_id not in seen and chunk.x.shape == shape:
+            if len(batch) < self.max_batch and chunk.stream_id not in seen and shape_key(chunk.x) == shape:
                 batch.append(chunk)
                 seen.add(chunk.stream_id)
             else:
@@ -171,7 +171,7 @@ class Batcher:
             if stream is None:  # deleted or evicted after admission: starts again from zeros
                 stream = self.store.streams[chunk.stream_id] = self.store.new_stream()
             streams.append(stream)
-        x = np.stack([chunk.x for chunk in batch])
+        x = stack_samples([chunk.x for chunk in batch])
         states = [np.stack([stream.states[i] for stream in streams]) for i in range(len(self.store.units))]
         try:
             # On the event-loop thread, not the model thread: with requests arriving, the loop thread holds the GIL
@@ -207,7 +207,7 @@ class Batcher:
                 stream.steps += 1
                 stream.last_used = now
             if not chunk.future.done():  # a client that went away cancelled its future
-                chunk.future.set_result((y[row], stream.steps))
+                chunk.future.set_result((row_of(y, row), stream.steps))
         self.store.updated()
         self.metrics.batch_size.observe(len(batch))
         self.metrics.step_seconds.observe(time.perf_counter() - started)

@@ -10,6 +10,10 @@ needs it runs as several steps of the largest compiled size.
 A model whose layers work step by step along time up to its last recurrent layer (no Flatten, Reshape, Permute,
 convolution, pooling or RepeatVector on the time axis, no ``unroll``) takes stream chunks of any length T: its step
 is traced with a free time axis (``stream_timesteps: "any"`` in ``/v1/model``).
+
+A graph model (``GraphModel``) takes ``x`` as ``{input name: [b, ...]}``, each input at its declared shape, and
+answers ``{output name: [b, ...]}`` (the one array when it has one output); ``GraphModel.call_with_states`` passes
+the states of its stateful layers as ``Sequential``'s does.
 """
 
 from __future__ import annotations
@@ -21,6 +25,48 @@ from typing import Any
 import numpy as np
 
 from rnncli.errors import UserInputError
+from rnncli.serve.inputs import NamedInput
+
+
+# A model's input (and output) is one array for a chain, one array per name (a dict) for a graph.
+
+
+def rows_of(x: Any) -> int:
+    """The number of samples (the leading axis) of an input or output, named or not."""
+    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+
+
+def take_rows(x: Any, start: int, stop: int) -> Any:
+    return {name: value[start:stop] for name, value in x.items()} if isinstance(x, dict) else x[start:stop]
+
+
+def row_of(y: Any, row: int) -> Any:
+    return {name: value[row] for name, value in y.items()} if isinstance(y, dict) else y[row]
+
+
+def stack_samples(samples: list) -> Any:
+    """One batch from samples without the batch axis (each an array, or a dict of arrays by input name)."""
+    if samples and isinstance(samples[0], dict):
+        return {name: np.stack([sample[name] for sample in samples]) for name in samples[0]}
+    return np.stack(samples)
+
+
+def concat_rows(parts: list) -> Any:
+    if isinstance(parts[0], dict):
+        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+    return np.concatenate(parts)
+
+
+def shape_key(x: Any) -> Any:
+    """What must be equal for samples to share a batch: the shape (of every named input)."""
+    return tuple((name, value.shape) for name, value in x.items()) if isinstance(x, dict) else x.shape
+
+
+def _pad(value: np.ndarray, size: int) -> np.ndarray:
+    rows = len(value)
+    if size <= rows:
+        return value
+    return np.concatenate([value, np.zeros((size - rows,) + value.shape[1:], value.dtype)])
 
 
 def batch_buckets(max_batch: int) -> list[int]:
@@ -84,6 +130,12 @@ class ModelInfo:
     notes: list[str] = field(default_factory=list)
     free_time: bool = False  # chunks of any length T are accepted (``free_length``)
     normalization: dict | None = None  # a series run's statistics (applied by the server: clients send raw values)
+    inputs: list[NamedInput] | None = None  # a graph's named inputs (then ``input_shape`` is unused)
+    outputs: list[dict] | None = None       # a graph's named outputs: {"name", "shape"}
+
+    @property
+    def named(self) -> bool:
+        return self.inputs is not None
 
     @property
     def accepted_shape(self) -> list[int | None]:
@@ -102,6 +154,11 @@ class ModelInfo:
                 "input_dtype": self.input_dtype, "output_shape": self.output_shape, "stateful": self.stateful,
                 "states": [vars(spec) for spec in self.states], "layers": self.layers,
                 "jit_compile": self.jit_compile}
+        if self.inputs is not None:  # a graph: the shapes are per named input and output
+            info.update(input_shape=None, input_dtype=None, output_shape=None, stream_timesteps=None,
+                        inputs=[{"name": spec.name, "shape": list(spec.shape), "dtype": spec.dtype}
+                                for spec in self.inputs],
+                        outputs=list(self.outputs or []))
         if self.normalization is not None:
             info["normalization"] = self.normalization
         return info
@@ -119,6 +176,7 @@ class ModelRunner:
         self.buckets = batch_buckets(max_batch)
         self.max_batch = max_batch
         self.dtype = np.int32 if plan.input_dtype == "int32" else np.float32
+        self.dtypes = {spec.name: np.int32 if spec.dtype == "int32" else np.float32 for spec in info.inputs or []}
         self.state_specs = info.states
         self.ready_sizes: list[int] = []  # compiled batch sizes, ascending (all of ``buckets`` once compiled)
         self.normalization: Any = None  # rnncli.data.normalization.Normalization of a series run
@@ -135,7 +193,11 @@ class ModelRunner:
         if self._traced is None:
             import tensorflow as tf
 
-            x_spec = tf.TensorSpec([None] + self.info.accepted_shape, tf.as_dtype(self.dtype))
+            if self.info.inputs is not None:
+                x_spec: Any = {spec.name: tf.TensorSpec([None] + list(spec.shape), tf.as_dtype(self.dtypes[spec.name]))
+                               for spec in self.info.inputs}
+            else:
+                x_spec = tf.TensorSpec([None] + self.info.accepted_shape, tf.as_dtype(self.dtype))
             state_specs = [tf.TensorSpec([None, spec.units], tf.float32) for spec in self.state_specs]
             self._traced = self._step.get_concrete_function(x_spec, state_specs)
         return self._traced
@@ -149,49 +211,65 @@ class ModelRunner:
         ``sample_shape``); ``ready()`` is called once batch size 1 can be served."""
         shape = sample_shape or self.default_sample_shape()
         for size in self.buckets:
-            self._run_piece(np.zeros((size,) + shape, self.dtype), self.zero_states(size), size)
+            if isinstance(shape, dict):
+                sample: Any = {name: np.zeros((size,) + dims, self.dtypes[name]) for name, dims in shape.items()}
+            else:
+                sample = np.zeros((size,) + shape, self.dtype)
+            self._run_piece(sample, self.zero_states(size), size)
             self.ready_sizes = sorted(set(self.ready_sizes) | {size})
             if size == self.buckets[0] and ready is not None:
                 ready()
 
-    def default_sample_shape(self) -> tuple[int, ...]:
-        """The model's input shape without the batch axis; a free length compiles at 1 step."""
+    def default_sample_shape(self) -> Any:
+        """The model's input shape without the batch axis (a graph: per input name); a free length compiles at 1
+        step."""
+        if self.info.inputs is not None:
+            return {spec.name: tuple(1 if dim is None else dim for dim in spec.shape) for spec in self.info.inputs}
         return tuple(1 if dim is None else dim for dim in self.info.input_shape)
 
     def _run_piece(self, piece: np.ndarray, states: list[np.ndarray], size: int) -> tuple[Any, list[Any]]:
         """One call of the step on ``piece`` [rows, ...] padded with zero rows to ``size``."""
         import tensorflow as tf
 
-        rows = len(piece)
-        if size > rows:
-            piece = np.concatenate([piece, np.zeros((size - rows,) + piece.shape[1:], piece.dtype)])
-            states = [np.concatenate([s, np.zeros((size - rows,) + s.shape[1:], s.dtype)]) for s in states]
-        return self._concrete_step()(tf.constant(piece), [tf.constant(s) for s in states])
+        states = [_pad(s, size) for s in states]
+        if isinstance(piece, dict):
+            x: Any = {name: tf.constant(_pad(value, size)) for name, value in piece.items()}
+        else:
+            x = tf.constant(_pad(piece, size))
+        return self._concrete_step()(x, [tf.constant(s) for s in states])
 
     def run(self, x: np.ndarray, states: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         """x [n, ...] and states [n, u] each -> (y [n, ...], new states [n, u] each), in pieces of the largest
         compiled batch size (``max_batch`` once all are compiled), each padded to a compiled size (padding rows are
         zeros and are dropped). A series run takes raw values and answers in the targets' units."""
-        if self.normalization is not None:
+        if self.normalization is not None and not isinstance(x, dict):
             y, new_states = self._run(self.normalization.apply_inputs(x), states)
             return self.normalization.invert_targets(y), new_states
         return self._run(x, states)
 
-    def _run(self, x: np.ndarray, states: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    def _run(self, x: Any, states: list[np.ndarray]) -> tuple[Any, list[np.ndarray]]:
+        """A graph's outputs come back as ``{name: y}``, or as the one output's array when it has one."""
         sizes = self.ready_sizes or self.buckets
         limit = sizes[-1]
-        count = len(x)
+        count = rows_of(x)
         outputs, finals = [], [[] for _ in states]
         for start in range(0, count, limit):
-            piece = x[start:start + limit]
-            rows = len(piece)
+            piece = take_rows(x, start, start + limit)
+            rows = rows_of(piece)
             y, new = self._run_piece(piece, [s[start:start + rows] for s in states], bucket_for(rows, sizes))
-            outputs.append(y.numpy()[:rows])
+            if isinstance(y, dict):
+                outputs.append({name: value.numpy()[:rows] for name, value in y.items()})
+            else:
+                outputs.append(y.numpy()[:rows])
             for collected, value in zip(finals, new):
                 collected.append(value.numpy()[:rows])
         if len(outputs) == 1:
-            return outputs[0], [f[0] for f in finals]
-        return np.concatenate(outputs), [np.concatenate(f) for f in finals]
+            y, new_states = outputs[0], [f[0] for f in finals]
+        else:
+            y, new_states = concat_rows(outputs), [np.concatenate(f) for f in finals]
+        if isinstance(y, dict) and len(y) == 1:
+            y = next(iter(y.values()))
+        return y, new_states
 
 
 def _layer_rows(plan: Any) -> list[dict]:
@@ -202,12 +280,17 @@ def _layer_rows(plan: Any) -> list[dict]:
             for layer in plan.layers]
 
 
-def _refuse_graph(config: Any, run_path: Path) -> None:
-    from rnncli.config.graph_plan import GraphPlan
-
-    if isinstance(config.model, GraphPlan):
-        raise UserInputError(f"{run_path}: `rnncli serve` does not serve graph models (named inputs, merges, shared "
-                             f"layers) yet; use `rnncli predict` or `rnncli export --format savedmodel`")
+def _graph_io(plan: Any) -> tuple[list[NamedInput], list[dict]]:
+    """A graph plan's named inputs (an int32 input read by an Embedding takes indices below its ``input_dim``) and
+    named outputs, shapes without the batch axis."""
+    inputs = []
+    for graph_input in plan.inputs:
+        vocabs = [node.layer.config["input_dim"] for node in plan.nodes
+                  if node.layer.type == "Embedding" and graph_input.name in node.inbound]
+        vocab = min(vocabs) if vocabs and graph_input.dtype == "int32" else None
+        inputs.append(NamedInput(graph_input.name, list(graph_input.shape[1:]), vocab, graph_input.dtype))
+    outputs = [{"name": name, "shape": list(plan.output_shapes[name][1:])} for name in plan.outputs]
+    return inputs, outputs
 
 
 def load_runner(run_path: Path, checkpoint: str, device_spec: str, max_batch: int, precision: str | None = None
@@ -220,20 +303,26 @@ def load_runner(run_path: Path, checkpoint: str, device_spec: str, max_batch: in
 
     if not run_path.is_dir():
         raise UserInputError(f"{run_path}: `rnncli serve` needs a run directory (a trained run), not a file")
-    loaded = load_source(run_path, checkpoint, device_spec, precision=precision,
-                         before_tensorflow=lambda config: _refuse_graph(config, run_path))
+    loaded = load_source(run_path, checkpoint, device_spec, precision=precision)
     plan = loaded.config.model
+    graph = hasattr(plan, "nodes")  # a GraphPlan: named inputs and outputs
     for layer in plan.layers:
         if layer.type == "TimeDistributed" and layer.inner is not None and layer.inner.config.get("stateful"):
             raise UserInputError(f"{run_path}: layer `{layer.name}` wraps a stateful layer in TimeDistributed, "
                                  f"whose states cannot be kept per stream")
     model = loaded.engine.model
     states = [StateSpec(layer, name, units) for layer, name, units in model.state_layout()]
+    problem = model.explicit_state_problem() if graph and states else None
+    if problem is not None:
+        raise UserInputError(f"{run_path}: {problem}, whose states cannot be kept per stream")
     info = ModelInfo(run=str(run_path.resolve()), checkpoint=loaded.checkpoint_path,
                      input_shape=list(plan.input_shape[1:]), input_dtype=plan.input_dtype,
                      output_shape=list(plan.output_shape[1:]), stateful=bool(states), states=states,
                      layers=_layer_rows(plan), jit_compile=bool(loaded.engine.predict_jit_compile),
-                     notes=list(loaded.notes), free_time=len(plan.input_shape) > 1 and free_length(plan))
+                     notes=list(loaded.notes),
+                     free_time=not graph and len(plan.input_shape) > 1 and free_length(plan))
+    if graph:
+        info.inputs, info.outputs = _graph_io(plan)
     runner = ModelRunner(model, plan, info.jit_compile, max_batch, info)
     from rnncli.data.series_inference import source_normalization
 

@@ -1,6 +1,6 @@
 """The verbs on a graph run with several inputs and outputs: export to a SavedModel whose ``predict`` takes the
 inputs by name (against ``rnncli predict``), and one clear line (exit 2) where a verb does not support graphs yet
-(TFLite/ONNX export, serve, --distribute, a broken graph with per-output training)."""
+(TFLite/ONNX export, --distribute, a broken graph with per-output training)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import yaml
 from click.testing import CliRunner
 
 from rnncli.cli.main import main
-from rnncli.errors import UserInputError
 
 N, T, D, U = 24, 5, 3, 4
 
@@ -76,12 +75,17 @@ def test_file_exports_of_a_graph_are_refused_in_one_line(graph_run, tmp_path, fm
     assert not (tmp_path / name).exists()
 
 
-def test_serve_refuses_a_graph_before_tensorflow_builds_it(graph_run):
+def test_serve_loads_a_graph_with_named_inputs_and_outputs(graph_run):
     from rnncli.serve.runner import load_runner
 
-    with pytest.raises(UserInputError, match=r"`rnncli serve` does not serve graph models .* yet; use `rnncli "
-                                             r"predict` or `rnncli export --format savedmodel`"):
-        load_runner(graph_run, "latest", "cpu", 4)
+    runner = load_runner(graph_run, "latest", "cpu", 4)
+    info = runner.info.as_dict()
+    assert [i["name"] for i in info["inputs"]] == ["history", "static"]
+    assert info["outputs"] == [{"name": "score", "shape": [2]}, {"name": "enc:1", "shape": [U]}]
+    runner.compile()
+    with np.load(graph_run.parent / "x.npz") as x:
+        y, states = runner.run({"history": x["history"], "static": x["static"]}, runner.zero_states(7))
+    assert states == [] and y["score"].shape == (7, 2) and y["enc:1"].shape == (7, U)
 
 
 def test_distribute_is_a_config_error_for_a_graph(tmp_path):
