@@ -74,15 +74,6 @@ class Sequential(tf.Module, LayerStack):
                 x, mask = layer(x, mask, False, None)
         return as_float32(x), final
 
-    def state_layout(self) -> list[tuple[str, str, int]]:
-        """(layer name, state name, units) of every state ``call_with_states`` takes, in its order."""
-        layout = []
-        for core in self.stateful_cores():
-            labels = ["h", "c"] if len(core.state_variables) == 2 else ["h"]
-            layout += [(core.layer_name, label, int(variable.shape[-1]))
-                       for label, variable in zip(labels, core.state_variables)]
-        return layout
-
 
 def build_model(plan: ModelPlan, seed: int = 1337, weight_files: bool = True, precision: str = "float32"
                 ) -> "Sequential | GraphModel":

@@ -110,16 +110,6 @@ class GraphModel(tf.Module, LayerStack):
 
     # -- what the Engine, checkpoints and the importer ask of a model (as ``Sequential``) -------------------------
 
-    def state_layout(self) -> list[tuple[str, str, int]]:
-        """(layer name, state name, units) of every state ``call_with_states`` takes, in its order (the stateful
-        layers in plan order, as ``Sequential.state_layout``)."""
-        layout = []
-        for core in self.stateful_cores():
-            labels = ["h", "c"] if len(core.state_variables) == 2 else ["h"]
-            layout += [(core.layer_name, label, int(variable.shape[-1]))
-                       for label, variable in zip(labels, core.state_variables)]
-        return layout
-
     def explicit_state_problem(self) -> str | None:
         """Why the states of this graph cannot be passed explicitly (None: they can): a stateful layer applied at
         several nodes, or one that also takes ``initial_state``."""

@@ -34,6 +34,16 @@ class LayerStack:
         return [core for layer in self.layers for core in layer.walk()
                 if isinstance(core, Recurrent) and core.stateful]
 
+    def state_layout(self) -> list[tuple[str, str, int]]:
+        """(layer name, state name, units) of every state ``call_with_states`` takes, in its order (the stateful
+        recurrent layers in ``layers`` order; ``h``, and ``c`` for an LSTM)."""
+        layout = []
+        for core in self.stateful_cores():
+            labels = ["h", "c"] if len(core.state_variables) == 2 else ["h"]
+            layout += [(core.layer_name, label, int(variable.shape[-1]))
+                       for label, variable in zip(labels, core.state_variables)]
+        return layout
+
     def reset_states(self, layer_name: str | None = None) -> list[str]:
         """Zero the states of every stateful layer (or only ``layer_name``); returns the names reset."""
         reset = []
