@@ -105,8 +105,9 @@ class Engine:
                                                 and (expected_steps is None or worth_compiling(
                                                     config.model, training["batch_size"], expected_steps)))
         # XLA does not compile cross-replica steps, and the float16 rewrite of --mixed-precision is a graph pass;
-        # mixed_bfloat16 runs in the plain graph, where oneDNN computes bf16 matmuls natively: XLA:CPU (TF 2.21) has
-        # no fast bf16 dot (medium LSTM training step 416 -> 1482 ms in bf16 under XLA, 197 -> 195 ms in the graph)
+        # mixed_bfloat16 runs in the plain graph, where oneDNN computes bf16 matmuls natively: XLA:CPU (TF 2.21)
+        # converts bf16 dot operands to f32 (benchmarks/bf16_paths.py: medium LSTM training step 95 ms in float32
+        # under XLA, 271 ms in bf16 under XLA, 106 ms in bf16 in the graph)
         self.jit_compile = (bool(jit_compile) and strategy is None and not loss_scaling
                             and self.precision != "mixed_bfloat16")
         step = self._distributed_train_step if strategy is not None else self._train_step_impl
