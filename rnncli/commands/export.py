@@ -26,7 +26,7 @@ def export(run_path: Path, output: Path, fmt: str = "savedmodel", force: bool = 
     ensure_folder(output.parent, "-o")
     plan = loaded.config.model
     lines = export_model(loaded.engine.model, plan, output, fmt, loaded.config.training_settings["batch_size"])
-    if isinstance(plan, GraphPlan) and needs_graph_training(plan):
+    if fmt == "savedmodel" and isinstance(plan, GraphPlan) and needs_graph_training(plan):
         from rnncli.export.savedmodel import signature_key
 
         lines.append("predict(" + ", ".join(f"{i.name}={_shape(i.shape)} {i.dtype}" for i in plan.inputs) + ") -> "
@@ -39,17 +39,20 @@ def _shape(shape) -> str:
 
 
 def _check_graph(config, fmt: str) -> None:
-    """A graph with several inputs or outputs exports as a SavedModel only, its inputs named as TensorFlow allows."""
+    """A graph with several inputs or outputs exports with its inputs and outputs by name: names TensorFlow accepts
+    in a signature, and no output named as an input (TFLite and ONNX keep one namespace)."""
     plan = config.model
     if not (isinstance(plan, GraphPlan) and needs_graph_training(plan)):
         return
-    if fmt != "savedmodel":
-        raise UserInputError(f"--format {fmt} does not export graphs with several inputs or outputs yet; use --format "
-                             f"savedmodel (a `predict` signature taking {', '.join(plan.input_names)} by name)")
     for name in plan.input_names:
         if not SIGNATURE_NAME.fullmatch(name):
-            raise UserInputError(f"input {name!r}: a SavedModel signature names its inputs with a letter, then "
+            raise UserInputError(f"input {name!r}: an exported signature names its inputs with a letter, then "
                                  f"letters, digits, `_`, `.` or `-`; rename the input to export the model")
+    keys = [output.replace(":", "_") for output in plan.outputs]
+    for name in plan.input_names:
+        if name in keys:
+            raise UserInputError(f"output {name!r} has the name of an input; an exported model names each once: "
+                                 f"rename the input or the output layer to export the model")
 
 
 def _write_normalization(loaded, output: Path, fmt: str) -> list[str]:

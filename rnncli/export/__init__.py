@@ -1,7 +1,8 @@
 """``rnncli export``: a trained model as a TensorFlow SavedModel, a TFLite flatbuffer or an ONNX graph.
 
 * ``savedmodel`` (a folder): ``predict`` keeps a stateful model's states in variables, plus ``reset_states``.
-* ``tflite`` / ``onnx`` (a file): the pure function ``(x, *states) -> (y, *next_states)``; a stateful model's
+* ``tflite`` / ``onnx`` (a file): the pure function ``(x, *states) -> (y, *next_states)`` (a graph with several
+  inputs or outputs: each by its name, ``layer:k`` spelled ``layer_k``); a stateful model's
   states are explicit inputs ``<layer>_h``/``<layer>_c`` and outputs ``<layer>_h_next``/..., and the run's current
   states are written beside the file as ``<name>.states.npz`` (keys = input names) to start from. Before it is
   kept, the file is run on a few rows and compared with the model (``rnncli.export.verify``).
@@ -81,8 +82,10 @@ def export_model(model, plan, output: Path, fmt: str, batch_size: int = 32) -> l
         from rnncli.export.verify import verify_export
 
         checked = verify_export(model, spec, staged, fmt)  # a file that computes something else is never kept
-        lines = [f"input x {_shape(spec.x)}" + "".join(f", state {s.name} {_shape(s)}" for s in spec.states),
-                 "outputs y" + "".join(f", {s.name}_next" for s in spec.states), *notes, checked.line(fmt)]
+        lines = [", ".join(f"input {i.name} {_shape(i)}" for i in spec.inputs)
+                 + "".join(f", state {s.name} {_shape(s)}" for s in spec.states),
+                 "outputs " + ", ".join(spec.outputs) + "".join(f", {s.name}_next" for s in spec.states),
+                 *notes, checked.line(fmt)]
         if spec.states:
             np.savez(staging / "states.npz", **dict(zip(spec.state_names, current_states(model))))
             os.replace(staging / "states.npz", states_path(output))

@@ -5,6 +5,10 @@ traces the model with each state variable replaced by a stand-in that reads a fu
 layer writes, so the traced function is ``(x, *states) -> (y, *next_states)`` and touches no state variable. The
 weights stay variables, which the converters freeze into constants.
 
+A chain has one input ``x`` and one output ``y``. A graph with several inputs or outputs takes each input by its
+name and answers each output by its name, ``layer:k`` spelled ``layer_k`` (as the SavedModel's ``predict`` does):
+``(history, static, *states) -> {score, enc_1, *next_states}``.
+
 Example::
 
     spec = ExportSpec.of(model, plan)          # input/state names, shapes and dtypes
@@ -20,6 +24,8 @@ from typing import Iterator
 import numpy as np
 import tensorflow as tf
 
+from rnncli.config.graph_plan import GraphPlan
+from rnncli.config.graph_training import needs_graph_training
 from rnncli.config.plan import ModelPlan
 from rnncli.layers.base import module_name
 from rnncli.model import Sequential
@@ -52,38 +58,61 @@ class _IgnoredCounter:
         pass
 
 
+def output_key(output: str) -> str:
+    """An output's name in an exported signature: ``encoder:1`` -> ``encoder_1`` (TensorFlow's names take no ``:``)."""
+    return output.replace(":", "_")
+
+
 @dataclass(frozen=True)
 class ExportSpec:
-    """Names and shapes of the exported function: ``x`` [B, T, D] (B fixed for stateful models, else None) and one
-    [B, u] input per state, named ``<layer>_h`` / ``<layer>_c`` in ``Sequential.stateful_cores()`` order."""
+    """Names and shapes of the exported function: its ``inputs`` (a chain's one ``x`` [B, T, D]; a graph's inputs
+    by name), B fixed for stateful models, else None; one [B, u] input per state, named ``<layer>_h`` /
+    ``<layer>_c`` in ``stateful_cores()`` order; and the names of its ``outputs`` (``y``, or a graph's by name)."""
 
-    x: tf.TensorSpec
+    inputs: tuple[tf.TensorSpec, ...]
     states: tuple[tf.TensorSpec, ...]
+    outputs: tuple[str, ...] = ("y",)
+    named_inputs: bool = False  # the model takes its inputs by name (a graph with several inputs or outputs)
 
     @classmethod
     def of(cls, model: Sequential, plan: ModelPlan, batch_size: int | None = None) -> "ExportSpec":
         """``batch_size`` fixes the batch axis of a stateless model (a stateful one always has its own)."""
-        dtype = tf.int32 if plan.input_dtype == "int32" else tf.float32
         cores = model.stateful_cores()
         batch = plan.batch_size if cores else batch_size
-        x = tf.TensorSpec((batch,) + tuple(plan.input_shape[1:]), dtype, name="x")
+        if isinstance(plan, GraphPlan) and needs_graph_training(plan):
+            inputs = tuple(tf.TensorSpec((batch,) + tuple(i.shape[1:]), tf.int32 if i.dtype == "int32" else tf.float32,
+                                         name=i.name) for i in plan.inputs)
+            outputs, named = tuple(output_key(name) for name in plan.outputs), True
+        else:
+            dtype = tf.int32 if plan.input_dtype == "int32" else tf.float32
+            inputs, outputs = (tf.TensorSpec((batch,) + tuple(plan.input_shape[1:]), dtype, name="x"),), ("y",)
+            named = False
         states = []
         for core in cores:
             for label, variable in zip(STATE_LABELS[len(core.states)], core.states):
                 states.append(tf.TensorSpec(variable.shape, tf.float32, name=f"{module_name(core.layer_name)}_{label}"))
-        return cls(x, tuple(states))
+        return cls(inputs, tuple(states), outputs, named)
+
+    @property
+    def x(self) -> tf.TensorSpec:
+        """The first input (a chain's only one)."""
+        return self.inputs[0]
 
     @property
     def fixed_steps(self) -> bool:
         """Whether every input axis but the batch is known, so the time loops can be unrolled."""
-        return all(d is not None for d in self.x.shape[1:])
+        return all(d is not None for spec in self.inputs for d in spec.shape[1:])
+
+    @property
+    def input_names(self) -> list[str]:
+        return [spec.name for spec in self.inputs]
 
     @property
     def state_names(self) -> list[str]:
         return [spec.name for spec in self.states]
 
     def signature(self) -> list[tf.TensorSpec]:
-        return [self.x, *self.states]
+        return [*self.inputs, *self.states]
 
 
 def current_states(model: Sequential) -> list[np.ndarray]:
@@ -128,14 +157,23 @@ def _unrolled(model: Sequential, unroll: bool) -> Iterator[None]:
 
 def stateless_predict(model: Sequential, spec: ExportSpec, unroll: bool = False
                       ) -> tf.types.experimental.GenericFunction:
-    """``tf.function(x, *states) -> {"y": outputs, "<state>_next": final state, ...}`` in inference mode.
+    """``tf.function(*inputs, *states) -> {"y" (or each output by name): outputs, "<state>_next": final state, ...}``
+    in inference mode.
     ``unroll`` (needs a fixed number of timesteps) traces the time loops unrolled, without TensorArrays."""
 
-    def predict(x: tf.Tensor, *states: tf.Tensor) -> dict[str, tf.Tensor]:
+    count = len(spec.inputs)
+
+    def predict(*args: tf.Tensor) -> dict[str, tf.Tensor]:
+        inputs, states = args[:count], args[count:]
         with _explicit_states(model, list(states)) as slots, _unrolled(model, unroll):
-            y, _ = model(x, training=False)
+            if spec.named_inputs:
+                answers, _ = model(dict(zip(spec.input_names, inputs)), training=False)
+                values = [answers[name] for name in model.output_names]
+            else:
+                y, _ = model(inputs[0], training=False)
+                values = [y]
             finals = [slot.value for core_slots in slots for slot in core_slots]
-        outputs = {"y": tf.identity(y, name="y")}
+        outputs = {name: tf.identity(value, name=name) for name, value in zip(spec.outputs, values)}
         for name, value in zip(spec.state_names, finals):
             outputs[name + NEXT] = tf.identity(value, name=name + NEXT)
         return outputs

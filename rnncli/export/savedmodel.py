@@ -12,12 +12,10 @@ import tensorflow as tf
 from rnncli.config.graph_plan import GraphPlan
 from rnncli.config.graph_training import needs_graph_training
 from rnncli.config.plan import ModelPlan
+from rnncli.export.functional import output_key as signature_key  # ``encoder:1`` -> ``encoder_1``
 from rnncli.model import Sequential
 
-
-def signature_key(output: str) -> str:
-    """An output's key in the ``predict`` signature: ``encoder:1`` -> ``encoder_1``."""
-    return output.replace(":", "_")
+__all__ = ["signature_key", "write_savedmodel"]
 
 
 def write_savedmodel(model: Sequential, plan: ModelPlan, folder: Path) -> list[str]:

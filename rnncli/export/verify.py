@@ -2,8 +2,8 @@
 
 ``verify_export`` feeds the same few rows (and, for a stateful model, the run's current states) to the exported
 file, through ``tf.lite.Interpreter`` or onnxruntime, and to the model (``stateless_predict``: the model's
-inference forward with its states as explicit inputs, what ``rnncli predict`` computes), and compares ``y`` and
-every next state. A difference above the tolerance is an error, so a wrong file is never kept.
+inference forward with its states as explicit inputs, what ``rnncli predict`` computes), and compares every output
+(``y``, or a graph's by name) and every next state. A difference above the tolerance is an error, so a wrong file is never kept.
 """
 
 from __future__ import annotations
@@ -39,21 +39,34 @@ class Verification:
 
 
 def sample_inputs(model: Sequential, spec: ExportSpec, seed: int = 0) -> dict[str, np.ndarray]:
-    """``{"x": [B, T, ...], <state>: [B, u], ...}``: B = the spec's batch or ``ROWS``, T = its steps or ``STEPS``;
-    integer ids below the Embedding's ``input_dim``; the model's current states."""
+    """``{<input>: [B, T, ...], <state>: [B, u], ...}`` (a chain's input is ``x``): B = the spec's batch or ``ROWS``,
+    T = its steps or ``STEPS``; integer ids below the ``input_dim`` of the Embeddings reading them; the model's
+    current states."""
     rng = np.random.default_rng(seed)
-    shape = [spec.x.shape[0] or ROWS] + [d if d is not None else STEPS for d in spec.x.shape[1:]]
-    if spec.x.dtype == tf.int32:
-        vocab = int(model.plan.layers[0].config["input_dim"])
-        x = rng.integers(0, vocab, size=shape).astype(np.int32)
-    else:
-        x = rng.normal(size=shape).astype(np.float32)
-    return {"x": x, **dict(zip(spec.state_names, current_states(model)))}
+    samples = {}
+    for input_spec in spec.inputs:
+        shape = [input_spec.shape[0] or ROWS] + [d if d is not None else STEPS for d in input_spec.shape[1:]]
+        if input_spec.dtype == tf.int32:
+            vocab = _vocabulary(model, input_spec.name if spec.named_inputs else None)
+            samples[input_spec.name] = rng.integers(0, vocab, size=shape).astype(np.int32)
+        else:
+            samples[input_spec.name] = rng.normal(size=shape).astype(np.float32)
+    return {**samples, **dict(zip(spec.state_names, current_states(model)))}
+
+
+def _vocabulary(model, graph_input: str | None) -> int:
+    """How many ids an integer input may take: the smallest ``input_dim`` of the Embeddings that read it (a chain's
+    first layer; a graph's nodes whose inbound tensor is ``graph_input``)."""
+    if graph_input is None:
+        return int(model.plan.layers[0].config["input_dim"])
+    dims = [int(node.layer.config["input_dim"]) for node in model.plan.nodes
+            if graph_input in node.inbound and "input_dim" in node.layer.config and node.layer.type == "Embedding"]
+    return min(dims) if dims else 2
 
 
 def _reference(model: Sequential, spec: ExportSpec, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     function = stateless_predict(model, spec)
-    result = function(tf.constant(inputs["x"]), *(tf.constant(inputs[n]) for n in spec.state_names))
+    result = function(*(tf.constant(inputs[n]) for n in spec.input_names + spec.state_names))
     return {name: value.numpy() for name, value in result.items()}
 
 
@@ -80,12 +93,12 @@ def verify_export(model: Sequential, spec: ExportSpec, path: Path, fmt: str) -> 
     ``RunError`` when they differ by more than ``TOLERANCE`` times the outputs' magnitude."""
     inputs = sample_inputs(model, spec)
     exported = _run_tflite(path, inputs) if fmt == "tflite" else _run_onnx(path, inputs)
-    rows = len(inputs["x"])
+    rows = len(inputs[spec.input_names[0]])
     if isinstance(exported, str):
         return Verification(rows, None, exported)
     expected = _reference(model, spec, inputs)
     worst = 0.0
-    for name in ["y"] + [n + NEXT for n in spec.state_names]:
+    for name in list(spec.outputs) + [n + NEXT for n in spec.state_names]:
         if name not in exported:
             raise RunError(f"the exported {fmt} model has no output `{name}` (outputs: {', '.join(exported)})")
         got, want = np.asarray(exported[name], np.float64), np.asarray(expected[name], np.float64)

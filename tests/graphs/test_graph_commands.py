@@ -1,6 +1,7 @@
 """The verbs on a graph run with several inputs and outputs: export to a SavedModel whose ``predict`` takes the
-inputs by name (against ``rnncli predict``), and one clear line (exit 2) where a verb does not support graphs yet
-(TFLite/ONNX export, --distribute, a broken graph with per-output training)."""
+inputs by name, and to TFLite and ONNX files that take them and answer the outputs by name, stateful graphs with their
+states as inputs and outputs (all against ``rnncli predict``), and one clear line (exit 2) where a verb does not
+support graphs yet (--distribute, a broken graph with per-output training)."""
 
 from __future__ import annotations
 
@@ -65,14 +66,108 @@ def test_savedmodel_predict_takes_the_inputs_by_name(graph_run, tmp_path):
         assert np.abs(expected["score"]).max() > 0.01  # a real output, not zeros on both sides
 
 
+def _run_file(fmt: str, path: Path, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The exported file run by its own runtime on ``inputs`` (by name); the outputs by name."""
+    if fmt == "tflite":
+        import tensorflow as tf
+
+        runner = tf.lite.Interpreter(model_path=str(path)).get_signature_runner("serving_default")
+        return {name: np.asarray(value) for name, value in runner(**inputs).items()}
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [output.name for output in session.get_outputs()]
+    assert sorted(i.name for i in session.get_inputs()) == sorted(inputs)
+    return dict(zip(names, session.run(None, inputs)))
+
+
 @pytest.mark.parametrize("fmt, name", [("tflite", "m.tflite"), ("onnx", "m.onnx")])
-def test_file_exports_of_a_graph_are_refused_in_one_line(graph_run, tmp_path, fmt, name):
-    result = CliRunner().invoke(main, ["export", str(graph_run), "--format", fmt, "-o", str(tmp_path / name)])
-    assert result.exit_code == 2, result.output
-    assert result.output.strip() == (f"error: --format {fmt} does not export graphs with several inputs or outputs "
-                                     f"yet; use --format savedmodel (a `predict` signature taking history, static "
-                                     f"by name)")
-    assert not (tmp_path / name).exists()
+def test_file_exports_take_the_inputs_and_answer_the_outputs_by_name(graph_run, tmp_path, fmt, name):
+    runner = CliRunner()
+    x = graph_run.parent / "x.npz"
+    result = runner.invoke(main, ["predict", str(graph_run), "-i", str(x), "-o", str(tmp_path / "y.npz")])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["export", str(graph_run), "--format", fmt, "-o", str(tmp_path / name)])
+    assert result.exit_code == 0, result.output
+    assert "input history [None, 5, 3], input static [None, 2]" in result.output
+    assert "outputs score, enc_1" in result.output and "verified with" in result.output
+    with np.load(x) as inputs:
+        answer = _run_file(fmt, tmp_path / name, {k: inputs[k] for k in inputs.files})
+    with np.load(tmp_path / "y.npz") as expected:
+        assert sorted(answer) == ["enc_1", "score"]
+        np.testing.assert_allclose(answer["score"], expected["score"], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(answer["enc_1"], expected["enc:1"], rtol=1e-5, atol=1e-5)
+        assert np.abs(expected["score"]).max() > 0.01
+
+
+def _stateful_config(folder: Path) -> Path:
+    """Two inputs with a fixed batch of 4 (an Embedding over int ids and a static vector), a stateful LSTM."""
+    rng = np.random.default_rng(5)
+    n, steps = 8, 4
+    np.savez(folder / "train.npz", tokens=rng.integers(0, 6, size=(n, steps)).astype(np.int32),
+             static=rng.normal(size=(n, 2)).astype(np.float32), score=rng.normal(size=(n, 2)).astype(np.float32),
+             last=rng.normal(size=(n, U)).astype(np.float32))
+    for chunk in ("chunk1", "chunk2"):
+        np.savez(folder / f"{chunk}.npz", tokens=rng.integers(0, 6, size=(4, steps)).astype(np.int32),
+                 static=rng.normal(size=(4, 2)).astype(np.float32))
+    model = {"inputs": {"tokens": {"batch_shape": [4, steps], "dtype": "int32"}, "static": {"batch_shape": [4, 2]}},
+             "layers": [{"type": "Embedding", "name": "embed", "input_dim": 6, "output_dim": 3, "input": "tokens"},
+                        {"type": "LSTM", "name": "enc", "output_dim": U, "stateful": True},
+                        {"type": "Dense", "name": "feat", "output_dim": 3, "input": "static"},
+                        {"type": "Concatenate", "name": "both", "inputs": ["enc", "feat"]},
+                        {"type": "Dense", "name": "score", "output_dim": 2},
+                        {"type": "Dense", "name": "last", "output_dim": U, "input": "enc"}],
+             "outputs": ["score", "last"]}
+    path = folder / "stateful.yaml"
+    path.write_text(yaml.safe_dump({"seed": 6, "model": model, "data": {"train": "train.npz"},
+                                    "training": {"loss": "mse", "nb_epoch": 1, "batch_size": 4, "shuffle": False}},
+                                   sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("fmt, name", [("tflite", "s.tflite"), ("onnx", "s.onnx")])
+def test_a_stateful_graph_exports_its_states_as_inputs_and_outputs(tmp_path, fmt, name):
+    runner = CliRunner()
+    result = runner.invoke(main, ["train", str(_stateful_config(tmp_path)), "-o", str(tmp_path / "run"),
+                                  "--no-progress"])
+    assert result.exit_code == 0, result.output
+    # a first chunk moves the run's states away from zero (training ends with them reset)
+    result = runner.invoke(main, ["predict", str(tmp_path / "run"), "-i", str(tmp_path / "chunk1.npz"),
+                                  "-o", str(tmp_path / "y1.npz")])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["export", str(tmp_path / "run"), "--format", fmt, "-o", str(tmp_path / name)])
+    assert result.exit_code == 0, result.output
+    assert ("input tokens [4, 4], input static [4, 2], state enc_h [4, 4], state enc_c [4, 4]" in result.output
+            and "outputs score, last, enc_h_next, enc_c_next" in result.output)
+    # rnncli predict continues from the run's saved states, which the export wrote beside the file
+    result = runner.invoke(main, ["predict", str(tmp_path / "run"), "-i", str(tmp_path / "chunk2.npz"),
+                                  "-o", str(tmp_path / "y.npz"), "--no-save-states"])
+    assert result.exit_code == 0, result.output
+    with np.load(tmp_path / "chunk2.npz") as chunk, np.load(tmp_path / (Path(name).stem + ".states.npz")) as states:
+        assert sorted(states.files) == ["enc_c", "enc_h"] and np.abs(states["enc_h"]).max() > 0.0
+        answer = _run_file(fmt, tmp_path / name, {**{k: chunk[k] for k in chunk.files},
+                                                  **{k: states[k] for k in states.files}})
+    with np.load(tmp_path / "y.npz") as expected:
+        np.testing.assert_allclose(answer["score"], expected["score"], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(answer["last"], expected["last"], rtol=1e-5, atol=1e-5)
+    assert answer["enc_h_next"].shape == (4, U) and not np.allclose(answer["enc_h_next"], 0.0)
+
+
+def test_an_output_named_as_an_input_is_refused_for_export(tmp_path):
+    from rnncli.commands.export import _check_graph
+    from rnncli.config.validate import load_config
+    from rnncli.errors import UserInputError
+
+    config = yaml.safe_load(_config(tmp_path).read_text())
+    config["model"]["inputs"] = {"enc_1": config["model"]["inputs"]["history"],
+                                 "static": config["model"]["inputs"]["static"]}
+    config["model"]["layers"][0]["input"] = "enc_1"
+    with np.load(tmp_path / "train.npz") as data:
+        arrays = {("enc_1" if key == "history" else key): data[key] for key in data.files}
+    np.savez(tmp_path / "train.npz", **arrays)
+    (tmp_path / "clash.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    with pytest.raises(UserInputError, match="output 'enc_1' has the name of an input"):
+        _check_graph(load_config(tmp_path / "clash.yaml"), "onnx")
 
 
 def test_serve_loads_a_graph_with_named_inputs_and_outputs(graph_run):
