@@ -324,7 +324,7 @@ def init(x_path: Path, y_path: Path | None, cell: str, units: int, output: Path,
               help="Run directories: the newest checkpoint, or the best one by training.checkpoint.monitor.")
 @click.option("--no-save-states", is_flag=True, help="Stateful runs: do not write the final states back.")
 @click.option("--classes", is_flag=True, help="Output class indices instead of scores: argmax over several units, "
-              "score > 0.5 for one unit (Keras 1 predict_classes).")
+              "score > 0.5 for one unit (Keras 1 predict_classes); a graph's, of each output.")
 @device_option
 @precision_option
 @handle_errors
@@ -354,7 +354,7 @@ def predict(source: Path, input_path: Path, output_path: Path | None, batch_size
         for name, value in outputs.items():
             stdout.print(f"# {name}", markup=False)
             for row in value.reshape(len(value), -1).tolist():
-                stdout.print(" ".join(f"{v:.6g}" for v in row), markup=False)
+                stdout.print(" ".join(f"{v:d}" if classes else f"{v:.6g}" for v in row), markup=False)
         return
     if output_path is not None:
         stderr.print(f"wrote {output_path} {outputs.shape}", markup=False)

@@ -20,7 +20,7 @@ def predict(source: Path, input_path: Path, *, output_path: Path | None = None, 
             checkpoint: str = "latest", save_states: bool = True, device_spec: str = "auto", classes: bool = False,
             precision: str | None = None) -> tuple[np.ndarray, list[str]]:
     """Outputs for ``input_path`` (written to ``output_path`` when given), or with ``classes`` the predicted class
-    of each sample (``rnncli.data.outputs.predicted_classes``). A stateful run starts from its saved states and, after
+    of each sample (``rnncli.data.outputs.predicted_classes``; a graph's: of each output, by name). A stateful run starts from its saved states and, after
     the output is safely written, saves the final states back as its newest checkpoint."""
     if output_path is not None and output_path.suffix.lower() != ".npz":  # .npz: a graph's named outputs
         check_output_path(output_path)
@@ -50,9 +50,9 @@ def predict(source: Path, input_path: Path, *, output_path: Path | None = None, 
                                                                 or output_path.suffix.lower() != ".npz"):
             outputs = next(iter(outputs.values()))  # one output: written as a chain's (.npy, .csv, stdout)
         if isinstance(outputs, dict):  # a graph with several inputs or outputs: named arrays in an .npz
-            if classes:
-                raise UserInputError("--classes is not supported for models with several inputs or outputs")
-            outputs = {name: value.astype(np.float32) for name, value in outputs.items()}
+            # --classes: each output's classes (Keras 1 predict_classes per output), int32 arrays under its name
+            outputs = {name: predicted_classes(value) if classes else value.astype(np.float32)
+                       for name, value in outputs.items()}
             if output_path is not None:
                 write_graph_outputs(outputs, output_path)
             if plan.stateful and stateful_run:

@@ -66,6 +66,28 @@ def test_savedmodel_predict_takes_the_inputs_by_name(graph_run, tmp_path):
         assert np.abs(expected["score"]).max() > 0.01  # a real output, not zeros on both sides
 
 
+def test_predict_classes_gives_each_outputs_classes_by_name(graph_run, tmp_path):
+    from rnncli.data.outputs import predicted_classes
+
+    runner = CliRunner()
+    x = graph_run.parent / "x.npz"
+    result = runner.invoke(main, ["predict", str(graph_run), "-i", str(x), "-o", str(tmp_path / "y.npz")])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["predict", str(graph_run), "-i", str(x), "-o", str(tmp_path / "c.npz"),
+                                  "--classes"])
+    assert result.exit_code == 0, result.output
+    with np.load(tmp_path / "y.npz") as scores, np.load(tmp_path / "c.npz") as classes:
+        assert sorted(classes.files) == ["enc:1", "score"]
+        for name in classes.files:
+            assert classes[name].dtype == np.int32 and classes[name].shape == (7,)
+            np.testing.assert_array_equal(classes[name], scores[name].argmax(axis=-1))
+            np.testing.assert_array_equal(classes[name], predicted_classes(scores[name]))
+    result = runner.invoke(main, ["predict", str(graph_run), "-i", str(x), "--classes"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "# score" and lines[8] == "# enc:1" and all(line.isdigit() for line in lines[1:8])
+
+
 def _run_file(fmt: str, path: Path, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The exported file run by its own runtime on ``inputs`` (by name); the outputs by name."""
     if fmt == "tflite":
