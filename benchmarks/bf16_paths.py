@@ -111,8 +111,20 @@ def dot_dtype_in(hlo: str) -> str | None:
 
 
 def _xla_dot_dtype(function, *args) -> str | None:
-    """The element type XLA:CPU computes the first dot of ``function`` in, from its optimized HLO."""
-    return dot_dtype_in(function.experimental_get_compiler_ir(*args)(stage="optimized_hlo"))
+    """The element type XLA:CPU computes the first dot of ``function`` in, from its optimized HLO. TensorFlow asks
+    for a global seed to compile under op determinism (which ``rnncli train`` switches on in its process), so
+    determinism is off while the HLO is read, and restored after."""
+    import tensorflow as tf
+    from tensorflow.python.framework import config  # the switch's reading and its off side are not public API
+
+    deterministic = config.is_op_determinism_enabled()
+    if deterministic:
+        config.disable_op_determinism()
+    try:
+        return dot_dtype_in(function.experimental_get_compiler_ir(*args)(stage="optimized_hlo"))
+    finally:
+        if deterministic:
+            config.enable_op_determinism()
 
 
 def dot_worker(spec: dict) -> dict:

@@ -58,9 +58,18 @@ def test_alternate_times_every_case_and_records_the_one_that_fails() -> None:
 
 def test_xla_cpu_computes_a_bfloat16_dot_in_float32() -> None:
     """The dot worker on tiny shapes, in this process: every case timed, and XLA's bf16 dot is an f32 dot."""
+    from tensorflow.python.framework import config
+
     paths = _paths()
-    report = paths.dot_worker({"size": "quick", "environment": "default", "reps": 1, "warmup": 1,
-                               "min_rep_s": 0.0})
+    before = config.is_op_determinism_enabled()
+    config.enable_op_determinism()  # as `rnncli train` leaves a process: reading the HLO must still work
+    try:
+        report = paths.dot_worker({"size": "quick", "environment": "default", "reps": 1, "warmup": 1,
+                                   "min_rep_s": 0.0})
+        assert config.is_op_determinism_enabled()  # restored
+    finally:
+        if not before:
+            config.disable_op_determinism()
     expected = {f"{kind}_{mode}_{dtype}" for kind in ("square", "chain") for mode in ("graph", "xla")
                 for dtype in ("float32", "bfloat16")}
     assert set(report) == expected
