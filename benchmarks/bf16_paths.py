@@ -64,19 +64,15 @@ SHAPES = {"full": {"recurrence": (64, 100, 64, 256), "matmul": 1024},
 TIMEOUT_S = 900
 
 
-def _median_ms(fn: Callable[[], Any], reps: int, min_rep_s: float) -> float:
-    """Median wall time of ``fn`` in ms; each rep repeats ``fn`` until ``min_rep_s`` has passed."""
-    samples = []
-    for _ in range(reps):
-        count, start = 0, time.perf_counter()
-        while True:
-            fn()
-            count += 1
-            elapsed = time.perf_counter() - start
-            if elapsed >= min_rep_s:
-                break
-        samples.append(elapsed / count * 1e3)
-    return statistics.median(samples)
+def _rep_ms(fn: Callable[[], Any], min_rep_s: float) -> float:
+    """One rep: ``fn`` repeated until ``min_rep_s`` has passed (at least once); ms per call."""
+    count, start = 0, time.perf_counter()
+    while True:
+        fn()
+        count += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_rep_s:
+            return elapsed / count * 1e3
 
 
 def _alternate(cases: dict[str, Callable[[], Any]], reps: int, warmup: int, min_rep_s: float) -> dict[str, Any]:
@@ -93,7 +89,7 @@ def _alternate(cases: dict[str, Callable[[], Any]], reps: int, warmup: int, min_
     samples: dict[str, list[float]] = {name: [] for name in live}
     for _ in range(reps):
         for name, fn in live.items():
-            samples[name].append(_median_ms(fn, 1, min_rep_s))
+            samples[name].append(_rep_ms(fn, min_rep_s))
     for name, values in samples.items():
         results[name] = {"ms": statistics.median(values), "reps_ms": values}
     return results

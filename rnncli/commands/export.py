@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from rnncli.commands.source import load_source
-from rnncli.config.graph_plan import GraphPlan
+from rnncli.config.graph_plan import output_key
 from rnncli.config.graph_training import needs_graph_training
 from rnncli.data.sets import ensure_folder
 from rnncli.errors import UserInputError
@@ -26,11 +26,9 @@ def export(run_path: Path, output: Path, fmt: str = "savedmodel", force: bool = 
     ensure_folder(output.parent, "-o")
     plan = loaded.config.model
     lines = export_model(loaded.engine.model, plan, output, fmt, loaded.config.training_settings["batch_size"])
-    if fmt == "savedmodel" and isinstance(plan, GraphPlan) and needs_graph_training(plan):
-        from rnncli.export.savedmodel import signature_key
-
+    if fmt == "savedmodel" and needs_graph_training(plan):
         lines.append("predict(" + ", ".join(f"{i.name}={_shape(i.shape)} {i.dtype}" for i in plan.inputs) + ") -> "
-                     + ", ".join(f"{signature_key(o)} {_shape(plan.output_shapes[o])}" for o in plan.outputs))
+                     + ", ".join(f"{output_key(o)} {_shape(plan.output_shapes[o])}" for o in plan.outputs))
     return lines + _write_normalization(loaded, output, fmt)
 
 
@@ -42,13 +40,13 @@ def _check_graph(config, fmt: str) -> None:
     """A graph with several inputs or outputs exports with its inputs and outputs by name: names TensorFlow accepts
     in a signature, and no output named as an input (TFLite and ONNX keep one namespace)."""
     plan = config.model
-    if not (isinstance(plan, GraphPlan) and needs_graph_training(plan)):
+    if not needs_graph_training(plan):
         return
     for name in plan.input_names:
         if not SIGNATURE_NAME.fullmatch(name):
             raise UserInputError(f"input {name!r}: an exported signature names its inputs with a letter, then "
                                  f"letters, digits, `_`, `.` or `-`; rename the input to export the model")
-    keys = [output.replace(":", "_") for output in plan.outputs]
+    keys = [output_key(output) for output in plan.outputs]
     for name in plan.input_names:
         if name in keys:
             raise UserInputError(f"output {name!r} has the name of an input; an exported model names each once: "

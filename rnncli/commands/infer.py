@@ -20,8 +20,9 @@ def predict(source: Path, input_path: Path, *, output_path: Path | None = None, 
             checkpoint: str = "latest", save_states: bool = True, device_spec: str = "auto", classes: bool = False,
             precision: str | None = None) -> tuple[np.ndarray, list[str]]:
     """Outputs for ``input_path`` (written to ``output_path`` when given), or with ``classes`` the predicted class
-    of each sample (``rnncli.data.outputs.predicted_classes``; a graph's: of each output, by name). A stateful run starts from its saved states and, after
-    the output is safely written, saves the final states back as its newest checkpoint."""
+    of each sample (``rnncli.data.outputs.predicted_classes``; a graph's: of each output, by name). A stateful run
+    starts from its saved states and, after the output is safely written, saves the final states back as its newest
+    checkpoint."""
     if output_path is not None and output_path.suffix.lower() != ".npz":  # .npz: a graph's named outputs
         check_output_path(output_path)
     stateful_run = source.is_dir() and save_states  # a model with states writes them back: locked

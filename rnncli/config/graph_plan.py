@@ -93,6 +93,16 @@ def split_tensor_name(name: str) -> tuple[str, int]:
     return name, 0
 
 
+def output_key(output: str) -> str:
+    """An output's name where TensorFlow names take no ``:`` (history columns, exported signatures):
+    ``layer:k`` spelled ``layer_k``.
+
+    >>> output_key("encoder:1")
+    'encoder_1'
+    """
+    return output.replace(":", "_")
+
+
 def _axis(axis: int, rank: int, what: str) -> int:
     if not -rank <= axis < rank:
         raise ShapeProblem(f"{what} {axis} is out of range for {rank}-D inputs")

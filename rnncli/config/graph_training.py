@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from rnncli.config.graph_plan import GraphPlan
+from rnncli.config.graph_plan import GraphPlan, output_key
 from rnncli.config.plan import ModelPlan
 from rnncli.config.training import validate_training
 from rnncli.config.training_specs import LOSS_ALIASES, LOSSES, METRICS, metric_key
@@ -35,9 +35,9 @@ def reported_names(outputs: list[str], metrics: dict[str, list[str]]) -> list[st
     ['loss', 'out_loss', 'flag_loss', 'flag_acc']
     """
     several = len(outputs) > 1
-    names = ["loss"] + ([f"{output.replace(':', '_')}_loss" for output in outputs] if several else [])
+    names = ["loss"] + ([f"{output_key(output)}_loss" for output in outputs] if several else [])
     for output in outputs:
-        prefix = f"{output.replace(':', '_')}_" if several else ""
+        prefix = f"{output_key(output)}_" if several else ""
         for metric in metrics.get(output, []):
             try:
                 names.append(prefix + metric_key(metric))

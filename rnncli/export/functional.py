@@ -24,7 +24,7 @@ from typing import Iterator
 import numpy as np
 import tensorflow as tf
 
-from rnncli.config.graph_plan import GraphPlan
+from rnncli.config.graph_plan import output_key
 from rnncli.config.graph_training import needs_graph_training
 from rnncli.config.plan import ModelPlan
 from rnncli.layers.base import module_name
@@ -58,11 +58,6 @@ class _IgnoredCounter:
         pass
 
 
-def output_key(output: str) -> str:
-    """An output's name in an exported signature: ``encoder:1`` -> ``encoder_1`` (TensorFlow's names take no ``:``)."""
-    return output.replace(":", "_")
-
-
 @dataclass(frozen=True)
 class ExportSpec:
     """Names and shapes of the exported function: its ``inputs`` (a chain's one ``x`` [B, T, D]; a graph's inputs
@@ -79,7 +74,7 @@ class ExportSpec:
         """``batch_size`` fixes the batch axis of a stateless model (a stateful one always has its own)."""
         cores = model.stateful_cores()
         batch = plan.batch_size if cores else batch_size
-        if isinstance(plan, GraphPlan) and needs_graph_training(plan):
+        if needs_graph_training(plan):
             inputs = tuple(tf.TensorSpec((batch,) + tuple(i.shape[1:]), tf.int32 if i.dtype == "int32" else tf.float32,
                                          name=i.name) for i in plan.inputs)
             outputs, named = tuple(output_key(name) for name in plan.outputs), True

@@ -9,18 +9,15 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from rnncli.config.graph_plan import GraphPlan
+from rnncli.config.graph_plan import GraphPlan, output_key
 from rnncli.config.graph_training import needs_graph_training
 from rnncli.config.plan import ModelPlan
-from rnncli.export.functional import output_key as signature_key  # ``encoder:1`` -> ``encoder_1``
 from rnncli.model import Sequential
-
-__all__ = ["signature_key", "write_savedmodel"]
 
 
 def write_savedmodel(model: Sequential, plan: ModelPlan, folder: Path) -> list[str]:
     """Save into ``folder`` (which must not exist); returns the signature names."""
-    if isinstance(plan, GraphPlan) and needs_graph_training(plan):
+    if needs_graph_training(plan):
         return _write_graph(model, plan, folder)
     dtype = tf.int32 if plan.input_dtype == "int32" else tf.float32
     spec = tf.TensorSpec((plan.batch_size,) + tuple(plan.input_shape[1:]), dtype, name="x")
@@ -61,7 +58,7 @@ def _write_graph(model, plan: GraphPlan, folder: Path) -> list[str]:
         @tf.function(input_signature=[specs])
         def _predict(self, inputs):
             outputs, _ = self.model(inputs, training=False)
-            return {signature_key(name): y for name, y in outputs.items()}
+            return {output_key(name): y for name, y in outputs.items()}
 
     module = Exported()
     # a signature's arguments are keywords: the concrete function of one mapping argument takes them by name

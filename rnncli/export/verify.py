@@ -3,7 +3,8 @@
 ``verify_export`` feeds the same few rows (and, for a stateful model, the run's current states) to the exported
 file, through ``tf.lite.Interpreter`` or onnxruntime, and to the model (``stateless_predict``: the model's
 inference forward with its states as explicit inputs, what ``rnncli predict`` computes), and compares every output
-(``y``, or a graph's by name) and every next state. A difference above the tolerance is an error, so a wrong file is never kept.
+(``y``, or a graph's by name) and every next state. A difference above the tolerance is an error, so a wrong file
+is never kept.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def _vocabulary(model, graph_input: str | None) -> int:
     if graph_input is None:
         return int(model.plan.layers[0].config["input_dim"])
     dims = [int(node.layer.config["input_dim"]) for node in model.plan.nodes
-            if graph_input in node.inbound and "input_dim" in node.layer.config and node.layer.type == "Embedding"]
+            if node.layer.type == "Embedding" and graph_input in node.inbound]
     return min(dims) if dims else 2
 
 
